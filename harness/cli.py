@@ -1,0 +1,97 @@
+"""``bgh``: one command line for the harness (up, down, status; more verbs as they land).
+
+Settings come from ``BGH_*`` variables; options given here win over them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from harness.errors import HarnessError
+from harness.settings import Settings, load_settings
+from harness.targets.local import LocalTarget
+
+app = typer.Typer(
+    help="Verify and analyse blue-green releases made with Argo Rollouts.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console(stderr=True, highlight=False)
+
+TargetOption = Annotated[
+    str | None, typer.Option("--target", help="local (default), kind or existing.")
+]
+StateOption = Annotated[
+    Path | None, typer.Option("--state-dir", help="Where the target keeps its files (.bgh).")
+]
+
+
+def _settings(target: str | None, state_dir: Path | None) -> Settings:
+    return load_settings(target=target, state_dir=state_dir)
+
+
+def _report(started: float) -> Callable[[str], None]:
+    def report(line: str) -> None:
+        console.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {line}")
+
+    return report
+
+
+def _local(settings: Settings) -> LocalTarget:
+    if settings.target != "local":
+        raise typer.BadParameter(
+            f"target {settings.target!r} is not available from this command yet; use --target local"
+        )
+    return LocalTarget(settings, report=_report(time.monotonic()))
+
+
+@app.command()
+def up(target: TargetOption = None, state_dir: StateOption = None) -> None:
+    """Bring the target up: build what is missing, start the control plane and Argo Rollouts."""
+    _run(lambda: _local(_settings(target, state_dir)).up())
+
+
+@app.command()
+def down(target: TargetOption = None, state_dir: StateOption = None) -> None:
+    """Stop every process the target started and remove its files."""
+    _run(lambda: _local(_settings(target, state_dir)).down())
+
+
+@app.command()
+def status(target: TargetOption = None, state_dir: StateOption = None) -> None:
+    """Show each component of the target and whether it is running."""
+
+    def show() -> None:
+        lines = _local(_settings(target, state_dir)).status()
+        table = Table("component", "state", "detail")
+        for line in lines:
+            state = "[green]running[/green]" if line.running else "[red]stopped[/red]"
+            table.add_row(line.name, state, line.detail)
+        Console().print(table)
+        if not all(line.running for line in lines):
+            raise typer.Exit(1)
+
+    _run(show)
+
+
+def _run(action: Callable[[], object]) -> None:
+    try:
+        action()
+    except HarnessError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+@app.command("settings")
+def settings_command() -> None:
+    """Print the settings table (the README's copy is checked against it)."""
+    from harness.settings import settings_table
+
+    typer.echo(settings_table())

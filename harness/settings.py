@@ -1,0 +1,142 @@
+"""One settings object for the whole harness, read once from defaults, environment and options.
+
+Precedence: field defaults, then ``BGH_*`` environment variables (nested with ``__``, e.g.
+``BGH_TIMEOUTS__ROLLOUT=180``), then explicit keyword overrides from the CLI or ``conftest.py``.
+Nothing else in ``harness/`` reads the environment. A bad value becomes a ``ConfigError`` that
+names the variable, the value given and an example of a good one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from harness.errors import ConfigError
+
+ENV_PREFIX = "BGH_"
+
+Target = Literal["local", "kind", "existing"]
+
+
+class Timeouts(BaseModel):
+    """Deadlines per kind of operation, in seconds, before ``timeout_scale`` is applied."""
+
+    rollout: float = Field(120.0, gt=0, description="Rollout phase and revision waits, seconds.")
+    probe: float = Field(30.0, gt=0, description="Eventual HTTP probes through gateway A, seconds.")
+    analysis: float = Field(300.0, gt=0, description="AnalysisRun and gate waits, seconds.")
+    sync: float = Field(180.0, gt=0, description="Argo CD sync and health waits, seconds.")
+    up: float = Field(120.0, gt=0, description="Each component of `bgh up` becoming ready, seconds.")
+    build: float = Field(3600.0, gt=0, description="Building one control-plane binary set, seconds.")
+
+
+class LocalTarget(BaseModel):
+    """How the Docker-free local target is laid out."""
+
+    nodes: int = Field(3, ge=1, le=50, description="Number of simulated (kwok) nodes.")
+    go: str = Field("go", min_length=1, description="The Go command used to build components.")
+
+
+class Settings(BaseSettings):
+    """Every knob of the harness. Field descriptions double as the README's settings table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    target: Target = Field("local", description="Where to run: local, kind or existing.")
+    kubeconfig: Path | None = Field(
+        None, description="Kubeconfig file; the local and kind targets write their own."
+    )
+    context: str | None = Field(None, description="Kubeconfig context; none means the current one.")
+    namespace: str = Field(
+        "demo",
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        max_length=63,
+        description="Namespace of the demo system's Rollouts.",
+    )
+    state_dir: Path = Field(
+        Path(".bgh"), description="Where a target keeps its kubeconfig, logs and process state."
+    )
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "bgh",
+        description="Where built binaries are cached, keyed by versions (outside the work tree).",
+    )
+    gateway_url: str | None = Field(
+        None, description="Gateway A's base URL on the existing target; others set it themselves."
+    )
+    prometheus_url: str | None = Field(
+        None, description="Prometheus base URL; the local target sets it itself."
+    )
+    timeout_scale: float = Field(
+        1.0, gt=0, le=100, description="Multiplies every timeout (slow machines: 2)."
+    )
+    timeouts: Timeouts = Field(default_factory=Timeouts)  # type: ignore[arg-type]
+    local: LocalTarget = Field(default_factory=LocalTarget)  # type: ignore[arg-type]
+
+    def timeout(self, kind: str) -> float:
+        """The scaled deadline for one kind of operation, in seconds."""
+        base: float = getattr(self.timeouts, kind)
+        return base * self.timeout_scale
+
+
+_EXAMPLES: dict[str, str] = {
+    "target": "local",
+    "namespace": "demo",
+    "timeout_scale": "2",
+    "timeouts": "120",
+    "local": "3",
+}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings from the environment plus ``overrides``; bad values raise ConfigError."""
+    clean = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return Settings(**clean)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, clean)) from exc
+
+
+def _explain(exc: ValidationError, overrides: dict[str, Any]) -> str:
+    lines = ["invalid settings:"]
+    for error in exc.errors():
+        path = [str(part) for part in error["loc"]]
+        variable = ENV_PREFIX + "__".join(part.upper() for part in path)
+        source = f"option --{path[0].replace('_', '-')}" if path[0] in overrides else variable
+        example = _EXAMPLES.get(path[-1], _EXAMPLES.get(path[0], ""))
+        hint = f" (e.g. {variable}={example})" if example else ""
+        given = error.get("input")
+        lines.append(f"  {source}={given!r}: {error['msg']}{hint}")
+    return "\n".join(lines)
+
+
+def settings_table() -> str:
+    """The README's settings table, generated from the class so doc and default cannot drift."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+
+    def add(prefix: str, model: type[BaseModel], instance: BaseModel) -> None:
+        for name, field in model.model_fields.items():
+            value = getattr(instance, name)
+            if isinstance(value, BaseModel):
+                add(f"{prefix}{name.upper()}__", type(value), value)
+                continue
+            default = "(none)" if value is None else str(value)
+            if name == "cache_dir":
+                default = "~/.cache/bgh"
+            rows.append(f"| `{prefix}{name.upper()}` | `{default}` | {field.description} |")
+
+    add(ENV_PREFIX, Settings, Settings.model_construct(**_defaults()))
+    return "\n".join(rows)
+
+
+def _defaults() -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, field in Settings.model_fields.items():
+        values[name] = field.get_default(call_default_factory=True)
+    return values

@@ -1,0 +1,343 @@
+"""The Docker-free local target: a real control plane and the real Argo Rollouts controller.
+
+etcd, kube-apiserver, kube-controller-manager, kube-scheduler and the kwok controller run as
+local processes through ``kwokctl create cluster --runtime binary`` with binaries built from the
+Go module proxy (``builds.py``); kwok simulates nodes and pods. The Argo Rollouts controller runs
+out of cluster against the same API server, with leader election off and its ports moved off the
+defaults. Everything lives under ``<state_dir>/local/``; ``down`` removes all of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import TargetError, log_tail
+from harness.settings import Settings
+from harness.targets import builds
+from harness.targets.processes import Process, free_port, port_in_use, wait_http_ok
+
+CLUSTER_NAME = "bgh"
+ROLLOUTS_NAMESPACE = "argo-rollouts"
+KWOK_COMPONENTS = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok-controller",
+)
+
+Report = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    """One line of ``bgh status``."""
+
+    name: str
+    running: bool
+    detail: str
+
+
+class LocalTarget:
+    """Bring the local cluster up, report on it, and take it down again."""
+
+    def __init__(self, settings: Settings, *, report: Report = lambda _line: None) -> None:
+        self.settings = settings
+        self.report = report
+        self.root = settings.state_dir.resolve() / "local"
+        self.kwok_workdir = self.root / "kwok"
+        self.kubeconfig = self.root / "kubeconfig"
+        self.state_file = self.root / "state.json"
+        self.rollouts_controller = Process("rollouts-controller", self.root)
+
+    # -- building -------------------------------------------------------------------------
+
+    def build(self) -> dict[str, builds.Built]:
+        """Every component's binaries, built where the cache lacks them."""
+        built = {}
+        for component in builds.COMPONENTS:
+            if not builds.is_built(component, self.settings.cache_dir):
+                self.report(f"{component.name} {component.version}: not in the cache, building")
+            built[component.name] = builds.ensure_built(
+                component,
+                cache_dir=self.settings.cache_dir,
+                go=self.settings.local.go,
+                timeout=self.settings.timeout("build"),
+                report=self.report,
+            )
+        return built
+
+    # -- up -------------------------------------------------------------------------------
+
+    def up(self) -> float:
+        """Make the cluster ready; returns the seconds it took. Safe to call when already up."""
+        started = time.monotonic()
+        built = self.build()
+        self.root.mkdir(parents=True, exist_ok=True)
+        state = self._read_state()
+        self._control_plane(built, state)
+        self._nodes(built)
+        self._crds(built)
+        self._controller(built, state)
+        self._write_state(state)
+        seconds = time.monotonic() - started
+        self.report(f"local target ready in {seconds:.1f}s; kubeconfig: {self.kubeconfig}")
+        return seconds
+
+    def _control_plane(self, built: dict[str, builds.Built], state: dict[str, int]) -> None:
+        step = time.monotonic()
+        if self._cluster_exists():
+            if self._apiserver_ready(built):
+                self.report("control plane: already running")
+                return
+            self._kwokctl(built, ["start", "cluster", "--wait", self._wait()])
+            self.report(f"control plane: restarted in {time.monotonic() - step:.1f}s")
+            return
+        port = state.setdefault("kube_apiserver_port", free_port())
+        if port_in_use(port):
+            raise TargetError(
+                f"kube-apiserver: port {port} (from {self.state_file}) is in use by another "
+                "process; stop it, or run `bgh down` to forget the old ports"
+            )
+        kubernetes = built["kubernetes"]
+        argv = [
+            "create", "cluster",
+            "--runtime", "binary",
+            "--kube-apiserver-binary", str(kubernetes.path("kube-apiserver")),
+            "--kube-controller-manager-binary", str(kubernetes.path("kube-controller-manager")),
+            "--kube-scheduler-binary", str(kubernetes.path("kube-scheduler")),
+            "--kwok-controller-binary", str(built["kwok"].path("kwok")),
+            "--etcd-binary", str(built["etcd"].path("etcd")),
+            "--kube-apiserver-port", str(port),
+            "--kube-authorization=true",
+            "--kubeconfig", str(self.kubeconfig),
+            "--wait", self._wait(),
+        ]  # fmt: skip
+        self._kwokctl(built, argv)
+        self.report(
+            f"control plane ({', '.join(KWOK_COMPONENTS)}): "
+            f"ready in {time.monotonic() - step:.1f}s on https://127.0.0.1:{port}"
+        )
+
+    def _nodes(self, built: dict[str, builds.Built]) -> None:
+        step = time.monotonic()
+        replicas = str(self.settings.local.nodes)
+        self._kwokctl(built, ["scale", "node", "--replicas", replicas])
+        self._kubectl(
+            built,
+            ["wait", "--for=condition=Ready", "node", "--all", f"--timeout={self._wait()}"],
+        )
+        self.report(f"nodes: {replicas} kwok nodes Ready in {time.monotonic() - step:.1f}s")
+
+    def _crds(self, built: dict[str, builds.Built]) -> None:
+        step = time.monotonic()
+        crds = built["argo-rollouts"].directory / "crds"
+        self._kubectl(built, ["apply", "--server-side", "--force-conflicts", "-f", str(crds)])
+        self._kubectl(
+            built,
+            [
+                "wait", "--for=condition=Established", "-f", str(crds),
+                f"--timeout={self._wait()}",
+            ],
+        )  # fmt: skip
+        namespace = self._kubectl(
+            built, ["create", "namespace", ROLLOUTS_NAMESPACE, "--dry-run=client", "-o", "yaml"]
+        )
+        self._kubectl(built, ["apply", "-f", "-"], stdin=namespace)
+        self.report(
+            f"Argo Rollouts CRDs ({builds.ARGO_ROLLOUTS.version}): "
+            f"established in {time.monotonic() - step:.1f}s"
+        )
+
+    def _controller(self, built: dict[str, builds.Built], state: dict[str, int]) -> None:
+        step = time.monotonic()
+        metrics = state.setdefault("rollouts_metrics_port", free_port())
+        healthz = state.setdefault("rollouts_healthz_port", free_port())
+        url = f"http://127.0.0.1:{healthz}/healthz"
+        binary = built["argo-rollouts"].path("rollouts-controller")
+        argv = [
+            str(binary),
+            f"--kubeconfig={self.kubeconfig}",
+            "--leader-elect=false",
+            f"--metricsPort={metrics}",
+            f"--healthzPort={healthz}",
+            "--loglevel=info",
+        ]
+        process = self.rollouts_controller
+        if process.is_running():
+            wait_http_ok(process, url, within=self.settings.timeout("up"), command=" ".join(argv))
+            self.report("rollouts-controller: already running")
+            return
+        for name, port in (("metrics", metrics), ("healthz", healthz)):
+            if port_in_use(port):
+                raise TargetError(
+                    f"rollouts-controller: {name} port {port} is in use by another process; "
+                    f"stop it, or run `bgh down` to forget the old ports ({self.state_file})"
+                )
+        process.start(argv, env={"POD_NAMESPACE": ROLLOUTS_NAMESPACE})
+        wait_http_ok(process, url, within=self.settings.timeout("up"), command=" ".join(argv))
+        self.report(
+            f"rollouts-controller {builds.ARGO_ROLLOUTS.version}: "
+            f"healthy in {time.monotonic() - step:.1f}s (metrics :{metrics}, healthz :{healthz})"
+        )
+
+    # -- down and status ------------------------------------------------------------------
+
+    def down(self) -> float:
+        """Stop every process and remove every file the local target made."""
+        started = time.monotonic()
+        if self.rollouts_controller.stop():
+            self.report("rollouts-controller: stopped")
+        if self._cluster_exists():
+            kwokctl = self._cached_binary(builds.KWOK, "kwokctl")
+            if kwokctl is None:
+                self._kill_kwok_processes()
+            else:
+                self._run(
+                    "kwokctl",
+                    [str(kwokctl), "--name", CLUSTER_NAME, "delete", "cluster"],
+                    env=self._kwok_env(None),
+                )
+            self.report("control plane: deleted")
+        self._kill_kwok_processes()
+        shutil.rmtree(self.root, ignore_errors=True)
+        seconds = time.monotonic() - started
+        self.report(f"local target down in {seconds:.1f}s")
+        return seconds
+
+    def status(self) -> list[ComponentStatus]:
+        lines = []
+        pids = self._cluster_dir() / "pids"
+        logs = self._cluster_dir() / "logs"
+        for name in KWOK_COMPONENTS:
+            process = Process(name, pids)
+            running = process.is_running()
+            detail = f"pid {process.pid()}" if running else "not running"
+            if not running and (logs / f"{name}.log").exists():
+                detail += f"; log: {logs / f'{name}.log'}"
+            lines.append(ComponentStatus(name, running, detail))
+        controller = self.rollouts_controller
+        running = controller.is_running()
+        detail = f"pid {controller.pid()}" if running else "not running"
+        if not running and controller.log.exists():
+            detail += f"; log: {controller.log}\n{log_tail(controller.log, lines=5)}"
+        lines.append(ComponentStatus("rollouts-controller", running, detail))
+        return lines
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _wait(self) -> str:
+        return f"{self.settings.timeout('up'):.0f}s"
+
+    def _cluster_dir(self) -> Path:
+        return self.kwok_workdir / "clusters" / CLUSTER_NAME
+
+    def _cluster_exists(self) -> bool:
+        return (self._cluster_dir() / "kwok.yaml").is_file()
+
+    def _apiserver_ready(self, built: dict[str, builds.Built]) -> bool:
+        if not self.kubeconfig.is_file():
+            return False
+        result = subprocess.run(
+            [
+                str(built["kubernetes"].path("kubectl")),
+                f"--kubeconfig={self.kubeconfig}",
+                "get", "--raw", "/readyz", "--request-timeout=2s",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )  # fmt: skip
+        return result.returncode == 0
+
+    def _kwok_env(self, built: dict[str, builds.Built] | None) -> dict[str, str]:
+        env = {
+            "KWOK_WORKDIR": str(self.kwok_workdir),
+            "KWOK_KUBE_VERSION": builds.KUBERNETES.version,
+            "KWOK_ETCD_VERSION": builds.ETCD.version.removeprefix("v"),
+        }
+        if built is not None:
+            kube_bin = built["kubernetes"].directory
+            # kwokctl runs `kubectl` by name: put the one built with the control plane first.
+            env["PATH"] = f"{kube_bin}{os.pathsep}{os.environ.get('PATH', '')}"
+            env["KWOK_KUBECTL_BINARY"] = str(kube_bin / "kubectl")
+        return env
+
+    def _kwokctl(self, built: dict[str, builds.Built], argv: Sequence[str]) -> str:
+        binary = built["kwok"].path("kwokctl")
+        return self._run(
+            "kwokctl", [str(binary), "--name", CLUSTER_NAME, *argv], env=self._kwok_env(built)
+        )
+
+    def _kubectl(
+        self, built: dict[str, builds.Built], argv: Sequence[str], *, stdin: str | None = None
+    ) -> str:
+        binary = built["kubernetes"].path("kubectl")
+        return self._run(
+            "kubectl", [str(binary), f"--kubeconfig={self.kubeconfig}", *argv], stdin=stdin
+        )
+
+    def _run(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        env: dict[str, str] | None = None,
+        stdin: str | None = None,
+    ) -> str:
+        log = self.root / "logs" / f"{name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(
+            list(argv),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env={**os.environ, **(env or {})},
+            check=False,
+        )
+        with log.open("a") as out:
+            out.write(f"$ {' '.join(argv)}\n{result.stdout}{result.stderr}(exit {result.returncode})\n")
+        if result.returncode != 0:
+            raise TargetError(
+                f"{name} failed (exit {result.returncode})\n  command: {' '.join(argv)}\n"
+                f"  log: {log}\n{_indent(result.stderr or result.stdout)}"
+                + self._component_logs_hint()
+            )
+        return result.stdout
+
+    def _component_logs_hint(self) -> str:
+        logs = self._cluster_dir() / "logs"
+        if not logs.is_dir():
+            return ""
+        return f"\n  component logs: {logs}"
+
+    def _cached_binary(self, component: builds.Component, binary: str) -> Path | None:
+        if not builds.is_built(component, self.settings.cache_dir):
+            return None
+        return component.install_dir(self.settings.cache_dir) / binary
+
+    def _kill_kwok_processes(self) -> None:
+        pids = self._cluster_dir() / "pids"
+        for name in KWOK_COMPONENTS:
+            Process(name, pids).stop(grace=5.0)
+
+    def _read_state(self) -> dict[str, int]:
+        try:
+            state: dict[str, int] = json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            return {}
+        return state
+
+    def _write_state(self, state: dict[str, int]) -> None:
+        self.state_file.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
+
+
+def _indent(text: str, *, lines: int = 20) -> str:
+    return "\n".join("    " + line for line in text.strip().splitlines()[-lines:])

@@ -1,0 +1,154 @@
+"""Long-lived local processes that outlive the command that started them, tracked by pid files.
+
+``bgh up`` returns while the components keep running, so each one is started in its own session
+(process group), logs to a file, and leaves a pid file that ``bgh down`` and ``bgh status`` read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from harness.errors import TargetError, log_tail
+
+
+@dataclass(frozen=True)
+class Process:
+    """One supervised process: its name and where its pid file and log live."""
+
+    name: str
+    run_dir: Path
+
+    @property
+    def pid_file(self) -> Path:
+        return self.run_dir / f"{self.name}.pid"
+
+    @property
+    def log(self) -> Path:
+        return self.run_dir / "logs" / f"{self.name}.log"
+
+    def pid(self) -> int | None:
+        try:
+            return int(self.pid_file.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def is_running(self) -> bool:
+        pid = self.pid()
+        if pid is None:
+            return False
+        try:
+            # A zombie still answers kill(0); /proc tells it apart.
+            state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
+        except (OSError, IndexError):
+            return False
+        return state != "Z"
+
+    def start(
+        self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None
+    ) -> int:
+        """Start the process detached, appending to its log; returns the pid."""
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as log:
+            log.write(f"\n$ {' '.join(argv)}\n".encode())
+            log.flush()
+            try:
+                child = subprocess.Popen(
+                    list(argv),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env={**os.environ, **(env or {})},
+                    cwd=cwd,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                raise TargetError(
+                    f"{self.name}: could not start {argv[0]}: {exc}\n  log: {self.log}"
+                ) from exc
+        self.pid_file.write_text(f"{child.pid}\n{' '.join(argv)}\n")
+        return child.pid
+
+    def stop(self, *, grace: float = 10.0) -> bool:
+        """SIGTERM the process group, SIGKILL after ``grace`` seconds; True if it was running."""
+        pid = self.pid()
+        was_running = self.is_running()
+        if pid is not None and was_running:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGTERM)
+            end = time.monotonic() + grace
+            while self.is_running() and time.monotonic() < end:
+                _reap(pid)
+                time.sleep(0.05)
+            if self.is_running():
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+            _reap(pid)
+        self.pid_file.unlink(missing_ok=True)
+        return was_running
+
+    def crashed(self, command: str) -> TargetError:
+        return TargetError(
+            f"{self.name} exited during start-up\n  command: {command}\n  log: {self.log}\n"
+            f"{log_tail(self.log)}"
+        )
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def wait_http_ok(process: Process, url: str, *, within: float, command: str) -> float:
+    """Wait until ``url`` answers 2xx while ``process`` stays alive; returns seconds taken.
+
+    HTTP has no watch, so this is the one permitted kind of loop: a capped backoff, and the
+    process's own exit ends it at once with the tail of its log.
+    """
+    started = time.monotonic()
+    delay = 0.02
+    last = "no answer yet"
+    with httpx.Client(timeout=2.0, verify=False) as client:
+        while True:
+            if not process.is_running():
+                raise process.crashed(command)
+            try:
+                response = client.get(url)
+                if response.is_success:
+                    return time.monotonic() - started
+                last = f"HTTP {response.status_code}: {response.text[:200]}"
+            except httpx.HTTPError as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            if time.monotonic() - started > within:
+                raise TargetError(
+                    f"{process.name} did not become ready within {within:.0f}s\n"
+                    f"  probe: GET {url} -> {last}\n  command: {command}\n  log: {process.log}\n"
+                    f"{log_tail(process.log)}"
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)

@@ -1,0 +1,55 @@
+"""Supervised processes: start detached, stop the whole group, report a crash with its log."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.errors import TargetError
+from harness.targets.processes import Process, free_port, port_in_use, wait_http_ok
+
+
+def test_start_then_stop_leaves_nothing_running(tmp_path: Path) -> None:
+    process = Process("sleeper", tmp_path)
+    pid = process.start([sys.executable, "-c", "import time; time.sleep(60)"])
+    assert process.is_running() and process.pid() == pid
+    assert process.stop() is True
+    assert not process.is_running()
+    assert not process.pid_file.exists()
+
+
+def test_stop_when_never_started_is_harmless(tmp_path: Path) -> None:
+    assert Process("ghost", tmp_path).stop() is False
+
+
+def test_crash_during_readiness_reports_the_log_tail(tmp_path: Path) -> None:
+    process = Process("crasher", tmp_path)
+    command = [sys.executable, "-c", "import sys; print('bad flag --frobnicate'); sys.exit(3)"]
+    process.start(command)
+    with pytest.raises(TargetError) as caught:
+        wait_http_ok(process, f"http://127.0.0.1:{free_port()}/healthz", within=30, command="crasher --frobnicate")
+    message = str(caught.value)
+    assert "crasher exited during start-up" in message
+    assert "bad flag --frobnicate" in message
+    assert str(process.log) in message
+
+
+def test_readiness_timeout_shows_the_last_probe(tmp_path: Path) -> None:
+    process = Process("silent", tmp_path)
+    process.start([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with pytest.raises(TargetError, match=r"did not become ready within 0s\n  probe: GET .* ConnectError"):
+            wait_http_ok(process, f"http://127.0.0.1:{free_port()}/", within=0.2, command="silent")
+    finally:
+        process.stop()
+
+
+def test_port_in_use_is_detected() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        assert port_in_use(sock.getsockname()[1])
+    assert not port_in_use(free_port())

@@ -1,0 +1,51 @@
+"""Settings: defaults, environment precedence, and errors that name the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.errors import ConfigError
+from harness.settings import Settings, load_settings
+
+
+def test_defaults_need_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("BGH_TARGET", "BGH_NAMESPACE", "BGH_TIMEOUT_SCALE"):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings()
+    assert (settings.target, settings.namespace, settings.timeout("rollout")) == ("local", "demo", 120.0)
+
+
+def test_nested_variable_and_scale_multiply(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BGH_TIMEOUTS__ROLLOUT", "30")
+    monkeypatch.setenv("BGH_TIMEOUT_SCALE", "2.5")
+    assert load_settings().timeout("rollout") == 75.0
+
+
+def test_option_wins_over_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BGH_NAMESPACE", "from-env")
+    assert load_settings(namespace="from-option").namespace == "from-option"
+
+
+def test_bad_environment_value_names_variable_value_and_example(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BGH_TIMEOUT_SCALE", "fast")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert "BGH_TIMEOUT_SCALE='fast'" in message
+    assert "e.g. BGH_TIMEOUT_SCALE=2" in message
+
+
+def test_bad_nested_value_names_the_nested_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BGH_TIMEOUTS__PROBE", "-1")
+    with pytest.raises(ConfigError, match=r"BGH_TIMEOUTS__PROBE='-1'"):
+        load_settings()
+
+
+def test_unknown_target_is_refused_with_the_option_named() -> None:
+    with pytest.raises(ConfigError, match=r"option --target='minikube'"):
+        load_settings(target="minikube")
+
+
+def test_every_field_documents_itself() -> None:
+    undocumented = [name for name, field in Settings.model_fields.items() if field.description is None and name not in ("timeouts", "local")]
+    assert undocumented == []
