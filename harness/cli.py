@@ -14,8 +14,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from harness.errors import HarnessError
+from harness.errors import ConfigError, HarnessError
 from harness.settings import Settings, load_settings
+from harness.targets.kind import KindTarget
 from harness.targets.local import LocalTarget
 
 app = typer.Typer(
@@ -44,24 +45,28 @@ def _report(started: float) -> Callable[[str], None]:
     return report
 
 
-def _local(settings: Settings) -> LocalTarget:
-    if settings.target != "local":
-        raise typer.BadParameter(
-            f"target {settings.target!r} is not available from this command yet; use --target local"
-        )
-    return LocalTarget(settings, report=_report(time.monotonic()))
+def _target(settings: Settings) -> LocalTarget | KindTarget:
+    report = _report(time.monotonic())
+    if settings.target == "local":
+        return LocalTarget(settings, report=report)
+    if settings.target == "kind":
+        return KindTarget(settings, report=report)
+    raise ConfigError(
+        "the existing target is a cluster someone else runs: there is nothing to bring up or "
+        "down; point BGH_KUBECONFIG at it and run the suite"
+    )
 
 
 @app.command()
 def up(target: TargetOption = None, state_dir: StateOption = None) -> None:
     """Bring the target up: build what is missing, start the control plane and Argo Rollouts."""
-    _run(lambda: _local(_settings(target, state_dir)).up())
+    _run(lambda: _target(_settings(target, state_dir)).up())
 
 
 @app.command()
 def down(target: TargetOption = None, state_dir: StateOption = None) -> None:
     """Stop every process the target started and remove its files."""
-    _run(lambda: _local(_settings(target, state_dir)).down())
+    _run(lambda: _target(_settings(target, state_dir)).down())
 
 
 @app.command()
@@ -69,7 +74,7 @@ def status(target: TargetOption = None, state_dir: StateOption = None) -> None:
     """Show each component of the target and whether it is running."""
 
     def show() -> None:
-        lines = _local(_settings(target, state_dir)).status()
+        lines = _target(_settings(target, state_dir)).status()
         table = Table("component", "state", "detail")
         for line in lines:
             state = "[green]running[/green]" if line.running else "[red]stopped[/red]"

@@ -42,6 +42,10 @@ class TargetError(HarnessError):
     """
 
 
+class Expired(HarnessError):
+    """A watch position is too old (HTTP 410 Gone): read again and resume. Internal to waits."""
+
+
 def log_tail(path: object, *, lines: int = 20) -> str:
     """The last ``lines`` lines of a log file, indented for an error message; '' if unreadable."""
     from pathlib import Path

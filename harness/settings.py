@@ -28,8 +28,12 @@ class Timeouts(BaseModel):
     probe: float = Field(30.0, gt=0, description="Eventual HTTP probes through gateway A, seconds.")
     analysis: float = Field(300.0, gt=0, description="AnalysisRun and gate waits, seconds.")
     sync: float = Field(180.0, gt=0, description="Argo CD sync and health waits, seconds.")
-    up: float = Field(120.0, gt=0, description="Each component of `bgh up` becoming ready, seconds.")
-    build: float = Field(3600.0, gt=0, description="Building one control-plane binary set, seconds.")
+    up: float = Field(
+        120.0, gt=0, description="Each component of `bgh up` becoming ready, seconds."
+    )
+    build: float = Field(
+        3600.0, gt=0, description="Building one control-plane binary set, seconds."
+    )
 
 
 class LocalTarget(BaseModel):

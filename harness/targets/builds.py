@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness import versions
 from harness.errors import ConfigError, TargetError, log_tail
 
 GOMOD_DIR = Path(__file__).parent / "gomod"
@@ -35,7 +36,7 @@ class Component:
     module: str
     version: str
     binaries: Mapping[str, str] = field(default_factory=dict)
-    # Data files copied from the upstream module beside the binaries: {dest dir: module dir}.
+    # Data files copied from the upstream module beside the binaries: {dest dir: module glob}.
     assets: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -46,6 +47,7 @@ class Component:
         digest = hashlib.sha256()
         for part in ("go.mod", "go.sum", "tools.go"):
             digest.update((self.wrapper / part).read_bytes())
+        digest.update(json.dumps(sorted(self.assets.items())).encode())
         return digest.hexdigest()[:12]
 
     def install_dir(self, cache_dir: Path) -> Path:
@@ -55,7 +57,7 @@ class Component:
 KUBERNETES = Component(
     "kubernetes",
     "k8s.io/kubernetes",
-    "v1.34.12",
+    versions.KUBERNETES,
     {
         "kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver",
         "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
@@ -64,24 +66,24 @@ KUBERNETES = Component(
     },
 )
 ETCD = Component(
-    "etcd", "go.etcd.io/etcd/server/v3", "v3.5.35", {"etcd": "go.etcd.io/etcd/server/v3"}
+    "etcd", "go.etcd.io/etcd/server/v3", versions.ETCD, {"etcd": "go.etcd.io/etcd/server/v3"}
 )
 KWOK = Component(
     "kwok",
     "sigs.k8s.io/kwok",
-    "v0.8.0",
+    versions.KWOK,
     {"kwok": "sigs.k8s.io/kwok/cmd/kwok", "kwokctl": "sigs.k8s.io/kwok/cmd/kwokctl"},
 )
 ARGO_ROLLOUTS = Component(
     "argo-rollouts",
     "github.com/argoproj/argo-rollouts",
-    "v1.9.3",
+    versions.ARGO_ROLLOUTS,
     {
         "rollouts-controller": "github.com/argoproj/argo-rollouts/cmd/rollouts-controller",
         "kubectl-argo-rollouts": "github.com/argoproj/argo-rollouts/cmd/kubectl-argo-rollouts",
     },
     # The CRDs come from the same module version as the controller, never from elsewhere.
-    {"crds": "manifests/crds"},
+    {"crds": "manifests/crds/*-crd.yaml"},
 )
 
 COMPONENTS: tuple[Component, ...] = (ETCD, KUBERNETES, KWOK, ARGO_ROLLOUTS)
@@ -175,6 +177,10 @@ def ensure_built(
             f"  command: {' '.join(command)} (in {component.wrapper})\n"
             f"  log: {log_path}\n{log_tail(log_path)}"
         )
+    for binary, package in component.binaries.items():
+        built_as = staging / _go_output_name(package)
+        if built_as.name != binary:
+            built_as.rename(staging / binary)
     try:
         _copy_assets(component, staging, go_path, env)
     except (OSError, subprocess.CalledProcessError, ValueError) as exc:
@@ -206,9 +212,19 @@ def _copy_assets(component: Component, staging: Path, go: str, env: Mapping[str,
     )
     module_dir = Path(json.loads(listing.stdout)["Dir"])
     for dest, source in component.assets.items():
-        files = sorted((module_dir / source).glob("*.yaml"))
+        files = sorted(module_dir.glob(source))
         if not files:
-            raise ValueError(f"no YAML files under {module_dir / source}")
+            raise ValueError(f"no files match {source} in {module_dir}")
         (staging / dest).mkdir()
         for file in files:
             shutil.copyfile(file, staging / dest / file.name)
+
+
+def _go_output_name(package: str) -> str:
+    """The file name `go build -o dir/` gives a main package: its last path element, or the one
+    before it when that is a major-version suffix (go.etcd.io/etcd/server/v3 -> server)."""
+    parts = package.rstrip("/").split("/")
+    last = parts[-1]
+    if len(parts) > 1 and last[:1] == "v" and last[1:].isdigit():
+        return parts[-2]
+    return last

@@ -15,12 +15,11 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import TargetError, log_tail
 from harness.settings import Settings
-from harness.targets import builds
+from harness.targets import ComponentStatus, builds
 from harness.targets.processes import Process, free_port, port_in_use, wait_http_ok
 
 CLUSTER_NAME = "bgh"
@@ -34,15 +33,6 @@ KWOK_COMPONENTS = (
 )
 
 Report = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class ComponentStatus:
-    """One line of ``bgh status``."""
-
-    name: str
-    running: bool
-    detail: str
 
 
 class LocalTarget:
@@ -108,18 +98,28 @@ class LocalTarget:
             )
         kubernetes = built["kubernetes"]
         argv = [
-            "create", "cluster",
-            "--runtime", "binary",
-            "--kube-apiserver-binary", str(kubernetes.path("kube-apiserver")),
-            "--kube-controller-manager-binary", str(kubernetes.path("kube-controller-manager")),
-            "--kube-scheduler-binary", str(kubernetes.path("kube-scheduler")),
-            "--kwok-controller-binary", str(built["kwok"].path("kwok")),
-            "--etcd-binary", str(built["etcd"].path("etcd")),
-            "--kube-apiserver-port", str(port),
+            "create",
+            "cluster",
+            "--runtime",
+            "binary",
+            "--kube-apiserver-binary",
+            str(kubernetes.path("kube-apiserver")),
+            "--kube-controller-manager-binary",
+            str(kubernetes.path("kube-controller-manager")),
+            "--kube-scheduler-binary",
+            str(kubernetes.path("kube-scheduler")),
+            "--kwok-controller-binary",
+            str(built["kwok"].path("kwok")),
+            "--etcd-binary",
+            str(built["etcd"].path("etcd")),
+            "--kube-apiserver-port",
+            str(port),
             "--kube-authorization=true",
-            "--kubeconfig", str(self.kubeconfig),
-            "--wait", self._wait(),
-        ]  # fmt: skip
+            "--kubeconfig",
+            str(self.kubeconfig),
+            "--wait",
+            self._wait(),
+        ]
         self._kwokctl(built, argv)
         self.report(
             f"control plane ({', '.join(KWOK_COMPONENTS)}): "
@@ -143,10 +143,13 @@ class LocalTarget:
         self._kubectl(
             built,
             [
-                "wait", "--for=condition=Established", "-f", str(crds),
+                "wait",
+                "--for=condition=Established",
+                "-f",
+                str(crds),
                 f"--timeout={self._wait()}",
             ],
-        )  # fmt: skip
+        )
         namespace = self._kubectl(
             built, ["create", "namespace", ROLLOUTS_NAMESPACE, "--dry-run=client", "-o", "yaml"]
         )
@@ -249,12 +252,15 @@ class LocalTarget:
             [
                 str(built["kubernetes"].path("kubectl")),
                 f"--kubeconfig={self.kubeconfig}",
-                "get", "--raw", "/readyz", "--request-timeout=2s",
+                "get",
+                "--raw",
+                "/readyz",
+                "--request-timeout=2s",
             ],
             capture_output=True,
             text=True,
             check=False,
-        )  # fmt: skip
+        )
         return result.returncode == 0
 
     def _kwok_env(self, built: dict[str, builds.Built] | None) -> dict[str, str]:
@@ -303,7 +309,9 @@ class LocalTarget:
             check=False,
         )
         with log.open("a") as out:
-            out.write(f"$ {' '.join(argv)}\n{result.stdout}{result.stderr}(exit {result.returncode})\n")
+            out.write(
+                f"$ {' '.join(argv)}\n{result.stdout}{result.stderr}(exit {result.returncode})\n"
+            )
         if result.returncode != 0:
             raise TargetError(
                 f"{name} failed (exit {result.returncode})\n  command: {' '.join(argv)}\n"

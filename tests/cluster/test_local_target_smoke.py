@@ -67,19 +67,31 @@ def test_blue_green_rollout_pauses_on_preview_and_promotes(cluster: Cluster) -> 
     try:
         cluster.kubectl("apply", "-n", namespace, "-f", "-", stdin=ROLLOUT)
         cluster.plugin("status", "smoke", "-n", namespace, "--timeout", "90s")
-        first = json.loads(cluster.kubectl("get", "rollout", "smoke", "-n", namespace, "-o", "json"))
+        first = json.loads(
+            cluster.kubectl("get", "rollout", "smoke", "-n", namespace, "-o", "json")
+        )
         stable = first["status"]["stableRS"]
         assert _hash_of(cluster, namespace, "smoke-active") == stable
 
         cluster.plugin(
-            "set", "image", "smoke", "app=ghcr.io/bluegreen-harness/service-b:1.1.0",
-            "-n", namespace,
-        )  # fmt: skip
+            "set",
+            "image",
+            "smoke",
+            "app=ghcr.io/bluegreen-harness/service-b:1.1.0",
+            "-n",
+            namespace,
+        )
         cluster.kubectl(
-            "wait", "rollout/smoke", "-n", namespace,
-            "--for=jsonpath={.status.phase}=Paused", "--timeout=90s",
-        )  # fmt: skip
-        paused = json.loads(cluster.kubectl("get", "rollout", "smoke", "-n", namespace, "-o", "json"))
+            "wait",
+            "rollout/smoke",
+            "-n",
+            namespace,
+            "--for=jsonpath={.status.phase}=Paused",
+            "--timeout=90s",
+        )
+        paused = json.loads(
+            cluster.kubectl("get", "rollout", "smoke", "-n", namespace, "-o", "json")
+        )
         new = paused["status"]["currentPodHash"]
         assert new != stable
         assert paused["status"]["stableRS"] == stable
@@ -90,7 +102,9 @@ def test_blue_green_rollout_pauses_on_preview_and_promotes(cluster: Cluster) -> 
 
         cluster.plugin("promote", "smoke", "-n", namespace)
         cluster.plugin("status", "smoke", "-n", namespace, "--timeout", "90s")
-        healthy = json.loads(cluster.kubectl("get", "rollout", "smoke", "-n", namespace, "-o", "json"))
+        healthy = json.loads(
+            cluster.kubectl("get", "rollout", "smoke", "-n", namespace, "-o", "json")
+        )
         assert healthy["status"]["phase"] == "Healthy"
         assert healthy["status"]["stableRS"] == new
         assert _hash_of(cluster, namespace, "smoke-active") == new

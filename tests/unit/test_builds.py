@@ -46,7 +46,7 @@ def test_build_then_cache_hit(gomod: Path) -> None:
 
 @needs_go
 def test_a_changed_wrapper_gets_a_new_cache_entry(gomod: Path) -> None:
-    component = _wrapper(gomod, 'package main\n\nfunc main() {}\n')
+    component = _wrapper(gomod, "package main\n\nfunc main() {}\n")
     before = component.install_dir(gomod / "cache")
     (component.wrapper / "go.sum").write_text("# changed\n")
     assert component.install_dir(gomod / "cache") != before
@@ -76,4 +76,6 @@ def test_pinned_components_have_their_wrappers_committed() -> None:
     for component in builds.COMPONENTS:
         for part in ("go.mod", "go.sum", "tools.go"):
             assert (component.wrapper / part).is_file(), f"{component.name}: {part} missing"
-        assert f"{component.module} {component.version}" in (component.wrapper / "go.mod").read_text()
+        assert (
+            f"{component.module} {component.version}" in (component.wrapper / "go.mod").read_text()
+        )

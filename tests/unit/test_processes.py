@@ -30,7 +30,12 @@ def test_crash_during_readiness_reports_the_log_tail(tmp_path: Path) -> None:
     command = [sys.executable, "-c", "import sys; print('bad flag --frobnicate'); sys.exit(3)"]
     process.start(command)
     with pytest.raises(TargetError) as caught:
-        wait_http_ok(process, f"http://127.0.0.1:{free_port()}/healthz", within=30, command="crasher --frobnicate")
+        wait_http_ok(
+            process,
+            f"http://127.0.0.1:{free_port()}/healthz",
+            within=30,
+            command="crasher --frobnicate",
+        )
     message = str(caught.value)
     assert "crasher exited during start-up" in message
     assert "bad flag --frobnicate" in message
@@ -41,7 +46,9 @@ def test_readiness_timeout_shows_the_last_probe(tmp_path: Path) -> None:
     process = Process("silent", tmp_path)
     process.start([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        with pytest.raises(TargetError, match=r"did not become ready within 0s\n  probe: GET .* ConnectError"):
+        with pytest.raises(
+            TargetError, match=r"did not become ready within 0s\n  probe: GET .* ConnectError"
+        ):
             wait_http_ok(process, f"http://127.0.0.1:{free_port()}/", within=0.2, command="silent")
     finally:
         process.stop()

@@ -12,7 +12,11 @@ def test_defaults_need_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("BGH_TARGET", "BGH_NAMESPACE", "BGH_TIMEOUT_SCALE"):
         monkeypatch.delenv(name, raising=False)
     settings = load_settings()
-    assert (settings.target, settings.namespace, settings.timeout("rollout")) == ("local", "demo", 120.0)
+    assert (settings.target, settings.namespace, settings.timeout("rollout")) == (
+        "local",
+        "demo",
+        120.0,
+    )
 
 
 def test_nested_variable_and_scale_multiply(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -26,7 +30,9 @@ def test_option_wins_over_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert load_settings(namespace="from-option").namespace == "from-option"
 
 
-def test_bad_environment_value_names_variable_value_and_example(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_environment_value_names_variable_value_and_example(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("BGH_TIMEOUT_SCALE", "fast")
     with pytest.raises(ConfigError) as caught:
         load_settings()
@@ -47,5 +53,9 @@ def test_unknown_target_is_refused_with_the_option_named() -> None:
 
 
 def test_every_field_documents_itself() -> None:
-    undocumented = [name for name, field in Settings.model_fields.items() if field.description is None and name not in ("timeouts", "local")]
+    undocumented = [
+        name
+        for name, field in Settings.model_fields.items()
+        if field.description is None and name not in ("timeouts", "local")
+    ]
     assert undocumented == []

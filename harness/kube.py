@@ -1,0 +1,554 @@
+"""The one module that talks to the Kubernetes API, through the official ``kubernetes`` client.
+
+Raw objects become small frozen dataclasses at this edge (``Rollout``, ``ReplicaSet``, ...), so
+nothing else indexes API dicts. API errors become harness errors: a 404 is ``NotFound`` naming the
+objects that do exist; a 410 during a watch is ``Expired`` so a wait can read again and resume.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+from urllib.parse import urlencode
+
+import urllib3
+from kubernetes import config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from harness.errors import ConfigError, Expired, HarnessError, NotFound
+
+T = TypeVar("T")
+
+HASH_LABEL = "rollouts-pod-template-hash"
+REVISION_ANNOTATION = "rollout.argoproj.io/revision"
+WORKLOAD_GENERATION_ANNOTATION = "rollout.argoproj.io/workload-generation"
+
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+
+
+class ApiError(HarnessError):
+    """The API server refused a request for a reason other than not-found."""
+
+
+@dataclass(frozen=True)
+class Kind:
+    """Where one kind of object lives in the API."""
+
+    name: str
+    group: str
+    version: str
+    plural: str
+
+    def path(self, namespace: str, name: str | None = None) -> str:
+        base = f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"
+        path = f"{base}/namespaces/{namespace}/{self.plural}"
+        return f"{path}/{name}" if name else path
+
+
+ROLLOUT = Kind("Rollout", "argoproj.io", "v1alpha1", "rollouts")
+ANALYSIS_RUN = Kind("AnalysisRun", "argoproj.io", "v1alpha1", "analysisruns")
+REPLICA_SET = Kind("ReplicaSet", "apps", "v1", "replicasets")
+SERVICE = Kind("Service", "", "v1", "services")
+POD = Kind("Pod", "", "v1", "pods")
+EVENT = Kind("Event", "", "v1", "events")
+
+
+# -- frozen views of API objects -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PauseCondition:
+    reason: str
+    start_time: str
+
+
+@dataclass(frozen=True)
+class Condition:
+    type: str
+    status: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class AnalysisRunRef:
+    name: str
+    status: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """The fields of a Rollout the harness reasons about (blue-green)."""
+
+    name: str
+    namespace: str
+    resource_version: str
+    generation: int
+    observed_generation: str
+    annotations: Mapping[str, str]
+    replicas: int
+    paused: bool
+    restart_at: str | None
+    images: Mapping[str, str]
+    active_service: str
+    preview_service: str
+    has_post_promotion_analysis: bool
+    template_resolved_from_ref: bool
+    status_phase: str
+    status_message: str
+    controller_pause: bool
+    pause_conditions: tuple[PauseCondition, ...]
+    conditions: tuple[Condition, ...]
+    abort: bool
+    promote_full: bool
+    current_hash: str
+    stable_hash: str
+    active_selector: str
+    preview_selector: str
+    pre_promotion_analysis: AnalysisRunRef | None
+    post_promotion_analysis: AnalysisRunRef | None
+    restarted_at: str | None
+    workload_observed_generation: str
+    status_replicas: int
+    updated_replicas: int
+    ready_replicas: int
+    available_replicas: int
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def revision(self) -> str:
+        return self.annotations.get(REVISION_ANNOTATION, "")
+
+
+@dataclass(frozen=True)
+class ReplicaSet:
+    name: str
+    namespace: str
+    resource_version: str
+    pod_template_hash: str
+    revision: int | None
+    owner: str | None
+    replicas: int
+    ready_replicas: int
+    available_replicas: int
+    annotations: Mapping[str, str]
+    template: Mapping[str, Any] = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    namespace: str
+    resource_version: str
+    selector: Mapping[str, str]
+    ports: tuple[tuple[str, int, str], ...]  # (name, port, targetPort)
+
+    @property
+    def pod_template_hash(self) -> str:
+        return self.selector.get(HASH_LABEL, "")
+
+
+@dataclass(frozen=True)
+class Pod:
+    name: str
+    namespace: str
+    resource_version: str
+    labels: Mapping[str, str]
+    phase: str
+    ready: bool
+    deleting: bool
+    images: Mapping[str, str]
+    env: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class AnalysisRun:
+    name: str
+    namespace: str
+    resource_version: str
+    phase: str
+    message: str
+    labels: Mapping[str, str]
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    reason: str
+    message: str
+    type: str
+    involved_kind: str
+    involved_name: str
+    count: int
+    last_timestamp: str
+
+
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta: Mapping[str, Any] = obj.get("metadata") or {}
+    return meta
+
+
+def _analysis_ref(value: Mapping[str, Any] | None) -> AnalysisRunRef | None:
+    if not value:
+        return None
+    return AnalysisRunRef(
+        str(value.get("name", "")), str(value.get("status", "")), str(value.get("message", ""))
+    )
+
+
+def _containers(spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    found: list[Mapping[str, Any]] = []
+    for key in ("initContainers", "containers", "ephemeralContainers"):
+        found.extend(spec.get(key) or [])
+    return found
+
+
+def rollout_from(obj: Mapping[str, Any]) -> Rollout:
+    meta, spec, status = _meta(obj), obj.get("spec") or {}, obj.get("status") or {}
+    blue_green = (spec.get("strategy") or {}).get("blueGreen") or {}
+    bg_status = status.get("blueGreen") or {}
+    pod_spec = (spec.get("template") or {}).get("spec") or {}
+    return Rollout(
+        name=meta.get("name", ""),
+        namespace=meta.get("namespace", ""),
+        resource_version=meta.get("resourceVersion", ""),
+        generation=int(meta.get("generation") or 0),
+        observed_generation=str(status.get("observedGeneration", "")),
+        annotations=dict(meta.get("annotations") or {}),
+        replicas=int(spec["replicas"]) if spec.get("replicas") is not None else 1,
+        paused=bool(spec.get("paused", False)),
+        restart_at=spec.get("restartAt"),
+        images={c["name"]: c.get("image", "") for c in _containers(pod_spec)},
+        active_service=blue_green.get("activeService", ""),
+        preview_service=blue_green.get("previewService", ""),
+        has_post_promotion_analysis=blue_green.get("postPromotionAnalysis") is not None,
+        template_resolved_from_ref=bool(spec.get("templateResolvedFromRef", False)),
+        status_phase=status.get("phase", ""),
+        status_message=status.get("message", ""),
+        controller_pause=bool(status.get("controllerPause", False)),
+        pause_conditions=tuple(
+            PauseCondition(p.get("reason", ""), p.get("startTime", ""))
+            for p in status.get("pauseConditions") or []
+        ),
+        conditions=tuple(
+            Condition(
+                c.get("type", ""), c.get("status", ""), c.get("reason", ""), c.get("message", "")
+            )
+            for c in status.get("conditions") or []
+        ),
+        abort=bool(status.get("abort", False)),
+        promote_full=bool(status.get("promoteFull", False)),
+        current_hash=status.get("currentPodHash", ""),
+        stable_hash=status.get("stableRS", ""),
+        active_selector=bg_status.get("activeSelector", ""),
+        preview_selector=bg_status.get("previewSelector", ""),
+        pre_promotion_analysis=_analysis_ref(bg_status.get("prePromotionAnalysisRunStatus")),
+        post_promotion_analysis=_analysis_ref(bg_status.get("postPromotionAnalysisRunStatus")),
+        restarted_at=status.get("restartedAt"),
+        workload_observed_generation=str(status.get("workloadObservedGeneration", "")),
+        status_replicas=int(status.get("replicas") or 0),
+        updated_replicas=int(status.get("updatedReplicas") or 0),
+        ready_replicas=int(status.get("readyReplicas") or 0),
+        available_replicas=int(status.get("availableReplicas") or 0),
+        raw=obj,
+    )
+
+
+def replica_set_from(obj: Mapping[str, Any]) -> ReplicaSet:
+    meta, spec, status = _meta(obj), obj.get("spec") or {}, obj.get("status") or {}
+    annotations = dict(meta.get("annotations") or {})
+    revision = annotations.get(REVISION_ANNOTATION)
+    owners = [o["name"] for o in meta.get("ownerReferences") or [] if o.get("kind") == "Rollout"]
+    return ReplicaSet(
+        name=meta.get("name", ""),
+        namespace=meta.get("namespace", ""),
+        resource_version=meta.get("resourceVersion", ""),
+        pod_template_hash=(meta.get("labels") or {}).get(HASH_LABEL, ""),
+        revision=int(revision) if revision and revision.isdigit() else None,
+        owner=owners[0] if owners else None,
+        replicas=int(spec.get("replicas") or 0),
+        ready_replicas=int(status.get("readyReplicas") or 0),
+        available_replicas=int(status.get("availableReplicas") or 0),
+        annotations=annotations,
+        template=spec.get("template") or {},
+    )
+
+
+def service_from(obj: Mapping[str, Any]) -> Service:
+    meta, spec = _meta(obj), obj.get("spec") or {}
+    return Service(
+        name=meta.get("name", ""),
+        namespace=meta.get("namespace", ""),
+        resource_version=meta.get("resourceVersion", ""),
+        selector=dict(spec.get("selector") or {}),
+        ports=tuple(
+            (
+                str(p.get("name", "")),
+                int(p.get("port", 0)),
+                str(p.get("targetPort", p.get("port", ""))),
+            )
+            for p in spec.get("ports") or []
+        ),
+    )
+
+
+def pod_from(obj: Mapping[str, Any]) -> Pod:
+    meta, spec, status = _meta(obj), obj.get("spec") or {}, obj.get("status") or {}
+    ready = any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
+    env: dict[str, str] = {}
+    for container in spec.get("containers") or []:
+        for item in container.get("env") or []:
+            if "value" in item:
+                env[item["name"]] = str(item["value"])
+    return Pod(
+        name=meta.get("name", ""),
+        namespace=meta.get("namespace", ""),
+        resource_version=meta.get("resourceVersion", ""),
+        labels=dict(meta.get("labels") or {}),
+        phase=status.get("phase", ""),
+        ready=ready,
+        deleting=meta.get("deletionTimestamp") is not None,
+        images={c["name"]: c.get("image", "") for c in spec.get("containers") or []},
+        env=env,
+    )
+
+
+def analysis_run_from(obj: Mapping[str, Any]) -> AnalysisRun:
+    meta, status = _meta(obj), obj.get("status") or {}
+    return AnalysisRun(
+        name=meta.get("name", ""),
+        namespace=meta.get("namespace", ""),
+        resource_version=meta.get("resourceVersion", ""),
+        phase=status.get("phase", ""),
+        message=status.get("message", ""),
+        labels=dict(meta.get("labels") or {}),
+        raw=obj,
+    )
+
+
+def event_from(obj: Mapping[str, Any]) -> Event:
+    meta, involved = _meta(obj), obj.get("involvedObject") or {}
+    return Event(
+        name=meta.get("name", ""),
+        reason=obj.get("reason", ""),
+        message=obj.get("message", ""),
+        type=obj.get("type", ""),
+        involved_kind=involved.get("kind", ""),
+        involved_name=involved.get("name", ""),
+        count=int(obj.get("count") or 1),
+        last_timestamp=str(obj.get("lastTimestamp") or obj.get("eventTime") or ""),
+    )
+
+
+# -- the client ------------------------------------------------------------------------------
+
+
+class Kube:
+    """Raw reads, watches and patches against one namespace."""
+
+    def __init__(self, *, kubeconfig: Path | None, context: str | None, namespace: str) -> None:
+        self.namespace = namespace
+        try:
+            api_client = config.new_client_from_config(
+                config_file=str(kubeconfig) if kubeconfig else None, context=context
+            )
+        except (ConfigException, OSError) as exc:
+            where = kubeconfig or "~/.kube/config"
+            raise ConfigError(
+                f"cannot load kubeconfig {where}{f' context {context!r}' if context else ''}: "
+                f"{exc}; set BGH_KUBECONFIG (e.g. BGH_KUBECONFIG=.bgh/local/kubeconfig) or run "
+                "`bgh up` first"
+            ) from exc
+        self.api = api_client
+
+    @property
+    def server(self) -> str:
+        return str(self.api.configuration.host)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        stream: bool = False,
+        timeout: float | None = None,
+    ) -> Any:
+        url = path + ("?" + urlencode(query) if query else "")
+        try:
+            response = self.api.call_api(
+                url,
+                method,
+                header_params={"Content-Type": content_type, "Accept": "application/json"},
+                body=body,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=timeout,
+            )[0]
+        except ApiException as exc:
+            raise _translate(exc, method, path) from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise ApiError(
+                f"cannot reach the API server at {self.server} ({method} {path}): {exc}"
+            ) from exc
+        if stream:
+            return response
+        return json.loads(response.data or b"null")
+
+    def get(self, kind: Kind, name: str) -> dict[str, Any]:
+        try:
+            result: dict[str, Any] = self._call("GET", kind.path(self.namespace, name))
+        except NotFound as exc:
+            others = sorted(o["metadata"]["name"] for o in self.list(kind)[0])
+            listing = ", ".join(others) if others else "none"
+            raise NotFound(
+                f'{kind.name} "{name}" not found in namespace "{self.namespace}"; '
+                f"{kind.plural} there: {listing}."
+            ) from exc
+        return result
+
+    def list(
+        self, kind: Kind, *, label_selector: str | None = None
+    ) -> tuple[list[dict[str, Any]], str]:
+        query = {"labelSelector": label_selector} if label_selector else None
+        result = self._call("GET", kind.path(self.namespace), query=query)
+        return list(result.get("items") or []), str(result["metadata"].get("resourceVersion", ""))
+
+    def watch(
+        self,
+        kind: Kind,
+        *,
+        resource_version: str,
+        timeout_seconds: int,
+        name: str | None = None,
+        label_selector: str | None = None,
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Events after ``resource_version`` until the server closes the stream.
+
+        Raises ``Expired`` on 410 Gone (the caller reads again and resumes); a dropped stream
+        simply ends the iterator.
+        """
+        query = {
+            "watch": "true",
+            "resourceVersion": resource_version,
+            "timeoutSeconds": str(max(1, timeout_seconds)),
+            "allowWatchBookmarks": "true",
+        }
+        if name:
+            query["fieldSelector"] = f"metadata.name={name}"
+        if label_selector:
+            query["labelSelector"] = label_selector
+        response = self._call(
+            "GET",
+            kind.path(self.namespace),
+            query=query,
+            stream=True,
+            timeout=timeout_seconds + 5,
+        )
+        try:
+            buffer = b""
+            for chunk in response.stream(amt=None, decode_content=True):
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    if not line.strip():
+                        continue
+                    event = json.loads(line)
+                    kind_of_event = event.get("type", "")
+                    obj = event.get("object") or {}
+                    if kind_of_event == "ERROR":
+                        if obj.get("code") == 410:
+                            raise Expired(
+                                f"watch of {kind.plural} from {resource_version}: "
+                                f"{obj.get('message', '410 Gone')}"
+                            )
+                        raise ApiError(f"watch of {kind.plural} failed: {obj.get('message', obj)}")
+                    yield kind_of_event, obj
+        except (urllib3.exceptions.ProtocolError, urllib3.exceptions.ReadTimeoutError):
+            return  # a dropped stream: the caller reads again and resumes
+        finally:
+            response.release_conn()
+
+    def patch(
+        self,
+        kind: Kind,
+        name: str,
+        body: Any,
+        *,
+        content_type: str = MERGE_PATCH,
+        subresource: str | None = None,
+    ) -> dict[str, Any]:
+        path = kind.path(self.namespace, name) + (f"/{subresource}" if subresource else "")
+        result: dict[str, Any] = self._call("PATCH", path, body=body, content_type=content_type)
+        return result
+
+    def replace(self, kind: Kind, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("PUT", kind.path(self.namespace, name), body=dict(body))
+        return result
+
+
+def _translate(exc: ApiException, method: str, path: str) -> HarnessError:
+    status = exc.status
+    try:
+        reason = json.loads(exc.body or "{}").get("message", exc.reason)
+    except ValueError:
+        reason = exc.body or exc.reason
+    if status == 404:
+        return NotFound(f"{method} {path}: not found")
+    if status == 410:
+        return Expired(f"{method} {path}: {reason}")
+    if status == 409:
+        return Conflict(f"{method} {path}: conflict: {reason}")
+    if status in (401, 403):
+        return Forbidden(f"{method} {path} was refused ({status}): {reason}")
+    return ApiError(f"{method} {path} failed ({status}): {reason}")
+
+
+class Conflict(ApiError):
+    """409: the object changed since it was read."""
+
+
+class Forbidden(ApiError):
+    """401/403: the harness's identity may not do this (RBAC)."""
+
+
+@dataclass(frozen=True)
+class Resource(Generic[T]):
+    """One kind bound to its converter: what a wait reads, watches and turns into a T."""
+
+    kube: Kube
+    kind: Kind
+    convert: Callable[[Mapping[str, Any]], T]
+
+    def read(self, name: str) -> tuple[T, str]:
+        raw = self.kube.get(self.kind, name)
+        return self.convert(raw), str(_meta(raw).get("resourceVersion", ""))
+
+    def events(
+        self, name: str, resource_version: str, timeout_seconds: int
+    ) -> Iterator[tuple[str, T | None, str]]:
+        """(event type, object or None for a bookmark, resourceVersion to resume from)."""
+        for kind_of_event, raw in self.kube.watch(
+            self.kind,
+            name=name,
+            resource_version=resource_version,
+            timeout_seconds=timeout_seconds,
+        ):
+            version = str(_meta(raw).get("resourceVersion", resource_version))
+            if kind_of_event == "BOOKMARK":
+                yield kind_of_event, None, version
+            else:
+                yield kind_of_event, self.convert(raw), version

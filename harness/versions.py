@@ -1,0 +1,28 @@
+"""Every pinned upstream version in one place, so the local and kind targets install the same."""
+
+from __future__ import annotations
+
+KUBERNETES = "v1.34.12"
+ETCD = "v3.5.35"
+KWOK = "v0.8.0"
+ARGO_ROLLOUTS = "v1.9.3"
+ARGO_CD = "v3.6.1"
+ISTIO = "1.30.3"
+
+KIND = "v0.33.0"
+# kind v0.33.0's pre-built image for the newest Kubernetes 1.34 patch it ships, pinned by digest
+# as kind's release notes ask; the local target builds v1.34.12 from source.
+KIND_NODE_IMAGE = (
+    "kindest/node:v1.34.11@sha256:44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d"
+)
+
+ARGO_ROLLOUTS_INSTALL = (
+    f"https://github.com/argoproj/argo-rollouts/releases/download/{ARGO_ROLLOUTS}/install.yaml"
+)
+ARGO_CD_INSTALL = (
+    f"https://raw.githubusercontent.com/argoproj/argo-cd/{ARGO_CD}/manifests/install.yaml"
+)
+ISTIO_PROMETHEUS_ADDON = (
+    "https://raw.githubusercontent.com/istio/istio/"
+    f"release-{ISTIO.rsplit('.', 1)[0]}/samples/addons/prometheus.yaml"
+)

@@ -1,0 +1,149 @@
+"""One way to wait: read, test, then watch from that resourceVersion until a deadline.
+
+``wait_for`` GETs the object, tests ``ok``; if it does not hold yet, it watches from the object's
+resourceVersion with the server-side timeout set to the time left, testing every event. A 410 Gone
+or a dropped stream makes it read again and resume. ``fail_if`` stops the wait at once (a Rollout
+that went Degraded will not become Paused). The clock is injectable so the logic is unit-tested
+with a fake clock and a scripted event stream: no cluster, no sleeping.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
+
+from harness.errors import Expired, HarnessError, WaitTimeout
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+log = logging.getLogger("bgh.wait")
+
+
+class Source(Protocol[T_co]):
+    """What ``wait_for`` needs: one read, and a stream of events after a resourceVersion."""
+
+    def read(self, name: str) -> tuple[T_co, str]: ...
+
+    def events(
+        self, name: str, resource_version: str, timeout_seconds: int
+    ) -> Iterator[tuple[str, T_co | None, str]]: ...
+
+
+class Clock(Protocol):
+    def __call__(self) -> float: ...
+
+
+@dataclass
+class Deadline:
+    """A point on a monotonic clock; ``left()`` never goes below zero."""
+
+    seconds: float
+    clock: Clock = time.monotonic
+    start: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.start = self.clock()
+
+    def left(self) -> float:
+        return max(0.0, self.start + self.seconds - self.clock())
+
+    def elapsed(self) -> float:
+        return self.clock() - self.start
+
+    def expired(self) -> bool:
+        return self.left() <= 0.0
+
+
+class FailFast(HarnessError):
+    """``fail_if`` returned a reason: the awaited state can no longer come."""
+
+    def __init__(self, message: str, last: object) -> None:
+        super().__init__(message)
+        self.last = last
+
+
+@dataclass(frozen=True)
+class Waited(Generic[T]):
+    """What a wait observed: the object that satisfied it, and how long it took."""
+
+    value: T
+    seconds: float
+    changes: int
+
+
+def wait_for(
+    source: Source[T],
+    name: str,
+    ok: Callable[[T], bool],
+    *,
+    what: str,
+    describe: Callable[[T], str],
+    within: float,
+    fail_if: Callable[[T], str | None] | None = None,
+    error: Callable[[str, T | None], HarnessError] | None = None,
+    clock: Clock = time.monotonic,
+) -> Waited[T]:
+    """Block until ``ok(obj)`` holds for object ``name``; return what satisfied it.
+
+    ``what`` names the wait in log lines and errors ("Rollout demo/service-b: phase Paused");
+    ``describe`` renders an observed state in one line, so failures show the last state seen.
+    """
+    deadline = Deadline(within, clock)
+    log.info("waiting up to %.0fs for %s", within, what)
+    last: T | None = None
+    last_text = "nothing observed yet"
+    changes = 0
+
+    def observe(obj: T) -> bool:
+        nonlocal last, last_text, changes
+        text = describe(obj)
+        if text != last_text:
+            if last is not None:
+                log.info("%s: %s -> %s", what, last_text, text)
+                changes += 1
+            last_text = text
+        last = obj
+        if ok(obj):
+            return True
+        if fail_if is not None:
+            reason = fail_if(obj)
+            if reason:
+                message = (
+                    f"{what}: gave up after {deadline.elapsed():.1f}s: {reason}\n"
+                    f"  last seen: {text}"
+                )
+                raise (error(message, obj) if error else FailFast(message, obj))
+        return False
+
+    while True:
+        obj, position = source.read(name)
+        if observe(obj):
+            return _met(what, obj, deadline, changes)
+        try:
+            while not deadline.expired():
+                # The server closes the watch when the time left runs out; round up so a
+                # fraction of a second still gets a watch rather than a busy read loop.
+                # A stream that ends early (dropped) is watched again from the last position.
+                timeout = max(1, math.ceil(deadline.left()))
+                for _event, seen, seen_at in source.events(name, position, timeout):
+                    position = seen_at
+                    if seen is not None and observe(seen):
+                        return _met(what, seen, deadline, changes)
+                    if deadline.expired():
+                        break
+        except Expired:
+            log.info("%s: watch position expired; reading again", what)
+            continue
+        message = f"{what}: not met within {within:.0f}s.\n  last seen: {last_text}"
+        raise error(message, last) if error else WaitTimeout(message)
+
+
+def _met(what: str, obj: T, deadline: Deadline, changes: int) -> Waited[T]:
+    seconds = deadline.elapsed()
+    log.info("%s: met after %.2fs", what, seconds)
+    return Waited(obj, seconds, changes)
