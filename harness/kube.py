@@ -12,11 +12,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
-from urllib.parse import urlencode
 
 import urllib3
 from kubernetes import config
-from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from harness.errors import ConfigError, Expired, HarnessError, NotFound
@@ -387,23 +385,24 @@ class Kube:
         stream: bool = False,
         timeout: float | None = None,
     ) -> Any:
-        url = path + ("?" + urlencode(query) if query else "")
         try:
-            response = self.api.call_api(
-                url,
-                method,
+            method, url, headers, payload, _ = self.api.param_serialize(
+                method=method,
+                resource_path=path,
+                query_params=list((query or {}).items()),
                 header_params={"Content-Type": content_type, "Accept": "application/json"},
                 body=body,
                 auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=timeout,
-            )[0]
-        except ApiException as exc:
-            raise _translate(exc, method, path) from exc
-        except urllib3.exceptions.HTTPError as exc:
+            )
+            response = self.api.call_api(
+                method, url, header_params=headers, body=payload, _request_timeout=timeout
+            ).response
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise ApiError(
                 f"cannot reach the API server at {self.server} ({method} {path}): {exc}"
             ) from exc
+        if response.status >= 400:
+            raise _translate(response.status, response.reason, response.data, method, path)
         if stream:
             return response
         return json.loads(response.data or b"null")
@@ -500,12 +499,11 @@ class Kube:
         return result
 
 
-def _translate(exc: ApiException, method: str, path: str) -> HarnessError:
-    status = exc.status
+def _translate(status: int, reason: str, body: bytes, method: str, path: str) -> HarnessError:
     try:
-        reason = json.loads(exc.body or "{}").get("message", exc.reason)
+        reason = json.loads(body or b"{}").get("message", reason)
     except ValueError:
-        reason = exc.body or exc.reason
+        reason = body.decode(errors="replace") or reason
     if status == 404:
         return NotFound(f"{method} {path}: not found")
     if status == 410:

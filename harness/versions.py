@@ -5,7 +5,10 @@ from __future__ import annotations
 KUBERNETES = "v1.34.12"
 ETCD = "v3.5.35"
 KWOK = "v0.8.0"
-ARGO_ROLLOUTS = "v1.9.3"
+# v1.10 drops the controller's write-back to its informer cache, which could lose a `promote`
+# sent just after the controller paused (argoproj/argo-rollouts#4073, fixed by #4786); the
+# harness promotes within milliseconds of seeing Paused, so it hits that race on older releases.
+ARGO_ROLLOUTS = "v1.10.2"
 ARGO_CD = "v3.6.1"
 ISTIO = "1.30.3"
 

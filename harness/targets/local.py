@@ -174,6 +174,9 @@ class LocalTarget:
             "--loglevel=info",
         ]
         process = self.rollouts_controller
+        if process.is_running() and process.command() != argv:
+            self.report("rollouts-controller: running with other flags or binary; restarting")
+            process.stop()
         if process.is_running():
             wait_http_ok(process, url, within=self.settings.timeout("up"), command=" ".join(argv))
             self.report("rollouts-controller: already running")

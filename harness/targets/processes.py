@@ -42,6 +42,13 @@ class Process:
         except (OSError, ValueError, IndexError):
             return None
 
+    def command(self) -> list[str]:
+        """The argv the process was started with, as its pid file recorded it."""
+        try:
+            return self.pid_file.read_text().splitlines()[1].split(" ")
+        except (OSError, IndexError):
+            return []
+
     def is_running(self) -> bool:
         pid = self.pid()
         if pid is None:

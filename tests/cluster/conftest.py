@@ -71,3 +71,67 @@ def cluster() -> Iterator[Cluster]:
     )
     if not was_up:
         target.down()
+
+
+def blue_green_manifest(
+    name: str,
+    *,
+    image: str = "ghcr.io/bluegreen-harness/service-b:1.0.0",
+    scale_down_delay: int = 30,
+) -> str:
+    """A two-replica blue-green Rollout with manual promotion and its active/preview Services.
+
+    The Services come first: a Rollout whose Services do not exist yet is InvalidSpec.
+    """
+    return f"""
+apiVersion: v1
+kind: Service
+metadata:
+  name: {name}-active
+spec:
+  selector: {{app: {name}}}
+  ports: [{{port: 80, targetPort: 8080}}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {name}-preview
+spec:
+  selector: {{app: {name}}}
+  ports: [{{port: 80, targetPort: 8080}}]
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: {name}
+spec:
+  replicas: 2
+  revisionHistoryLimit: 5
+  selector:
+    matchLabels: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+    spec:
+      containers:
+        - name: app
+          image: {image}
+          ports: [{{containerPort: 8080}}]
+  strategy:
+    blueGreen:
+      activeService: {name}-active
+      previewService: {name}-preview
+      autoPromotionEnabled: false
+      scaleDownDelaySeconds: {scale_down_delay}
+"""
+
+
+@pytest.fixture
+def namespace(cluster: Cluster) -> Iterator[str]:
+    """A fresh namespace per test, deleted afterwards without waiting."""
+    import uuid
+
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    cluster.kubectl("create", "namespace", name)
+    yield name
+    cluster.kubectl("delete", "namespace", name, "--wait=false")

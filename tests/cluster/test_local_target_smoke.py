@@ -15,6 +15,22 @@ from tests.cluster.conftest import Cluster
 pytestmark = pytest.mark.cluster
 
 ROLLOUT = """
+apiVersion: v1
+kind: Service
+metadata:
+  name: smoke-active
+spec:
+  selector: {app: smoke}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: smoke-preview
+spec:
+  selector: {app: smoke}
+  ports: [{port: 80, targetPort: 8080}]
+---
 apiVersion: argoproj.io/v1alpha1
 kind: Rollout
 metadata:
@@ -37,22 +53,6 @@ spec:
       activeService: smoke-active
       previewService: smoke-preview
       autoPromotionEnabled: false
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: smoke-active
-spec:
-  selector: {app: smoke}
-  ports: [{port: 80, targetPort: 8080}]
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: smoke-preview
-spec:
-  selector: {app: smoke}
-  ports: [{port: 80, targetPort: 8080}]
 """
 
 

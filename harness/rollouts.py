@@ -1,0 +1,438 @@
+"""Argo Rollouts operations with exactly the semantics of ``kubectl argo rollouts``, and waits.
+
+Each operation sends what the plugin sends (pkg/kubectl-argo-rollouts/cmd/* at the pinned
+release): the same JSON merge patches, the status subresource first with the same fall-back, the
+same JSON Patch for ``undo``, the same retry-on-conflict for ``set image``. The phase is computed
+as the plugin's ``GetRolloutPhase`` does, so a runbook's "becomes Paused" means what the plugin's
+user sees.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import enum
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from harness import kube
+from harness.errors import ConfigError, HarnessError, NotFound, RolloutFailed, WaitTimeout
+from harness.kube import (
+    HASH_LABEL,
+    JSON_PATCH,
+    MERGE_PATCH,
+    ROLLOUT,
+    Conflict,
+    Kube,
+    ReplicaSet,
+    Resource,
+    Rollout,
+)
+from harness.waits import Clock, Waited, wait_for
+
+
+class Phase(enum.StrEnum):
+    """The phase words of ``kubectl argo rollouts status``."""
+
+    HEALTHY = "Healthy"
+    PROGRESSING = "Progressing"
+    PAUSED = "Paused"
+    DEGRADED = "Degraded"
+
+    @classmethod
+    def parse(cls, word: str) -> Phase:
+        """The phase named by ``word``; a harness error (not ValueError) names the valid words.
+
+        pytest-bdd treats a ValueError from a step parameter converter as "no match", which would
+        end in a misleading "step definition not found".
+        """
+        for phase in cls:
+            if phase.value == word:
+                return phase
+        expected = ", ".join(p.value for p in cls)
+        raise ConfigError(f'unknown phase "{word}"; expected one of {expected}.')
+
+
+def phase_of(rollout: Rollout) -> tuple[Phase, str]:
+    """The plugin's GetRolloutPhase: client-side checks first, then the controller's own phase."""
+    if not _generation_observed(rollout):
+        return Phase.PROGRESSING, "waiting for rollout spec update to be observed"
+    if rollout.controller_pause and not rollout.pause_conditions:
+        return Phase.PROGRESSING, "waiting for rollout to unpause"
+    if rollout.template_resolved_from_ref and not _workload_generation_observed(rollout):
+        return (
+            Phase.PROGRESSING,
+            "waiting for rollout spec update to be observed for the reference workload",
+        )
+    if rollout.status_phase:
+        return Phase.parse(rollout.status_phase), rollout.status_message
+    return calculate_phase(rollout)
+
+
+def calculate_phase(rollout: Rollout) -> tuple[Phase, str]:
+    """The controller's CalculateRolloutPhase, for a blue-green Rollout without status.phase."""
+    for condition in rollout.conditions:
+        if condition.type == "InvalidSpec":
+            return Phase.DEGRADED, f"InvalidSpec: {condition.message}"
+        if condition.reason in ("RolloutAborted", "ProgressDeadlineExceeded"):
+            return Phase.DEGRADED, f"{condition.reason}: {condition.message}"
+    if rollout.paused:
+        return Phase.PAUSED, "manually paused"
+    if rollout.pause_conditions:
+        return Phase.PAUSED, rollout.pause_conditions[0].reason
+    if rollout.restart_at is not None and rollout.restart_at != rollout.restarted_at:
+        return Phase.PROGRESSING, "rollout is restarting"
+    if rollout.updated_replicas < rollout.replicas:
+        return Phase.PROGRESSING, "more replicas need to be updated"
+    if rollout.available_replicas < rollout.updated_replicas:
+        return Phase.PROGRESSING, "updated replicas are still becoming available"
+    if not rollout.active_selector or rollout.active_selector != rollout.current_hash:
+        return Phase.PROGRESSING, "active service cutover pending"
+    if not rollout.stable_hash or rollout.stable_hash != rollout.current_hash:
+        post = rollout.post_promotion_analysis
+        if rollout.has_post_promotion_analysis and (
+            post is None or post.status not in ("Successful", "Failed", "Error", "Inconclusive")
+        ):
+            return Phase.PROGRESSING, "waiting for analysis to complete"
+        return Phase.PROGRESSING, "waiting for post-promotion verification to complete"
+    return Phase.HEALTHY, ""
+
+
+def _generation_observed(rollout: Rollout) -> bool:
+    try:
+        observed = int(rollout.observed_generation)
+    except ValueError:
+        return True  # a pod-template hash, from releases before observedGeneration was numeric
+    return observed >= rollout.generation
+
+
+def _workload_generation_observed(rollout: Rollout) -> bool:
+    wanted = rollout.annotations.get(kube.WORKLOAD_GENERATION_ANNOTATION)
+    if wanted is None:
+        return True
+    try:
+        return int(rollout.workload_observed_generation) == int(wanted)
+    except ValueError:
+        return True
+
+
+def describe(rollout: Rollout) -> str:
+    """One line with what a reader needs to see of a Rollout's state."""
+    phase, message = phase_of(rollout)
+    text = f"phase={phase.value}"
+    if message:
+        text += f', message="{message}"'
+    text += (
+        f" current={rollout.current_hash or '-'} stable={rollout.stable_hash or '-'}"
+        f" active={rollout.active_selector or '-'} preview={rollout.preview_selector or '-'}"
+    )
+    if rollout.abort:
+        text += " abort=true"
+    return text
+
+
+@dataclass(frozen=True)
+class Revisions:
+    """The three-way check upstream's e2e makes for one Service: status selector, Service
+    selector and the hash label of the ReplicaSet with the expected revision must agree."""
+
+    service: str
+    status_selector: str
+    service_selector: str
+    replica_set_hash: str
+    revision: int
+
+    @property
+    def agree(self) -> bool:
+        return self.status_selector == self.service_selector == self.replica_set_hash != ""
+
+
+class Rollouts:
+    """Rollouts operations and waits bound to one namespace."""
+
+    def __init__(
+        self,
+        kube_client: Kube,
+        *,
+        timeout: float,
+        clock: Clock | None = None,
+        now: Callable[[], datetime.datetime] | None = None,
+    ) -> None:
+        self.kube = kube_client
+        self.namespace = kube_client.namespace
+        self.timeout = timeout
+        self.clock = clock
+        self.now = now or (lambda: datetime.datetime.now(datetime.UTC))
+        self.resource = Resource(kube_client, ROLLOUT, kube.rollout_from)
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def read(self, name: str) -> Rollout:
+        return kube.rollout_from(self.kube.get(ROLLOUT, name))
+
+    def read_status(self, name: str) -> tuple[Phase, str]:
+        """What ``kubectl argo rollouts status`` would print: phase and message."""
+        return phase_of(self.read(name))
+
+    def replica_sets(self, name: str) -> list[ReplicaSet]:
+        """The ReplicaSets the Rollout owns, oldest revision first."""
+        raw = self.kube.get(ROLLOUT, name)
+        labels = ((raw.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or None
+        items, _ = self.kube.list(kube.REPLICA_SET, label_selector=selector)
+        uid = raw["metadata"]["uid"]
+        owned = [
+            kube.replica_set_from(rs)
+            for rs in items
+            if any(
+                o.get("uid") == uid and o.get("controller")
+                for o in rs["metadata"].get("ownerReferences") or []
+            )
+        ]
+        return sorted(owned, key=lambda rs: rs.revision or 0)
+
+    def revisions(self, name: str, *, active: int, preview: int) -> tuple[Revisions, Revisions]:
+        """The three-way selector check for the active and the preview Service."""
+        rollout = self.read(name)
+        by_revision = {rs.revision: rs for rs in self.replica_sets(name)}
+
+        def check(service: str, status_selector: str, revision: int) -> Revisions:
+            live = kube.service_from(self.kube.get(kube.SERVICE, service))
+            rs = by_revision.get(revision)
+            return Revisions(
+                service,
+                status_selector,
+                live.pod_template_hash,
+                rs.pod_template_hash if rs else "",
+                revision,
+            )
+
+        return (
+            check(rollout.active_service, rollout.active_selector, active),
+            check(rollout.preview_service, rollout.preview_selector, preview),
+        )
+
+    # -- operations (kubectl argo rollouts ...) --------------------------------------------
+
+    def promote(self, name: str, *, full: bool = False) -> Rollout:
+        """``promote [--full]``: clear pause conditions and unpause, or ask for a full promotion."""
+        rollout = self.read(name)
+        spec_patch: dict[str, Any] | None = None
+        status_patch: dict[str, Any] | None = None
+        unified: dict[str, Any]
+        if full:
+            if rollout.paused:
+                spec_patch = {"spec": {"paused": False}}
+            if rollout.current_hash != rollout.stable_hash:
+                status_patch = {"status": {"promoteFull": True}}
+            unified = {"spec": {"paused": False}, "status": {"promoteFull": True}}
+        else:
+            if rollout.paused:
+                spec_patch = {"spec": {"paused": False}}
+            if rollout.pause_conditions:
+                status_patch = {"status": {"pauseConditions": None}}
+            unified = {"spec": {"paused": False}, "status": {"pauseConditions": None}}
+        if status_patch is not None:
+            try:
+                self.kube.patch(ROLLOUT, name, status_patch, subresource="status")
+            except NotFound:
+                spec_patch = unified  # no status subresource: one patch for both
+        if spec_patch is not None:
+            self.kube.patch(ROLLOUT, name, spec_patch)
+        return self.read(name)
+
+    def abort(self, name: str) -> Rollout:
+        """``abort``: ``{"status":{"abort":true}}``, status subresource first."""
+        return self._status_first(name, {"status": {"abort": True}})
+
+    def retry(self, name: str) -> Rollout:
+        """``retry rollout``: ``{"status":{"abort":false}}``, status subresource first."""
+        return self._status_first(name, {"status": {"abort": False}})
+
+    def pause(self, name: str) -> Rollout:
+        """``pause``: ``{"spec":{"paused":true}}``."""
+        return kube.rollout_from(self.kube.patch(ROLLOUT, name, {"spec": {"paused": True}}))
+
+    def restart(self, name: str) -> Rollout:
+        """``restart``: ``{"spec":{"restartAt":"<now, UTC, RFC 3339>"}}``."""
+        at = self.now().astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return kube.rollout_from(self.kube.patch(ROLLOUT, name, {"spec": {"restartAt": at}}))
+
+    def set_image(self, name: str, container: str, image: str, *, attempts: int = 5) -> Rollout:
+        """``set image NAME CONTAINER=IMAGE``: GET, set, PUT; retried on a 409 conflict."""
+        for attempt in range(1, attempts + 1):
+            raw = self.kube.get(ROLLOUT, name)
+            updated = _with_image(raw, container, image)
+            try:
+                return kube.rollout_from(self.kube.replace(ROLLOUT, name, updated))
+            except Conflict:
+                if attempt == attempts:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def set_image_version(self, name: str, version: str) -> Rollout:
+        """Set every container's image tag to ``version``, keeping each image's repository."""
+        rollout = self.read(name)
+        for container, image in rollout.images.items():
+            repository = _repository(image)
+            self.set_image(name, container, f"{repository}:{version}")
+        return self.read(name)
+
+    def undo(self, name: str, *, to_revision: int | None = None) -> str:
+        """``undo [--to-revision=N]``: put an older ReplicaSet's pod template back.
+
+        Returns the plugin's message; "skipped rollback ..." when the template already matches.
+        """
+        raw = self.kube.get(ROLLOUT, name)
+        replica_sets = [rs for rs in self.replica_sets(name) if rs.revision is not None]
+        if to_revision:
+            target = next((rs for rs in replica_sets if rs.revision == to_revision), None)
+            if target is None:
+                known = ", ".join(str(rs.revision) for rs in replica_sets) or "none"
+                raise NotFound(
+                    f'Rollout "{name}": unable to find specified revision {to_revision} in '
+                    f"history; revisions there: {known}"
+                )
+        else:
+            if len(replica_sets) < 2:
+                raise NotFound(f'no revision found for rollout "{name}" to undo to')
+            target = replica_sets[-2]
+        template = copy.deepcopy(dict(target.template))
+        rollout_template = copy.deepcopy((raw.get("spec") or {}).get("template") or {})
+        for side in (template, rollout_template):
+            ((side.get("metadata") or {}).get("labels") or {}).pop(HASH_LABEL, None)
+        if _derivative(rollout_template, template):
+            return f"skipped rollback (current template already matches revision {target.revision})"
+        patch = [{"op": "replace", "path": "/spec/template", "value": template}]
+        self.kube.patch(ROLLOUT, name, patch, content_type=JSON_PATCH)
+        return f"rollout '{name}' undo"
+
+    def _status_first(self, name: str, patch: Mapping[str, Any]) -> Rollout:
+        try:
+            raw = self.kube.patch(ROLLOUT, name, patch, subresource="status")
+        except NotFound:
+            raw = self.kube.patch(ROLLOUT, name, patch, content_type=MERGE_PATCH)
+        return kube.rollout_from(raw)
+
+    # -- waits ------------------------------------------------------------------------------
+
+    def wait_for(
+        self,
+        name: str,
+        ok: Callable[[Rollout], bool],
+        *,
+        expecting: str,
+        fail_if: Callable[[Rollout], str | None] | None = None,
+        within: float | None = None,
+    ) -> Waited[Rollout]:
+        within = within if within is not None else self.timeout
+        what = f"Rollout {self.namespace}/{name}: {expecting}"
+
+        def failed(message: str, last: Rollout | None) -> HarnessError:
+            where = f'Rollout "{name}" in namespace "{self.namespace}"'
+            text = message.replace(what, where, 1)
+            if "gave up" in message:
+                return RolloutFailed(text)
+            return WaitTimeout(text.replace("not met", f"did not become {expecting}", 1))
+
+        return wait_for(
+            self.resource,
+            name,
+            ok,
+            what=what,
+            describe=describe,
+            within=within,
+            fail_if=fail_if,
+            error=failed,
+            clock=self.clock or time.monotonic,
+        )
+
+    def wait_for_phase(self, name: str, phase: Phase, *, within: float | None = None) -> Rollout:
+        """Block until the plugin would show ``phase``; Degraded (when not awaited) fails fast."""
+
+        def degraded(rollout: Rollout) -> str | None:
+            seen, message = phase_of(rollout)
+            if phase is Phase.DEGRADED or seen is not Phase.DEGRADED:
+                return None
+            if message.startswith("RolloutAborted") and not rollout.abort:
+                return None  # `retry` cleared status.abort; the controller has yet to act on it
+            return f"the rollout is Degraded: {message}"
+
+        return self.wait_for(
+            name,
+            lambda r: phase_of(r)[0] is phase,
+            expecting=phase.value,
+            fail_if=degraded,
+            within=within,
+        ).value
+
+    def wait_for_active_revision(self, name: str, revision: int) -> Rollout:
+        return self._wait_for_selector(name, "active", revision)
+
+    def wait_for_preview_revision(self, name: str, revision: int) -> Rollout:
+        return self._wait_for_selector(name, "preview", revision)
+
+    def _wait_for_selector(self, name: str, side: str, revision: int) -> Rollout:
+        by_revision = {rs.revision: rs.pod_template_hash for rs in self.replica_sets(name)}
+        if revision not in by_revision:
+            known = ", ".join(str(r) for r in sorted(r for r in by_revision if r)) or "none"
+            raise NotFound(
+                f'Rollout "{name}" has no ReplicaSet with revision {revision}; revisions: {known}'
+            )
+        wanted = by_revision[revision]
+
+        def selector(rollout: Rollout) -> str:
+            return rollout.active_selector if side == "active" else rollout.preview_selector
+
+        return self.wait_for(
+            name,
+            lambda r: selector(r) == wanted,
+            expecting=f"{side} on revision {revision} ({wanted})",
+        ).value
+
+
+def _with_image(raw: Mapping[str, Any], container: str, image: str) -> dict[str, Any]:
+    updated = copy.deepcopy(dict(raw))
+    pod_spec = updated.get("spec", {}).get("template", {}).get("spec", {})
+    found = False
+    for key in ("initContainers", "containers", "ephemeralContainers"):
+        for item in pod_spec.get(key) or []:
+            if item.get("name") == container or container == "*":
+                item["image"] = image
+                found = True
+    if not found:
+        names = [
+            item.get("name", "")
+            for key in ("initContainers", "containers", "ephemeralContainers")
+            for item in pod_spec.get(key) or []
+        ]
+        raise NotFound(
+            f'unable to find container named "{container}" in Rollout '
+            f'"{raw["metadata"]["name"]}"; containers: {", ".join(names) or "none"}'
+        )
+    return updated
+
+
+def _repository(image: str) -> str:
+    """``registry:5000/app:1.0`` -> ``registry:5000/app``; a digest is dropped as well."""
+    image = image.split("@", 1)[0]
+    slash = image.rfind("/")
+    colon = image.rfind(":")
+    return image[:colon] if colon > slash else image
+
+
+def _derivative(a: Any, b: Any) -> bool:
+    """apimachinery's Semantic.DeepDerivative: fields unset in ``a`` are ignored."""
+    if a is None or (isinstance(a, str | dict | list) and not a):
+        return True
+    if isinstance(a, Mapping):
+        if not isinstance(b, Mapping):
+            return False
+        return all(_derivative(value, b.get(key)) for key, value in a.items())
+    if isinstance(a, list):
+        if not isinstance(b, list) or len(a) != len(b):
+            return False
+        return all(_derivative(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
