@@ -46,6 +46,10 @@ class Expired(HarnessError):
     """A watch position is too old (HTTP 410 Gone): read again and resume. Internal to waits."""
 
 
+class Unreachable(HarnessError):
+    """The API server did not answer (refused, reset, timed out); a wait retries until its deadline."""
+
+
 def log_tail(path: object, *, lines: int = 20) -> str:
     """The last ``lines`` lines of a log file, indented for an error message; '' if unreadable."""
     from pathlib import Path

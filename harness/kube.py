@@ -17,7 +17,7 @@ import urllib3
 from kubernetes import config
 from kubernetes.config.config_exception import ConfigException
 
-from harness.errors import ConfigError, Expired, HarnessError, NotFound
+from harness.errors import ConfigError, Expired, HarnessError, NotFound, Unreachable
 
 T = TypeVar("T")
 
@@ -398,7 +398,7 @@ class Kube:
                 method, url, header_params=headers, body=payload, _request_timeout=timeout
             ).response
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise ApiError(
+            raise Unreachable(
                 f"cannot reach the API server at {self.server} ({method} {path}): {exc}"
             ) from exc
         if response.status >= 400:
@@ -506,6 +506,9 @@ def _translate(status: int, reason: str, body: bytes, method: str, path: str) ->
         reason = body.decode(errors="replace") or reason
     if status == 404:
         return NotFound(f"{method} {path}: not found")
+    if status in (429, 503, 504):
+        # Throttled, or an API server still starting up: transient, so waits retry it.
+        return Unreachable(f"{method} {path}: API server busy ({status}): {reason}")
     if status == 410:
         return Expired(f"{method} {path}: {reason}")
     if status == 409:

@@ -1,8 +1,8 @@
 """One way to wait: read, test, then watch from that resourceVersion until a deadline.
 
 ``wait_for`` GETs the object, tests ``ok``; if it does not hold yet, it watches from the object's
-resourceVersion with the server-side timeout set to the time left, testing every event. A 410 Gone
-or a dropped stream makes it read again and resume. ``fail_if`` stops the wait at once (a Rollout
+resourceVersion with the server-side timeout set to the time left, testing every event. A 410 Gone,
+a dropped stream or an API server that went away makes it read again and resume. ``fail_if`` stops the wait at once (a Rollout
 that went Degraded will not become Paused). The clock is injectable so the logic is unit-tested
 with a fake clock and a scripted event stream: no cluster, no sleeping.
 """
@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
-from harness.errors import Expired, HarnessError, WaitTimeout
+from harness.errors import Expired, HarnessError, Unreachable, WaitTimeout
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -87,6 +87,7 @@ def wait_for(
     fail_if: Callable[[T], str | None] | None = None,
     error: Callable[[str, T | None], HarnessError] | None = None,
     clock: Clock = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Waited[T]:
     """Block until ``ok(obj)`` holds for object ``name``; return what satisfied it.
 
@@ -120,8 +121,21 @@ def wait_for(
                 raise (error(message, obj) if error else FailFast(message, obj))
         return False
 
+    backoff = 0.05
     while True:
-        obj, position = source.read(name)
+        try:
+            obj, position = source.read(name)
+        except Unreachable as exc:
+            # The API server is restarting or the network blipped: back off and read again,
+            # within the same deadline. This is the only sleep, and only while unreachable.
+            if deadline.expired():
+                message = f"{what}: not met within {within:.0f}s.\n  last seen: {last_text}"
+                raise (error(message, last) if error else WaitTimeout(message)) from exc
+            log.info("%s: API server unreachable (%s); retrying", what, exc)
+            sleep(min(backoff, deadline.left()))
+            backoff = min(backoff * 2, 1.0)
+            continue
+        backoff = 0.05
         if observe(obj):
             return _met(what, obj, deadline, changes)
         try:
@@ -138,6 +152,9 @@ def wait_for(
                         break
         except Expired:
             log.info("%s: watch position expired; reading again", what)
+            continue
+        except Unreachable:
+            log.info("%s: watch lost the API server; reading again", what)
             continue
         message = f"{what}: not met within {within:.0f}s.\n  last seen: {last_text}"
         raise error(message, last) if error else WaitTimeout(message)

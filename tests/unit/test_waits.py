@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from harness.errors import Expired, WaitTimeout
+from harness.errors import Expired, Unreachable, WaitTimeout
 from harness.waits import Deadline, FailFast, wait_for
 
 
@@ -171,3 +171,48 @@ def test_deadline_never_goes_below_zero() -> None:
     deadline = Deadline(5.0, clock)
     clock.now += 7.0
     assert (deadline.left(), deadline.expired(), deadline.elapsed()) == (0.0, True, 7.0)
+
+
+class FlakySource(ScriptedSource):
+    """Reads fail as an unreachable API server would, ``failures`` times, then succeed."""
+
+    failures: int = 0
+
+    def read(self, name: str) -> tuple[str, str]:
+        if self.failures:
+            self.failures -= 1
+            raise Unreachable("connection refused")
+        return super().read(name)
+
+
+def test_unreachable_api_server_is_retried_with_backoff_within_the_deadline() -> None:
+    clock = FakeClock()
+    source = FlakySource(clock, reads=["Paused"], streams=[])
+    source.failures = 3
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.now += seconds
+
+    waited = wait_for(
+        source, "r", lambda s: s == "Paused", what="thing demo/r: Paused",
+        describe=str, within=60, clock=clock, sleep=sleep,
+    )  # fmt: skip
+    assert waited.value == "Paused"
+    assert slept == [0.05, 0.1, 0.2]
+
+
+def test_unreachable_until_the_deadline_is_a_timeout_not_a_crash() -> None:
+    clock = FakeClock()
+    source = FlakySource(clock, reads=[], streams=[])
+    source.failures = 10_000
+
+    def sleep(seconds: float) -> None:
+        clock.now += seconds
+
+    with pytest.raises(WaitTimeout, match="not met within 5s.\n  last seen: nothing observed yet"):
+        wait_for(
+            source, "r", lambda s: s == "Paused", what="thing demo/r: Paused",
+            describe=str, within=5, clock=clock, sleep=sleep,
+        )  # fmt: skip
