@@ -47,7 +47,7 @@ class Expired(HarnessError):
 
 
 class Unreachable(HarnessError):
-    """The API server did not answer (refused, reset, timed out); a wait retries until its deadline."""
+    """The API server did not answer (refused, reset, busy); a wait retries until its deadline."""
 
 
 def log_tail(path: object, *, lines: int = 20) -> str:

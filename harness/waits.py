@@ -1,10 +1,11 @@
 """One way to wait: read, test, then watch from that resourceVersion until a deadline.
 
 ``wait_for`` GETs the object, tests ``ok``; if it does not hold yet, it watches from the object's
-resourceVersion with the server-side timeout set to the time left, testing every event. A 410 Gone,
-a dropped stream or an API server that went away makes it read again and resume. ``fail_if`` stops the wait at once (a Rollout
-that went Degraded will not become Paused). The clock is injectable so the logic is unit-tested
-with a fake clock and a scripted event stream: no cluster, no sleeping.
+resourceVersion with the server-side timeout set to the time left, testing every event. A 410
+Gone, a dropped stream or an API server that went away makes it read again and resume.
+``fail_if`` stops the wait at once (a Rollout that went Degraded will not become Paused). The
+clock is injectable so the logic is unit-tested with a fake clock and a scripted event stream:
+no cluster, no sleeping.
 """
 
 from __future__ import annotations

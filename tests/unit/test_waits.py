@@ -211,7 +211,8 @@ def test_unreachable_until_the_deadline_is_a_timeout_not_a_crash() -> None:
     def sleep(seconds: float) -> None:
         clock.now += seconds
 
-    with pytest.raises(WaitTimeout, match="not met within 5s.\n  last seen: nothing observed yet"):
+    expected = r"not met within 5s\.\n  last seen: nothing observed yet"
+    with pytest.raises(WaitTimeout, match=expected):
         wait_for(
             source, "r", lambda s: s == "Paused", what="thing demo/r: Paused",
             describe=str, within=5, clock=clock, sleep=sleep,
