@@ -15,9 +15,8 @@ venv: $(PY)
 
 ## demo: bring up the local target (building what is missing) and show it working
 demo: venv
-	$(BGH) up
+	$(BGH) demo
 	$(BGH) status
-	$(PY) -m harness.demo
 
 ## test: Go tests, then the Python suite (unit, component, cluster on the local target)
 test: venv go-test lint py-test

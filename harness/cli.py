@@ -100,3 +100,12 @@ def settings_command() -> None:
     from harness.settings import settings_table
 
     typer.echo(settings_table())
+
+
+@app.command()
+def demo(state_dir: StateOption = None) -> None:
+    """The main job on the local target: up, the demo services on loopback, a blue-green release."""
+    from harness import demo as demo_module
+
+    settings = _settings("local", state_dir)
+    _run(lambda: demo_module.run(settings, _report(time.monotonic())))
