@@ -120,7 +120,9 @@ def _release(settings: Settings, target: LocalTarget, report: Report) -> None:
             raise TargetError(f"{' '.join(command)} failed: {result.stderr.strip()}")
         return result.stdout
 
-    manifest = json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    manifest = json.dumps(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+    )
     kubectl_run("apply", "-f", "-", stdin=manifest)
     kubectl_run("delete", "rollout", "service-b", "-n", namespace, "--ignore-not-found", "--wait")
     kubectl_run("apply", "-n", namespace, "-f", "-", stdin=ROLLOUT.format(image=IMAGE))

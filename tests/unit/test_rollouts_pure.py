@@ -51,7 +51,7 @@ def test_set_image_star_means_every_container() -> None:
 
 def test_set_image_on_an_unknown_container_names_the_ones_there() -> None:
     raw = rollout(containers=[{"name": "app", "image": "a:1"}])
-    with pytest.raises(NotFound, match='unable to find container named "web".*containers: app'):
+    with pytest.raises(NotFound, match=r'unable to find container named "web".*containers: app'):
         _with_image(raw, "web", "a:2")
 
 
