@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from analysis.cli import gate as gate_command
 from harness.errors import ConfigError, HarnessError
 from harness.settings import Settings, load_settings
 from harness.targets.kind import KindTarget
@@ -92,6 +93,10 @@ def _run(action: Callable[[], object]) -> None:
     except HarnessError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
+
+
+# The analysis gate lives in the standalone analysis package; bgh only mounts it.
+app.command("gate")(gate_command)
 
 
 @app.command("settings")

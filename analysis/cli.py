@@ -1,0 +1,79 @@
+"""``bgh gate``: judge a preview against active before promotion, for CI.
+
+Exit codes: 0 Successful, 1 Failed, 2 a usage error (bad argument or checks file),
+3 Inconclusive, 4 Error (could not be measured). Only 0 lets a pipeline promote.
+Prometheus is read from ``$BGH_PROMETHEUS_URL`` (default http://127.0.0.1:9090).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from analysis.checks import Side, load_checks, parse_duration
+from analysis.errors import AnalysisError
+from analysis.judge import Phase, judge
+from analysis.prometheus import Prometheus
+from analysis.report import as_dict, html_report, junit, text, to_json
+
+DEFAULT_PROMETHEUS_URL = "http://127.0.0.1:9090"
+
+EXIT_CODES = {
+    Phase.SUCCESSFUL: 0,
+    Phase.FAILED: 1,
+    Phase.INCONCLUSIVE: 3,
+    Phase.ERROR: 4,
+}
+EXIT_USAGE = 2
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Judge a preview against active from Prometheus metrics.")
+
+
+@app.callback()
+def _main() -> None:
+    """Analysis commands (the gate before promotion)."""
+
+
+@app.command()
+def gate(
+    preview: Annotated[str, typer.Option(help="Preview version (1.1.0) or pod-template hash.")],
+    active: Annotated[str, typer.Option(help="Active version (1.0.0) or pod-template hash.")],
+    checks: Annotated[
+        Path | None, typer.Option(help="Checks file (default: analysis/checks.yaml).")
+    ] = None,
+    window: Annotated[str, typer.Option(help="How far back to judge, e.g. 5m.")] = "5m",
+    json_: Annotated[
+        bool, typer.Option("--json", help="Print the verdict as JSON instead of text.")
+    ] = False,
+    html: Annotated[Path | None, typer.Option(help="Also write an HTML report here.")] = None,
+    junit_xml: Annotated[
+        Path | None, typer.Option("--junit", help="Also write a JUnit XML report here.")
+    ] = None,
+) -> None:
+    """Exit 0 only if the preview is Successful: 1 Failed, 2 usage, 3 Inconclusive, 4 Error."""
+    url = os.environ.get("BGH_PROMETHEUS_URL") or DEFAULT_PROMETHEUS_URL
+    try:
+        check_set = load_checks(checks)
+        sides = Side.parse("preview", preview), Side.parse("active", active)
+        seconds = parse_duration(window, what="--window")
+        with Prometheus(url, timeout=check_set.query_timeout) as prometheus:
+            verdict = judge(prometheus, check_set, preview=sides[0], active=sides[1],
+                            window=seconds)
+    except AnalysisError as exc:
+        print(f"bgh gate: {exc}", file=sys.stderr)
+        raise typer.Exit(EXIT_USAGE) from exc
+    for path, content in ((html, html_report), (junit_xml, junit)):
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content(verdict), encoding="utf-8")
+    sys.stdout.write(to_json(as_dict(verdict)) if json_ else text(verdict))
+    raise typer.Exit(EXIT_CODES[verdict.phase])
+
+
+if __name__ == "__main__":
+    app()
