@@ -107,6 +107,63 @@ def settings_command() -> None:
     typer.echo(settings_table())
 
 
+EnvOption = Annotated[
+    str, typer.Option("--env", help="Environment: gitops/envs/<env>_version.yaml (qa, prod).")
+]
+
+
+@app.command()
+def bump(
+    env: EnvOption,
+    service: Annotated[str, typer.Option("--service", help="gateway-a, service-b or service-c.")],
+    version: Annotated[str, typer.Option("--version", help="The new image tag, e.g. 1.1.0.")],
+    root_version: Annotated[
+        str | None, typer.Option("--root-version", help="Also set rootVersion, e.g. v2.2.0.")
+    ] = None,
+    commit: Annotated[bool, typer.Option("--commit", help="git commit the file alone.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the diff only.")] = False,
+) -> None:
+    """Set a service's version in an environment's version file, keeping comments and order."""
+    from harness import gitops
+
+    def act() -> None:
+        if commit and dry_run:
+            raise ConfigError("--commit and --dry-run exclude each other; give one of them")
+        tree = gitops.GitOps(load_settings().gitops_dir)
+        change = tree.bump(env, service, version, root_version=root_version, write=not dry_run)
+        if not change.changed:
+            console.print(f"{change.file}: already says so; nothing to change")
+            return
+        typer.echo(change.diff, nl=False)
+        if dry_run:
+            console.print("dry run: nothing written")
+        elif commit:
+            console.print(f"committed {change.file} as {gitops.commit(change)}: {change.message}")
+        else:
+            console.print(f"wrote {change.file}; `bgh deploy --env {env}` applies it")
+
+    _run(act)
+
+
+@app.command()
+def deploy(
+    env: EnvOption,
+    target: TargetOption = None,
+    state_dir: StateOption = None,
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", help="Namespace to deploy into (demo).")
+    ] = None,
+) -> None:
+    """Render an environment, server-side apply it to the target, wait for every Rollout."""
+    from harness import gitops
+
+    def act() -> None:
+        settings = load_settings(target=target, state_dir=state_dir, namespace=namespace)
+        gitops.deploy(settings, env, report=_report(time.monotonic()))
+
+    _run(act)
+
+
 @app.command()
 def demo(state_dir: StateOption = None) -> None:
     """The main job on the local target: up, the demo services on loopback, a blue-green release."""

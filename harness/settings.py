@@ -71,6 +71,10 @@ class Settings(BaseSettings):
         Path.home() / ".cache" / "bgh",
         description="Where built binaries are cached, keyed by versions (outside the work tree).",
     )
+    gitops_dir: Path = Field(
+        Path("gitops"),
+        description="The GitOps tree: app of apps, charts, per-environment version files.",
+    )
     gateway_url: str | None = Field(
         None, description="Gateway A's base URL on the existing target; others set it themselves."
     )

@@ -11,6 +11,10 @@ KWOK = "v0.8.0"
 ARGO_ROLLOUTS = "v1.10.2"
 ARGO_CD = "v3.6.1"
 ISTIO = "1.30.3"
+# The Istio CRDs come from istio.io/api at the tag of the same release.
+ISTIO_API = f"v{ISTIO}"
+# The Helm release Argo CD v3.6.1 renders charts with (its hack/tool-versions.sh: HELM_VERSION).
+HELM = "v4.3.1"
 
 KIND = "v0.33.0"
 # kind v0.33.0's pre-built image for the newest Kubernetes 1.34 patch it ships, pinned by digest

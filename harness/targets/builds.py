@@ -86,7 +86,24 @@ ARGO_ROLLOUTS = Component(
     {"crds": "manifests/crds/*-crd.yaml"},
 )
 
-COMPONENTS: tuple[Component, ...] = (ETCD, KUBERNETES, KWOK, ARGO_ROLLOUTS)
+# CRD-only components: no binaries, only data files from the pinned upstream module.
+ISTIO = Component(
+    "istio",
+    "istio.io/api",
+    versions.ISTIO_API,
+    assets={"crds": "kubernetes/customresourcedefinitions.gen.yaml"},
+)
+ARGO_CD = Component(
+    "argo-cd",
+    "github.com/argoproj/argo-cd/v3",
+    versions.ARGO_CD,
+    assets={"crds": "manifests/crds/application-crd.yaml"},
+)
+
+COMPONENTS: tuple[Component, ...] = (ETCD, KUBERNETES, KWOK, ARGO_ROLLOUTS, ISTIO, ARGO_CD)
+
+# Tools the harness runs itself, not part of any target: Helm renders gitops/.
+HELM = Component("helm", "helm.sh/helm/v4", versions.HELM, {"helm": "helm.sh/helm/v4/cmd/helm"})
 
 
 @dataclass(frozen=True)
@@ -142,6 +159,9 @@ def ensure_built(
         str(staging) + os.sep,
         *component.binaries.values(),
     ]
+    if not component.binaries:
+        # Data files only: download the module (checked against the wrapper's go.sum), no build.
+        command = [go_path, "mod", "download", f"{component.module}@{component.version}"]
     env = {
         **os.environ,
         # A wrapper may ask for a newer patch release than the machine's Go; the toolchain
@@ -149,7 +169,8 @@ def ensure_built(
         "GOTOOLCHAIN": "auto",
         "CGO_ENABLED": "0",
     }
-    report(f"building {component.name} {component.version} ({', '.join(component.binaries)})")
+    what = ", ".join(component.binaries) or ", ".join(component.assets.values())
+    report(f"building {component.name} {component.version} ({what})")
     started = time.monotonic()
     try:
         with log_path.open("w") as log:

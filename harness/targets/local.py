@@ -9,6 +9,7 @@ defaults. Everything lives under ``<state_dir>/local/``; ``down`` removes all of
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -20,7 +21,13 @@ from pathlib import Path
 from harness.errors import TargetError, log_tail
 from harness.settings import Settings
 from harness.targets import ComponentStatus, builds
-from harness.targets.processes import Process, free_port, port_in_use, wait_http_ok
+from harness.targets.processes import (
+    Process,
+    free_port,
+    port_in_use,
+    wait_gone,
+    wait_http_ok,
+)
 
 CLUSTER_NAME = "bgh"
 ROLLOUTS_NAMESPACE = "argo-rollouts"
@@ -72,10 +79,15 @@ class LocalTarget:
         built = self.build()
         self.root.mkdir(parents=True, exist_ok=True)
         state = self._read_state()
-        self._control_plane(built, state)
-        self._nodes(built)
-        self._crds(built)
-        self._controller(built, state)
+        try:
+            self._control_plane(built, state)
+            self._nodes(built)
+            self._crds(built)
+            self._controller(built, state)
+        except BaseException:
+            # Leave nothing running after a failed start; keep the files, the error names logs.
+            self.stop(built)
+            raise
         self._write_state(state)
         seconds = time.monotonic() - started
         self.report(f"local target ready in {seconds:.1f}s; kubeconfig: {self.kubeconfig}")
@@ -138,24 +150,22 @@ class LocalTarget:
 
     def _crds(self, built: dict[str, builds.Built]) -> None:
         step = time.monotonic()
-        crds = built["argo-rollouts"].directory / "crds"
-        self._kubectl(built, ["apply", "--server-side", "--force-conflicts", "-f", str(crds)])
+        # Argo Rollouts', Istio's and Argo CD's CRDs, each from its pinned upstream module, so a
+        # server-side dry run of gitops/ is checked against the real schemas.
+        files: list[str] = []
+        for name in ("argo-rollouts", "istio", "argo-cd"):
+            files += ["-f", str(built[name].directory / "crds")]
+        self._kubectl(built, ["apply", "--server-side", "--force-conflicts", *files])
         self._kubectl(
-            built,
-            [
-                "wait",
-                "--for=condition=Established",
-                "-f",
-                str(crds),
-                f"--timeout={self._wait()}",
-            ],
+            built, ["wait", "--for=condition=Established", *files, f"--timeout={self._wait()}"]
         )
         namespace = self._kubectl(
             built, ["create", "namespace", ROLLOUTS_NAMESPACE, "--dry-run=client", "-o", "yaml"]
         )
         self._kubectl(built, ["apply", "-f", "-"], stdin=namespace)
         self.report(
-            f"Argo Rollouts CRDs ({builds.ARGO_ROLLOUTS.version}): "
+            f"CRDs of Argo Rollouts {builds.ARGO_ROLLOUTS.version}, Istio "
+            f"{builds.ISTIO.version} and Argo CD {builds.ARGO_CD.version}: "
             f"established in {time.monotonic() - step:.1f}s"
         )
 
@@ -217,6 +227,33 @@ class LocalTarget:
         seconds = time.monotonic() - started
         self.report(f"local target down in {seconds:.1f}s")
         return seconds
+
+    def restart_control_plane(self) -> float:
+        """Stop the control plane, wait until its processes are gone, start it again.
+
+        kwokctl's stop does not wait, and a kube-apiserver still shutting down holds its port; a
+        start issued at once would fail to bind.
+        """
+        started = time.monotonic()
+        built = self.build()
+        pids = self._cluster_dir() / "pids"
+        running = [p.pid() for p in (Process(n, pids) for n in KWOK_COMPONENTS) if p.is_running()]
+        self._kwokctl(built, ["stop", "cluster"])
+        for pid in running:
+            if pid is not None:
+                wait_gone(pid, within=10.0)
+        self._kwokctl(built, ["start", "cluster", "--wait", self._wait()])
+        return time.monotonic() - started
+
+    def stop(self, built: dict[str, builds.Built]) -> None:
+        """Stop every process but keep the cluster's files (logs, kubeconfig) for a post-mortem."""
+        self.rollouts_controller.stop()
+        if self._cluster_exists():
+            # The kill below still stops whatever kwokctl could not.
+            with contextlib.suppress(TargetError):
+                self._kwokctl(built, ["stop", "cluster"])
+        self._kill_kwok_processes()
+        self.report(f"stopped every component; logs kept under {self.root}")
 
     def status(self) -> list[ComponentStatus]:
         lines = []

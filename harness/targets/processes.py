@@ -50,15 +50,9 @@ class Process:
             return []
 
     def is_running(self) -> bool:
+        # A zombie still answers kill(0); /proc tells it apart.
         pid = self.pid()
-        if pid is None:
-            return False
-        try:
-            # A zombie still answers kill(0); /proc tells it apart.
-            state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
-        except (OSError, IndexError):
-            return False
-        return state != "Z"
+        return pid is not None and pid_alive(pid)
 
     def start(
         self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None
@@ -108,6 +102,30 @@ class Process:
             f"{self.name} exited during start-up\n  command: {command}\n  log: {self.log}\n"
             f"{log_tail(self.log)}"
         )
+
+
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie (a zombie holds no ports or files)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def wait_gone(pid: int, *, within: float) -> None:
+    """Wait up to ``within`` seconds for a process another tool told to stop, then SIGKILL it.
+
+    The process is not our child, so there is nothing to wait on but /proc.
+    """
+    end = time.monotonic() + within
+    while pid_alive(pid) and time.monotonic() < end:
+        time.sleep(0.05)
+    if pid_alive(pid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+        while pid_alive(pid):
+            time.sleep(0.05)
 
 
 def _reap(pid: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,36 @@ def test_port_in_use_is_detected() -> None:
         sock.listen()
         assert port_in_use(sock.getsockname()[1])
     assert not port_in_use(free_port())
+
+
+def test_wait_gone_returns_once_a_process_it_does_not_own_has_exited() -> None:
+    import subprocess
+
+    from harness.targets.processes import pid_alive, wait_gone
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    assert pid_alive(child.pid)
+    child.terminate()
+    wait_gone(child.pid, within=10)
+    child.wait()
+    assert not pid_alive(child.pid)
+
+
+def test_wait_gone_kills_a_process_that_ignores_the_request() -> None:
+    import subprocess
+    import threading
+
+    from harness.targets.processes import pid_alive, wait_gone
+
+    stubborn = (
+        "import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print('ready', flush=True); time.sleep(60)"
+    )
+    child = subprocess.Popen([sys.executable, "-c", stubborn], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdout.readline() == "ready\n"
+    child.terminate()
+    threading.Thread(target=child.wait, daemon=True).start()  # reap it once it is killed
+    started = time.monotonic()
+    wait_gone(child.pid, within=0.3)
+    assert not pid_alive(child.pid)
+    assert time.monotonic() - started >= 0.3  # it had to be killed: SIGTERM was ignored

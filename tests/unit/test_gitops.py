@@ -1,0 +1,269 @@
+"""The GitOps tree rendered by the pinned Helm as Argo CD would, checked for meaning; version bumps.
+
+Rendering runs the real Helm (built once from the module proxy and cached); nothing is faked.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from harness import gitops
+from harness.errors import ConfigError, NotFound
+from harness.gitops import GitOps, problems
+from harness.settings import load_settings
+
+TREE = Path(__file__).parents[2] / "gitops"
+ENVS = ("prod", "qa")
+
+
+@pytest.fixture(scope="session")
+def helm() -> Path:
+    return gitops.helm_binary(load_settings())
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> GitOps:
+    """A copy of the repository's tree, free to edit."""
+    shutil.copytree(TREE, tmp_path / "gitops")
+    return GitOps(tmp_path / "gitops")
+
+
+def _by_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {o["metadata"]["name"]: o for o in objects if o["kind"] == kind}
+
+
+def test_the_tree_has_both_environments() -> None:
+    assert GitOps(TREE).environments() == list(ENVS)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_environment_renders_without_problems(helm: Path, env: str) -> None:
+    tree = GitOps(TREE)
+    objects = tree.render(env, helm=helm)
+    assert problems(objects, tree.read_versions(env)) == []
+    kinds = sorted({o["kind"] for o in objects})
+    assert kinds == ["AnalysisTemplate", "Rollout", "Service", "VirtualService"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_image_tags_and_root_version_are_the_version_files(helm: Path, env: str) -> None:
+    tree = GitOps(TREE)
+    versions = tree.read_versions(env)
+    rollouts = _by_kind(tree.render(env, helm=helm), "Rollout")
+    assert sorted(rollouts) == sorted(versions.services)
+    for name, rollout in rollouts.items():
+        template = rollout["spec"]["template"]
+        images = [c["image"] for c in template["spec"]["containers"]]
+        assert images == [f"ghcr.io/bluegreen-harness/{name}:{versions.services[name]}"]
+        assert template["metadata"]["labels"]["root-version"] == versions.root_version
+
+
+def test_rollouts_are_blue_green_with_manual_promotion_and_the_pod_basics(helm: Path) -> None:
+    for name, rollout in _by_kind(GitOps(TREE).render("prod", helm=helm), "Rollout").items():
+        blue_green = rollout["spec"]["strategy"]["blueGreen"]
+        assert blue_green["autoPromotionEnabled"] is False
+        assert (blue_green["activeService"], blue_green["previewService"]) == (
+            name,
+            f"{name}-preview",
+        )
+        assert blue_green["prePromotionAnalysis"]["templates"] == [{"templateName": "bgh-judge"}]
+        args = {a["name"]: a.get("valueFrom") for a in blue_green["prePromotionAnalysis"]["args"]}
+        assert args["preview-hash"] == {"podTemplateHashValue": "Latest"}
+        assert args["active-hash"] == {"podTemplateHashValue": "Stable"}
+        pod = rollout["spec"]["template"]
+        assert pod["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
+        (container,) = pod["spec"]["containers"]
+        env = {e["name"]: e for e in container["env"]}
+        assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert container["resources"]["requests"]
+
+
+def test_virtual_services_send_the_new_root_version_to_preview(helm: Path) -> None:
+    tree = GitOps(TREE)
+    root_version = tree.read_versions("qa").root_version
+    services = _by_kind(tree.render("qa", helm=helm), "VirtualService")
+    assert sorted(services) == ["service-b", "service-c"]
+    b = services["service-b"]["spec"]["http"]
+    assert b[0]["match"] == [{"sourceLabels": {"root-version": root_version}}]
+    assert b[0]["route"][0]["destination"]["host"] == "service-b-preview"
+    assert b[1]["route"][0]["destination"]["host"] == "service-b"
+    c = services["service-c"]["spec"]["tcp"]
+    assert c[0]["match"][0]["sourceLabels"] == {"root-version": root_version}
+    assert c[0]["route"][0]["destination"]["host"] == "service-c-preview"
+
+
+def test_analysis_templates_are_the_web_judge_and_a_prometheus_example(helm: Path) -> None:
+    templates = _by_kind(GitOps(TREE).render("qa", helm=helm), "AnalysisTemplate")
+    judge = templates["bgh-judge"]["spec"]["metrics"][0]
+    assert judge["provider"]["web"]["jsonPath"] == "{$.phase}"
+    assert (
+        "preview={{args.preview-hash}}&active={{args.active-hash}}"
+        in (judge["provider"]["web"]["url"])
+    )
+    assert (judge["successCondition"], judge["failureCondition"]) == (
+        'result == "Successful"',
+        'result == "Failed"',
+    )
+    error_rate = templates["bgh-error-rate"]["spec"]
+    assert [a["name"] for a in error_rate["args"]] == ["service", "preview-hash", "active-hash"]
+    assert "prometheus" in error_rate["metrics"][0]["provider"]
+
+
+def test_kind_flavour_puts_gateway_a_on_its_node_ports(helm: Path) -> None:
+    services = _by_kind(GitOps(TREE).render("qa", helm=helm, flavour="kind"), "Service")
+    assert services["gateway-a"]["spec"]["ports"][0]["nodePort"] == 30300
+    assert services["gateway-a-preview"]["spec"]["ports"][0]["nodePort"] == 30301
+    assert services["service-b"]["spec"]["type"] == "ClusterIP"
+    default = _by_kind(GitOps(TREE).render("qa", helm=helm), "Service")
+    assert default["gateway-a"]["spec"]["type"] == "ClusterIP"
+
+
+def test_the_root_app_manages_one_child_per_service_and_environment() -> None:
+    tree = GitOps(TREE)
+    root = tree.root_application()
+    assert root["spec"]["source"]["path"] == "gitops/apps"
+    assert root["spec"]["source"]["directory"]["recurse"] is True
+    for env in ENVS:
+        apps = tree.applications(env)
+        assert sorted(a.name for a in apps) == [
+            f"{env}-{s}" for s in ("analysis", "gateway-a", "service-b", "service-c")
+        ]
+        for app in apps:
+            assert app.value_files == (tree.version_file(env).resolve(),)
+        for obj in tree.application_objects(env):
+            assert obj["spec"]["source"]["repoURL"] == root["spec"]["source"]["repoURL"]
+
+
+def test_problems_names_what_is_wrong(helm: Path, tree: GitOps) -> None:
+    objects = tree.render("qa", helm=helm)
+    rollouts = _by_kind(objects, "Rollout")
+    rollouts["service-b"]["spec"]["strategy"]["blueGreen"]["autoPromotionEnabled"] = True
+    rollouts["service-c"]["spec"]["strategy"]["blueGreen"]["previewService"] = "service-c-pre"
+    rollouts["gateway-a"]["spec"]["template"]["spec"]["containers"][0]["image"] = "x/gateway-a:9"
+    objects = [o for o in objects if (o["kind"], o["metadata"]["name"]) != ("Service", "service-b")]
+    assert problems(objects, tree.read_versions("qa")) == [
+        "Rollout gateway-a: images ['x/gateway-a:9'], but qa_version.yaml says 1.0.0",
+        "Rollout service-b: autoPromotionEnabled must be false (manual promotion)",
+        "Rollout service-b: activeService service-b is not a rendered Service",
+        "Rollout service-c: previewService service-c-pre is not a rendered Service",
+        "VirtualService service-b: host service-b is not a Service",
+        "VirtualService service-b: destination service-b is not a Service",
+    ]
+
+
+def test_an_application_naming_an_unknown_service_does_not_render(helm: Path, tree: GitOps) -> None:
+    app = tree.root / "apps" / "qa" / "service-b.yaml"
+    app.write_text(app.read_text().replace("value: service-b", "value: service-x"))
+    with pytest.raises(ConfigError, match='unknown service "service-x"; known: gateway-a, '):
+        tree.render("qa", helm=helm)
+
+
+# -- bump ------------------------------------------------------------------------------------
+
+
+def test_bump_changes_the_one_value_and_keeps_every_other_byte(tree: GitOps) -> None:
+    file = tree.version_file("qa")
+    before = file.read_text()
+    change = tree.bump("qa", "service-b", "1.1.0")
+    after = file.read_text()
+    assert after == change.after
+    assert after == before.replace(
+        "  service-b:\n    version: 1.0.0\n", "  service-b:\n    version: 1.1.0\n"
+    )
+    assert "-    version: 1.0.0\n+    version: 1.1.0\n" in change.diff
+    assert tree.read_versions("qa").services["service-b"] == "1.1.0"
+
+
+def test_bump_with_a_root_version_changes_exactly_two_lines(tree: GitOps) -> None:
+    before = tree.version_file("prod").read_text().splitlines()
+    tree.bump("prod", "service-c", "1.2.0-rc.1", root_version="v2.2.0")
+    after = tree.version_file("prod").read_text().splitlines()
+    changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+    assert changed == [
+        ("rootVersion: v2.0.0", "rootVersion: v2.2.0"),
+        ("    version: 1.0.0", "    version: 1.2.0-rc.1"),
+    ]
+
+
+def test_bump_keeps_quoting_and_an_unchanged_value_is_no_change(tree: GitOps) -> None:
+    file = tree.version_file("qa")
+    file.write_text(file.read_text().replace("rootVersion: v2.1.0", 'rootVersion: "v2.1.0"'))
+    tree.bump("qa", "service-b", "1.0.0", root_version="v3.0.0")
+    assert 'rootVersion: "v3.0.0"  ' not in file.read_text()
+    assert 'rootVersion: "v3.0.0"\n' in file.read_text()
+    again = tree.bump("qa", "service-b", "1.0.0", root_version="v3.0.0")
+    assert not again.changed and again.diff == ""
+
+
+def test_dry_run_shows_the_diff_and_writes_nothing(tree: GitOps) -> None:
+    before = tree.version_file("qa").read_text()
+    change = tree.bump("qa", "gateway-a", "2.0.0", write=False)
+    assert change.changed and "+    version: 2.0.0" in change.diff
+    assert tree.version_file("qa").read_text() == before
+
+
+def test_bump_refuses_an_unknown_environment_naming_the_known_ones(tree: GitOps) -> None:
+    with pytest.raises(NotFound, match=r'unknown environment "staging"; known: prod, qa \(files '):
+        tree.bump("staging", "service-b", "1.1.0")
+
+
+def test_bump_refuses_an_unknown_service_naming_the_known_ones(tree: GitOps) -> None:
+    message = (
+        r'unknown service "service-x" in .*qa_version.yaml; '
+        r"known: gateway-a, service-b, service-c\."
+    )
+    with pytest.raises(NotFound, match=message):
+        tree.bump("qa", "service-x", "1.1.0")
+
+
+@pytest.mark.parametrize("version", ["1.1", "v1.1.0", "1.1.0+build", "01.1.0", "1.1.0\n", ""])
+def test_bump_refuses_a_malformed_version(tree: GitOps, version: str) -> None:
+    before = tree.version_file("qa").read_text()
+    message = re.escape(f'malformed version "{version}"; expected MAJOR.MINOR.PATCH')
+    with pytest.raises(ConfigError, match=message):
+        tree.bump("qa", "service-b", version)
+    assert tree.version_file("qa").read_text() == before
+
+
+@pytest.mark.parametrize("root_version", ["2.2.0", "v2.2", "v2.2.0_x"])
+def test_bump_refuses_a_malformed_root_version(tree: GitOps, root_version: str) -> None:
+    with pytest.raises(ConfigError, match=f'malformed root version "{root_version}"; expected v'):
+        tree.bump("qa", "service-b", "1.1.0", root_version=root_version)
+
+
+def test_commit_takes_the_version_file_alone(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(TREE, repo / "gitops")
+
+    def git(*argv: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(repo), *argv], capture_output=True, text=True, check=True
+        ).stdout
+
+    git("init", "--quiet")
+    git("config", "user.email", "release@example.com")
+    git("config", "user.name", "Release")
+    git("add", ".")
+    git("commit", "--quiet", "-m", "tree")
+    (repo / "other.txt").write_text("staged, not part of the bump\n")
+    git("add", "other.txt")
+    change = GitOps(repo / "gitops").bump("qa", "service-b", "1.1.0")
+    gitops.commit(change)
+    assert git("log", "-1", "--format=%s") == "qa: service-b 1.1.0\n"
+    assert git("show", "--name-only", "--format=", "HEAD") == "gitops/envs/qa_version.yaml\n"
+    assert git("diff", "--cached", "--name-only") == "other.txt\n"
+
+
+def test_version_files_are_plain_yaml_values() -> None:
+    for env in ENVS:
+        data = yaml.safe_load(GitOps(TREE).version_file(env).read_text())
+        assert set(data) == {"rootVersion", "services", "analysis"}
