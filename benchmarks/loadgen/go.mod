@@ -1,0 +1,3 @@
+module bluegreen-harness/benchmarks/loadgen
+
+go 1.26.0
