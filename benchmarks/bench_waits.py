@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.results import write_section  # noqa: E402
 from harness.kube import ROLLOUT, Kube, Resource, Rollout, rollout_from  # noqa: E402
+from harness.errors import Unreachable  # noqa: E402
 from harness.settings import load_settings  # noqa: E402
 from harness.targets import builds  # noqa: E402
 from harness.targets.local import LocalTarget  # noqa: E402
@@ -122,7 +123,16 @@ def annotation(rollout: Rollout) -> str:
 
 
 def write(kube: Kube, value: str) -> None:
-    kube.patch(ROLLOUT, "w", {"metadata": {"annotations": {KEY: value}}})
+    """The test driver's write; while the API server restarts it retries, for up to 60 s."""
+    give_up = time.monotonic() + 60
+    while True:
+        try:
+            kube.patch(ROLLOUT, "w", {"metadata": {"annotations": {KEY: value}}})
+            return
+        except Unreachable:
+            if time.monotonic() > give_up:
+                raise
+            time.sleep(0.2)
 
 
 def watch_observer(source: Resource[Rollout], value: str, ready: threading.Event) -> float:
@@ -176,19 +186,6 @@ def run_latency(kube: Kube, trials: int) -> dict[str, list[float]]:
     return results
 
 
-def restart_apiserver(target: LocalTarget) -> None:
-    """Stop the control plane (kube-apiserver with it) and start it again through kwokctl.
-
-    kwokctl trusts pid files, and a component killed alone may linger as a zombie whose pid still
-    answers; `stop cluster` clears the pid files, so `start cluster` really starts it again.
-    """
-    kwokctl = builds.KWOK.install_dir(target.settings.cache_dir) / "kwokctl"
-    env = {**os.environ, "KWOK_WORKDIR": str(target.kwok_workdir)}
-    for verb in (["stop", "cluster"], ["start", "cluster", "--wait", "60s"]):
-        subprocess.run([str(kwokctl), "--name", "bgh", *verb], env=env, check=True,
-                       capture_output=True)  # fmt: skip
-
-
 def run_faults(target: LocalTarget, writer: Kube, count: int) -> dict[str, int]:
     port = json.loads((target.root / "state.json").read_text())["kube_apiserver_port"]
     proxy = Proxy(port)
@@ -218,7 +215,7 @@ def run_faults(target: LocalTarget, writer: Kube, count: int) -> dict[str, int]:
         ready.wait(10)
         time.sleep(0.05)
         if trial % 10 == 9:
-            restart_apiserver(target)
+            target.restart_control_plane()
             outcome["restarts"] += 1
         else:
             proxy.cut()
