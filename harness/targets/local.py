@@ -4,7 +4,12 @@ etcd, kube-apiserver, kube-controller-manager, kube-scheduler and the kwok contr
 local processes through ``kwokctl create cluster --runtime binary`` with binaries built from the
 Go module proxy (``builds.py``); kwok simulates nodes and pods. The Argo Rollouts controller runs
 out of cluster against the same API server, with leader election off and its ports moved off the
-defaults. Everything lives under ``<state_dir>/local/``; ``down`` removes all of it.
+defaults. Beside them run Debian's ``prometheus`` and the analysis server
+(``python -m analysis.server``, the Argo Rollouts web provider) on fixed loopback ports from the
+settings, so AnalysisTemplates can name them. Prometheus finds its scrape targets in a file
+(``file_sd_configs``), ``prometheus/targets.json``, which starts empty; whoever runs pods'
+processes writes them there with the labels ``pod``, ``rollouts_pod_template_hash`` and
+``root_version``. Everything lives under ``<state_dir>/local/``; ``down`` removes all of it.
 """
 
 from __future__ import annotations
@@ -14,9 +19,12 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+import yaml
 
 from harness.errors import TargetError, log_tail
 from harness.settings import Settings
@@ -53,6 +61,29 @@ class LocalTarget:
         self.kubeconfig = self.root / "kubeconfig"
         self.state_file = self.root / "state.json"
         self.rollouts_controller = Process("rollouts-controller", self.root)
+        self.prometheus = Process("prometheus", self.root)
+        self.analysis_server = Process("analysis-server", self.root)
+        self.prometheus_dir = self.root / "prometheus"
+        self.scrape_targets_file = self.prometheus_dir / "targets.json"
+
+    @property
+    def prometheus_url(self) -> str:
+        """Base URL of the target's Prometheus, from the ports ``up`` recorded."""
+        return f"http://127.0.0.1:{self._recorded_port('prometheus_port')}"
+
+    @property
+    def analysis_url(self) -> str:
+        """Base URL of the target's analysis server (``/judge``, ``/healthz``)."""
+        return f"http://127.0.0.1:{self._recorded_port('analysis_port')}"
+
+    def _recorded_port(self, key: str) -> int:
+        port = self._read_state().get(key)
+        if port is None:
+            raise TargetError(
+                f"the local target has no {key.replace('_', ' ')} recorded in {self.state_file}; "
+                "run `bgh up` first"
+            )
+        return port
 
     # -- building -------------------------------------------------------------------------
 
@@ -76,6 +107,7 @@ class LocalTarget:
     def up(self) -> float:
         """Make the cluster ready; returns the seconds it took. Safe to call when already up."""
         started = time.monotonic()
+        prometheus = _prometheus_binary()
         built = self.build()
         self.root.mkdir(parents=True, exist_ok=True)
         state = self._read_state()
@@ -84,6 +116,8 @@ class LocalTarget:
             self._nodes(built)
             self._crds(built)
             self._controller(built, state)
+            self._prometheus(prometheus, state)
+            self._analysis_server(state)
         except BaseException:
             # Leave nothing running after a failed start; keep the files, the error names logs.
             self.stop(built)
@@ -204,13 +238,92 @@ class LocalTarget:
             f"healthy in {time.monotonic() - step:.1f}s (metrics :{metrics}, healthz :{healthz})"
         )
 
+    def _prometheus(self, binary: str, state: dict[str, int]) -> None:
+        step = time.monotonic()
+        port = self._port(state, "prometheus_port", self.settings.local.prometheus_port)
+        self.prometheus_dir.mkdir(parents=True, exist_ok=True)
+        if not self.scrape_targets_file.exists():
+            self.scrape_targets_file.write_text("[]\n")
+        config = self.prometheus_dir / "prometheus.yml"
+        config.write_text(yaml.safe_dump(_prometheus_config(self.scrape_targets_file)))
+        argv = [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={self.prometheus_dir / 'data'}",
+            "--storage.tsdb.retention.time=1d",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--log.level=warn",
+        ]
+        url = f"http://127.0.0.1:{port}"
+        if self._supervise(
+            self.prometheus, argv, f"{url}/-/ready", {"web": port}, "prometheus_port"
+        ):
+            self.report(
+                f"prometheus: ready in {time.monotonic() - step:.1f}s on {url} "
+                f"(scrape targets: {self.scrape_targets_file})"
+            )
+
+    def _analysis_server(self, state: dict[str, int]) -> None:
+        step = time.monotonic()
+        port = self._port(state, "analysis_port", self.settings.local.analysis_port)
+        prometheus = f"http://127.0.0.1:{state['prometheus_port']}"
+        argv = [
+            sys.executable,
+            "-m",
+            "analysis.server",
+            "--host=127.0.0.1",
+            f"--port={port}",
+            f"--prometheus-url={prometheus}",
+        ]
+        url = f"http://127.0.0.1:{port}"
+        if self._supervise(
+            self.analysis_server, argv, f"{url}/healthz", {"http": port}, "analysis_port"
+        ):
+            self.report(
+                f"analysis server: healthy in {time.monotonic() - step:.1f}s on {url} "
+                f"(Prometheus {prometheus})"
+            )
+
+    def _port(self, state: dict[str, int], key: str, configured: int) -> int:
+        """The configured port; 0 means a free one, picked once and kept in state.json."""
+        if configured:
+            state[key] = configured
+        elif key not in state:
+            state[key] = free_port()
+        return state[key]
+
+    def _supervise(
+        self, process: Process, argv: list[str], ready_url: str, ports: dict[str, int], key: str
+    ) -> bool:
+        """Start ``process`` unless it already runs ``argv``; True if it was started here."""
+        command = " ".join(argv)
+        within = self.settings.timeout("up")
+        if process.is_running() and process.command() != argv:
+            self.report(f"{process.name}: running with other flags or binary; restarting")
+            process.stop()
+        if process.is_running():
+            wait_http_ok(process, ready_url, within=within, command=command)
+            self.report(f"{process.name}: already running")
+            return False
+        for name, port in ports.items():
+            if port_in_use(port):
+                setting = f"BGH_LOCAL__{key.upper()}"
+                raise TargetError(
+                    f"{process.name}: {name} port {port} is in use by another process; stop it, "
+                    f"or choose another port with {setting} (e.g. {setting}=0 for a free one)"
+                )
+        process.start(argv, cwd=Path(__file__).resolve().parents[2])
+        wait_http_ok(process, ready_url, within=within, command=command)
+        return True
+
     # -- down and status ------------------------------------------------------------------
 
     def down(self) -> float:
         """Stop every process and remove every file the local target made."""
         started = time.monotonic()
-        if self.rollouts_controller.stop():
-            self.report("rollouts-controller: stopped")
+        for process in (self.analysis_server, self.prometheus, self.rollouts_controller):
+            if process.stop():
+                self.report(f"{process.name}: stopped")
         if self._cluster_exists():
             kwokctl = self._cached_binary(builds.KWOK, "kwokctl")
             if kwokctl is None:
@@ -247,7 +360,8 @@ class LocalTarget:
 
     def stop(self, built: dict[str, builds.Built]) -> None:
         """Stop every process but keep the cluster's files (logs, kubeconfig) for a post-mortem."""
-        self.rollouts_controller.stop()
+        for process in (self.analysis_server, self.prometheus, self.rollouts_controller):
+            process.stop()
         if self._cluster_exists():
             # The kill below still stops whatever kwokctl could not.
             with contextlib.suppress(TargetError):
@@ -266,12 +380,19 @@ class LocalTarget:
             if not running and (logs / f"{name}.log").exists():
                 detail += f"; log: {logs / f'{name}.log'}"
             lines.append(ComponentStatus(name, running, detail))
-        controller = self.rollouts_controller
-        running = controller.is_running()
-        detail = f"pid {controller.pid()}" if running else "not running"
-        if not running and controller.log.exists():
-            detail += f"; log: {controller.log}\n{log_tail(controller.log, lines=5)}"
-        lines.append(ComponentStatus("rollouts-controller", running, detail))
+        state = self._read_state()
+        for process, key in (
+            (self.rollouts_controller, None),
+            (self.prometheus, "prometheus_port"),
+            (self.analysis_server, "analysis_port"),
+        ):
+            running = process.is_running()
+            detail = f"pid {process.pid()}" if running else "not running"
+            if running and key in state:
+                detail += f", http://127.0.0.1:{state[key]}"
+            if not running and process.log.exists():
+                detail += f"; log: {process.log}\n{log_tail(process.log, lines=5)}"
+            lines.append(ComponentStatus(process.name, running, detail))
         return lines
 
     # -- helpers --------------------------------------------------------------------------
@@ -385,6 +506,30 @@ class LocalTarget:
 
     def _write_state(self, state: dict[str, int]) -> None:
         self.state_file.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
+
+
+def _prometheus_binary() -> str:
+    found = shutil.which("prometheus")
+    if found is None:
+        raise TargetError(
+            "prometheus: not found on PATH; the local target runs Debian's Prometheus beside the "
+            "analysis server: apt-get install prometheus"
+        )
+    return found
+
+
+def _prometheus_config(targets: Path) -> dict[str, object]:
+    # 5s scrapes keep analysis/checks.yaml's 1m rate window at 12 samples; file-based discovery
+    # picks up a rewritten targets file without a reload.
+    return {
+        "global": {"scrape_interval": "5s", "scrape_timeout": "4s", "evaluation_interval": "15s"},
+        "scrape_configs": [
+            {
+                "job_name": "bgh",
+                "file_sd_configs": [{"files": [str(targets)], "refresh_interval": "5s"}],
+            }
+        ],
+    }
 
 
 def _indent(text: str, *, lines: int = 20) -> str:

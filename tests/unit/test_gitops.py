@@ -49,7 +49,9 @@ def test_environment_renders_without_problems(helm: Path, env: str) -> None:
     objects = tree.render(env, helm=helm)
     assert problems(objects, tree.read_versions(env)) == []
     kinds = sorted({o["kind"] for o in objects})
-    assert kinds == ["AnalysisTemplate", "Rollout", "Service", "VirtualService"]
+    in_cluster = ["Deployment"] if env == "prod" else []  # prod runs the analysis server
+    expected = ["AnalysisTemplate", "Rollout", "Service", "VirtualService", *in_cluster]
+    assert kinds == sorted(expected)
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -116,6 +118,50 @@ def test_analysis_templates_are_the_web_judge_and_a_prometheus_example(helm: Pat
     error_rate = templates["bgh-error-rate"]["spec"]
     assert [a["name"] for a in error_rate["args"]] == ["service", "preview-hash", "active-hash"]
     assert "prometheus" in error_rate["metrics"][0]["provider"]
+
+
+@pytest.mark.parametrize(
+    ("env", "flavour"), [("prod", "default"), ("qa", "kind"), ("prod", "kind")]
+)
+def test_the_analysis_server_runs_in_the_cluster_and_the_judge_calls_it_there(
+    helm: Path, env: str, flavour: str
+) -> None:
+    objects = GitOps(TREE).render(env, helm=helm, flavour=flavour)
+    (deployment,) = _by_kind(objects, "Deployment").values()
+    service = _by_kind(objects, "Service")["bgh-analysis"]
+    assert deployment["metadata"]["name"] == "bgh-analysis"
+    pod = deployment["spec"]["template"]
+    labels = pod["metadata"]["labels"].items()
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= labels
+    assert service["spec"]["selector"].items() <= labels
+    (container,) = pod["spec"]["containers"]
+    assert container["image"] == "ghcr.io/bluegreen-harness/analysis:dev"
+    (port,) = container["ports"]
+    (service_port,) = service["spec"]["ports"]
+    assert service_port["targetPort"] == port["name"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    templates = _by_kind(objects, "AnalysisTemplate")
+    url = templates["bgh-judge"]["spec"]["metrics"][0]["provider"]["web"]["url"]
+    assert url.startswith(f"http://bgh-analysis.demo.svc:{service_port['port']}/judge?")
+    prometheus = templates["bgh-error-rate"]["spec"]["metrics"][0]["provider"]["prometheus"]
+    assert f"--prometheus-url={prometheus['address']}" in container["args"]
+    assert prometheus["address"] == "http://prometheus.istio-system.svc:9090"
+
+
+def test_on_the_local_target_qa_calls_the_targets_own_server_and_prometheus(helm: Path) -> None:
+    from harness.settings import LocalTarget
+
+    local = LocalTarget()
+    objects = GitOps(TREE).render("qa", helm=helm)
+    assert "Deployment" not in {o["kind"] for o in objects}
+    assert "bgh-analysis" not in _by_kind(objects, "Service")
+    templates = _by_kind(objects, "AnalysisTemplate")
+    url = templates["bgh-judge"]["spec"]["metrics"][0]["provider"]["web"]["url"]
+    assert url.startswith(f"http://127.0.0.1:{local.analysis_port}/judge?")
+    prometheus = templates["bgh-error-rate"]["spec"]["metrics"][0]["provider"]["prometheus"]
+    assert prometheus["address"] == f"http://127.0.0.1:{local.prometheus_port}"
 
 
 def test_kind_flavour_puts_gateway_a_on_its_node_ports(helm: Path) -> None:

@@ -70,10 +70,34 @@ def test_images_are_built_then_loaded_with_the_version_tag(target: KindTarget) -
     assert load[:3] == ("kind", "load", "docker-image")
     references = [ref for ref in load if ref.startswith("ghcr.io/")]
     assert references == [
-        f"ghcr.io/bluegreen-harness/{s}:1.2.3" for s in ("gateway-a", "service-b", "service-c")
+        f"ghcr.io/bluegreen-harness/{s}:1.2.3"
+        for s in ("gateway-a", "service-b", "service-c", "analysis")
     ]
     builds = [step.argv for step in plan if step.argv[:2] == ("docker", "build")]
     assert [argv[argv.index("-t") + 1] for argv in builds] == references
+
+
+def test_the_analysis_image_is_built_from_its_dockerfile_with_the_repository_as_context(
+    target: KindTarget,
+) -> None:
+    (build,) = [
+        step.argv
+        for step in target.plan()
+        if step.argv[:2] == ("docker", "build") and "analysis:1.2.3" in " ".join(step.argv)
+    ]
+    root = Path(__file__).parents[2]
+    dockerfile = root / "analysis" / "Dockerfile"
+    assert build[build.index("-f") + 1] == str(dockerfile)
+    assert build[-1] == str(root)
+    text = dockerfile.read_text()
+    assert text.startswith("# syntax=docker/dockerfile:1") and "FROM python:3.11-slim" in text
+    assert "USER " in text and "analysis.server" in text and "0.0.0.0" in text
+
+
+def test_the_analysis_image_is_the_one_the_chart_runs_on_kind() -> None:
+    values = yaml.safe_load((Path(__file__).parents[2] / "gitops/charts/analysis/values.yaml")
+                           .read_text())
+    assert values["analysis"]["server"]["image"] == KindTarget(load_settings()).analysis_image
 
 
 def test_kind_config_maps_gateway_and_prometheus_to_loopback() -> None:

@@ -1,6 +1,7 @@
 """The kind target, for users with Docker: a kind cluster with the same pinned Argo Rollouts,
 Istio (minimal profile, sidecar injection in the demo namespace), Argo CD and Prometheus, and the
-demo service images loaded into the nodes.
+demo service images and the analysis server's image (``analysis/Dockerfile``, the Argo Rollouts
+web provider the chart runs in the cluster) loaded into the nodes.
 
 The target is a plan: an ordered list of commands (``plan()``), each one taken from the upstream
 project's own installation docs, then run one by one with progress (``up()``). The plan is pure,
@@ -25,7 +26,9 @@ from harness.targets import ComponentStatus
 CONFIG = Path(__file__).parent / "kind-config.yaml"
 CLUSTER_NAME = "bgh"
 SERVICES = ("gateway-a", "service-b", "service-c")
-SERVICES_DIR = Path(__file__).parents[3] / "services"
+REPO_ROOT = Path(__file__).parents[3]
+SERVICES_DIR = REPO_ROOT / "services"
+ANALYSIS_DOCKERFILE = REPO_ROOT / "analysis" / "Dockerfile"
 
 Report = Callable[[str], None]
 
@@ -66,6 +69,8 @@ class KindTarget:
         self.root = settings.state_dir.resolve() / "kind"
         self.kubeconfig = self.root / "kubeconfig"
         self.images = tuple(Image(s, f"{registry}/{s}:{image_tag}") for s in SERVICES)
+        # gitops/charts/analysis runs this image on kind (value analysis.server.image).
+        self.analysis_image = f"{registry}/analysis:{image_tag}"
 
     def plan(self) -> list[Step]:
         """Every command ``up`` runs, in order."""
@@ -201,12 +206,28 @@ class KindTarget:
             )
         steps.append(
             Step(
+                f"image {self.analysis_image}",
+                # The context is the repository root: the image installs the whole package.
+                (
+                    "docker",
+                    "build",
+                    "-t",
+                    self.analysis_image,
+                    "-f",
+                    str(ANALYSIS_DOCKERFILE),
+                    str(REPO_ROOT),
+                ),
+            )
+        )
+        steps.append(
+            Step(
                 "load images into kind",
                 (
                     "kind",
                     "load",
                     "docker-image",
                     *(i.reference for i in self.images),
+                    self.analysis_image,
                     "--name",
                     CLUSTER_NAME,
                 ),

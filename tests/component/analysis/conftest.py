@@ -23,44 +23,36 @@ matrix.
 from __future__ import annotations
 
 import contextlib
-import json
-import shutil
 import threading
-import time
-from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import httpx
 import pytest
-import yaml
 
-from analysis.checks import DEFAULT_CHECKS, CheckSet, load_checks
+from analysis.checks import CheckSet, load_checks
 from analysis.prometheus import Prometheus
 from analysis.server import RunningServer, WebProvider
-from harness.targets.processes import Process, free_port, wait_http_ok
-from tests.component.conftest import Service, Services
+from harness.targets.processes import free_port
+from tests.component.conftest import Services
+from tests.support.metrics import (
+    RATE_WINDOW,
+    Spec,
+    Stack,
+    Traffic,
+    eventually,
+    scaled_checks,
+    start_prometheus,
+    start_stack,
+    wait_for_scrapes,
+)
+
+__all__ = ["RATE_WINDOW", "WINDOW", "System", "eventually"]
 
 WINDOW = 20.0  # seconds judged in these tests
-RATE_WINDOW = "5s"
-SCRAPE_INTERVAL = 1.0
-QUERY_TIMEOUT = 2.0
 DATA_WITHIN = 90.0  # how long the session may take to gather enough samples
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Spec:
-    version: str
-    hash: str
-    b_env: dict[str, str] = field(default_factory=dict)
-    workers: int = 2
-    pause: float = 0.05  # between two requests of one worker
-
 
 SPECS = {
     "active": Spec("1.0.0", "7d9f8c6b5"),
@@ -70,83 +62,6 @@ SPECS = {
     "quiet": Spec("1.4.0", "9k8l7m6n5", workers=1, pause=4.0),
     "idle": Spec("1.5.0", "2p4q5r6s7", workers=0),
 }
-
-
-@dataclass(frozen=True)
-class Stack:
-    """Gateway A, service B and service C of one version."""
-
-    spec: Spec
-    a: Service
-    b: Service
-    c: Service
-
-    @property
-    def version(self) -> str:
-        return self.spec.version
-
-    @property
-    def hash(self) -> str:
-        return self.spec.hash
-
-    def scrape_targets(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "targets": [f"127.0.0.1:{s.metrics_port or s.port}"],
-                "labels": {
-                    "pod": f"{s.name}-{self.hash}-x",
-                    "rollouts_pod_template_hash": self.hash,
-                },
-            }
-            for s in (self.a, self.b, self.c)
-        ]
-
-
-class Traffic:
-    """Workers calling gateway A's /versions until stopped; counts the answers by status."""
-
-    def __init__(self, url: str, *, workers: int, pause: float) -> None:
-        self.url, self.pause = url, pause
-        self.codes: Counter[int] = Counter()
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(workers)]
-
-    def _run(self) -> None:
-        with httpx.Client(timeout=5.0) as client:
-            while not self._stop.is_set():
-                try:
-                    self.codes[client.get(self.url).status_code] += 1
-                except httpx.HTTPError:
-                    self.codes[0] += 1
-                self._stop.wait(self.pause)  # pacing, not waiting for an event
-
-    def start(self) -> None:
-        for thread in self._threads:
-            thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=10)
-
-
-def eventually(read: Callable[[], T], ok: Callable[[T], bool], *, within: float,
-               describe: str) -> T:
-    """Read until ``ok`` holds; capped backoff, a deadline, and the last value in the error."""
-    deadline = time.monotonic() + within
-    delay, last = 0.1, "nothing yet"
-    while True:
-        try:
-            value = read()
-            if ok(value):
-                return value
-            last = repr(value)
-        except Exception as exc:  # whatever the last attempt saw goes into the message
-            last = repr(exc)
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{describe}: not met within {within:.0f}s; last seen: {last}")
-        time.sleep(delay)
-        delay = min(delay * 2, 1.0)
 
 
 @dataclass(frozen=True)
@@ -181,74 +96,19 @@ FAULT_CHECKS = [
 ]
 
 
-def _write_checks(directory: Path) -> tuple[Path, Path]:
-    raw = yaml.safe_load(DEFAULT_CHECKS.read_text())
-    raw.update(step="1s", rate_window=RATE_WINDOW, query_timeout=f"{QUERY_TIMEOUT:g}s")
-    checks_file = directory / "checks.yaml"
-    checks_file.write_text(yaml.safe_dump(raw, sort_keys=False))
-    faults = dict(raw, checks=[*raw["checks"], *FAULT_CHECKS])
-    fault_file = directory / "fault-checks.yaml"
-    fault_file.write_text(yaml.safe_dump(faults, sort_keys=False))
-    return checks_file, fault_file
-
-
-def _start_stack(services: Services, spec: Spec) -> Stack:
-    env = {"VERSION": spec.version}
-    b = services.start("service-b", POD_NAME=f"service-b-{spec.hash}-x", **env, **spec.b_env)
-    c = services.start("service-c", POD_NAME=f"service-c-{spec.hash}-x", **env)
-    a = services.start(
-        "gateway-a", POD_NAME=f"gateway-a-{spec.hash}-x", SERVICE_B_URL=f"http://{b.address}",
-        SERVICE_C_ADDR=c.address, **env,
-    )
-    return Stack(spec, a, b, c)
-
-
-def _start_prometheus(run_dir: Path, stacks: dict[str, Stack]) -> tuple[Process, str]:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.skip("Debian's prometheus is not installed (apt-get install -y prometheus)")
-    targets = run_dir / "targets.json"
-    targets.write_text(json.dumps([t for s in stacks.values() for t in s.scrape_targets()]))
-    config = run_dir / "prometheus.yml"
-    config.write_text(yaml.safe_dump({
-        "global": {"scrape_interval": f"{SCRAPE_INTERVAL:g}s", "scrape_timeout": "900ms",
-                   "evaluation_interval": "15s"},
-        "scrape_configs": [{"job_name": "bgh",
-                            "file_sd_configs": [{"files": [str(targets)]}]}],
-    }))
-    port = free_port()
-    process = Process("prometheus", run_dir)
-    command = [binary, f"--config.file={config}", f"--storage.tsdb.path={run_dir / 'tsdb'}",
-               f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn",
-               "--storage.tsdb.retention.time=1h"]
-    process.start(command)
-    url = f"http://127.0.0.1:{port}"
-    wait_http_ok(process, f"{url}/-/ready", within=30, command=" ".join(command))
-    return process, url
-
-
 @pytest.fixture(scope="session")
 def system(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     run_dir = tmp_path_factory.mktemp("analysis")
-    stacks = {name: _start_stack(services, spec) for name, spec in SPECS.items()}
-    traffic = {
-        name: Traffic(f"{stack.a.http}/versions", workers=stack.spec.workers,
-                      pause=stack.spec.pause)
-        for name, stack in stacks.items()
-    }
+    stacks = {name: start_stack(services, spec) for name, spec in SPECS.items()}
+    traffic = {name: Traffic.to(stack) for name, stack in stacks.items()}
     for t in traffic.values():
         t.start()
-    process, url = _start_prometheus(run_dir, stacks)
-    checks_file, fault_file = _write_checks(run_dir)
+    process, url = start_prometheus(run_dir, list(stacks.values()))
+    checks_file = scaled_checks(run_dir)
+    fault_file = scaled_checks(run_dir, extra=FAULT_CHECKS, name="fault-checks.yaml")
     try:
-        enough = WINDOW + 5 + 3  # the window, the rate window before it, and a margin
-        with Prometheus(url, timeout=5) as prometheus:
-            eventually(
-                lambda: prometheus.query(f'min(count_over_time(up{{job="bgh"}}[{enough:g}s]))'),
-                lambda r: bool(r) and r[0].values[0] >= enough - 2,
-                within=DATA_WITHIN,
-                describe=f"every target scraped for {enough:g}s",
-            )
+        # The window, the rate window before it, and a margin.
+        wait_for_scrapes(url, seconds=WINDOW + 5 + 3, within=DATA_WITHIN)
         yield System(stacks, url, checks_file, fault_file, traffic)
     finally:
         for t in traffic.values():
