@@ -121,3 +121,44 @@ def test_unknown_rollout_and_revision_are_named(
         rollouts.undo("b", to_revision=9)
     with pytest.raises(NotFound, match='unable to find container named "web"'):
         rollouts.set_image("b", "web", f"{IMAGE}:2")
+
+
+def test_pause_holds_a_healthy_rollout_and_promote_releases_it(
+    cluster: Cluster, namespace: str, rollouts: Rollouts
+) -> None:
+    deploy(cluster, namespace, "b", rollouts)
+    rollouts.pause("b")
+    paused = rollouts.wait_for_phase("b", Phase.PAUSED)
+    assert phase_of(paused) == (Phase.PAUSED, "manually paused")
+    rollouts.promote("b")
+    assert rollouts.wait_for_phase("b", Phase.HEALTHY).paused is False
+
+
+def test_restart_is_observed_by_the_controller(
+    cluster: Cluster, namespace: str, rollouts: Rollouts
+) -> None:
+    deploy(cluster, namespace, "b", rollouts)
+    restarted = rollouts.restart("b")
+    assert restarted.restart_at is not None
+    done = rollouts.wait_for(
+        "b", lambda r: r.restarted_at == restarted.restart_at, expecting="restart done"
+    ).value
+    assert phase_of(done)[0] is Phase.HEALTHY
+
+
+def test_revision_waits_follow_the_preview_then_the_active_service(
+    cluster: Cluster, namespace: str, rollouts: Rollouts
+) -> None:
+    deploy(cluster, namespace, "b", rollouts)
+    rollouts.set_image("b", "app", f"{IMAGE}:1.1.0")
+    rollouts.wait_for_phase("b", Phase.PAUSED)
+    assert rollouts.wait_for_preview_revision("b", 2).preview_selector != ""
+    assert (
+        rollouts.read("b").active_selector
+        == rollouts.revisions("b", active=1, preview=2)[0].replica_set_hash
+    )
+    rollouts.promote("b")
+    promoted = rollouts.wait_for_active_revision("b", 2)
+    assert promoted.active_selector == promoted.preview_selector
+    with pytest.raises(NotFound, match="has no ReplicaSet with revision 7; revisions: 1, 2"):
+        rollouts.wait_for_active_revision("b", 7)
