@@ -5,6 +5,8 @@ Settings come from ``BGH_*`` variables; options given here win over them.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +18,7 @@ from rich.table import Table
 
 from analysis.cli import gate as gate_command
 from harness.errors import ConfigError, HarnessError
-from harness.settings import Settings, load_settings
+from harness.settings import ENV_PREFIX, Settings, load_settings
 from harness.targets.kind import KindTarget
 from harness.targets.local import LocalTarget
 
@@ -97,6 +99,19 @@ def _run(action: Callable[[], object]) -> None:
 
 # The analysis gate lives in the standalone analysis package; bgh only mounts it.
 app.command("gate")(gate_command)
+
+
+@app.callback()
+def _main(context: typer.Context) -> None:
+    """Before `bgh gate`: with no BGH_PROMETHEUS_URL given, judge with the running local
+    target's Prometheus. The analysis package reads that variable itself; bgh only fills it in."""
+    if context.invoked_subcommand != "gate" or os.environ.get(ENV_PREFIX + "PROMETHEUS_URL"):
+        return
+    settings = load_settings()
+    if settings.target == "local":
+        with contextlib.suppress(HarnessError):
+            url = LocalTarget(settings).prometheus_url
+            os.environ[ENV_PREFIX + "PROMETHEUS_URL"] = url
 
 
 @app.command("settings")
