@@ -77,13 +77,15 @@ class Forwarder:
             await asyncio.gather(*pending, return_exceptions=True)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # asyncio runs each accepted connection in its own task; track it so close() can drain.
         task = asyncio.current_task()
-        assert task is not None  # always inside a task here
-        self._open.add(task)
+        if task is not None:
+            self._open.add(task)
         try:
             await self._forward(reader, writer)
         finally:
-            self._open.discard(task)
+            if task is not None:
+                self._open.discard(task)
 
     async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         endpoint = self.pick()
