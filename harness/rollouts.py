@@ -352,19 +352,11 @@ class Rollouts:
     def wait_for_phase(self, name: str, phase: Phase, *, within: float | None = None) -> Rollout:
         """Block until the plugin would show ``phase``; Degraded (when not awaited) fails fast."""
 
-        def degraded(rollout: Rollout) -> str | None:
-            seen, message = phase_of(rollout)
-            if phase is Phase.DEGRADED or seen is not Phase.DEGRADED:
-                return None
-            if message.startswith("RolloutAborted") and not rollout.abort:
-                return None  # `retry` cleared status.abort; the controller has yet to act on it
-            return f"the rollout is Degraded: {message}"
-
         return self.wait_for(
             name,
             lambda r: phase_of(r)[0] is phase,
             expecting=phase.value,
-            fail_if=degraded,
+            fail_if=lambda r: _gives_up_on(phase, r),
             within=within,
         ).value
 
@@ -391,6 +383,21 @@ class Rollouts:
             lambda r: selector(r) == wanted,
             expecting=f"{side} on revision {revision} ({wanted})",
         ).value
+
+
+def _gives_up_on(phase: Phase, rollout: Rollout) -> str | None:
+    """Why a wait for ``phase`` should stop at once on this state, or None to keep waiting."""
+    seen, message = phase_of(rollout)
+    if phase is Phase.DEGRADED or seen is not Phase.DEGRADED:
+        return None
+    if message.startswith("RolloutAborted") and not rollout.abort:
+        return None  # `retry` cleared status.abort; the controller has yet to act on it
+    if message.startswith("InvalidSpec") and "not found" in message:
+        # A Service applied with the Rollout may reach the controller's cache after the
+        # Rollout does; it re-checks when the Service appears. A Service that never
+        # appears ends the wait at its deadline, with this message as the last state.
+        return None
+    return f"the rollout is Degraded: {message}"
 
 
 def _with_image(raw: Mapping[str, Any], container: str, image: str) -> dict[str, Any]:

@@ -169,3 +169,22 @@ def test_phase_words_parse_and_a_bad_word_names_the_valid_ones() -> None:
         'unknown phase "Paws"; expected one of Healthy, Progressing, Paused, Degraded.'
     )
     assert not isinstance(caught.value, ValueError)
+
+
+def test_wait_for_phase_does_not_give_up_on_a_service_the_controller_has_not_seen_yet() -> None:
+    """InvalidSpec "service ... not found" right after an apply is transient (informer lag);
+    other Degraded states still end a wait at once. Checked through the wait's own predicate."""
+    from harness.rollouts import _gives_up_on
+
+    transient = rollout(
+        status={
+            "phase": "Degraded",
+            "message": 'InvalidSpec: The Rollout "b" is invalid: service "b-active" not found',
+        }
+    )
+    aborted = rollout(
+        status={"phase": "Degraded", "message": "RolloutAborted: aborted", "abort": True}
+    )
+    assert _gives_up_on(Phase.HEALTHY, rollout_from(transient)) is None
+    assert "RolloutAborted" in str(_gives_up_on(Phase.HEALTHY, rollout_from(aborted)))
+    assert _gives_up_on(Phase.DEGRADED, rollout_from(aborted)) is None
