@@ -50,6 +50,11 @@ class Unreachable(HarnessError):
     """The API server did not answer (refused, reset, busy); a wait retries until its deadline."""
 
 
+def indent_tail(text: str, *, lines: int = 20) -> str:
+    """The last ``lines`` lines of a command's output or a log, indented for an error message."""
+    return "\n".join("    " + line for line in text.strip().splitlines()[-lines:])
+
+
 def log_tail(path: object, *, lines: int = 20) -> str:
     """The last ``lines`` lines of a log file, indented for an error message; '' if unreadable."""
     from pathlib import Path
@@ -58,5 +63,4 @@ def log_tail(path: object, *, lines: int = 20) -> str:
         text = Path(str(path)).read_text(errors="replace")
     except OSError:
         return ""
-    tail = text.splitlines()[-lines:]
-    return "\n".join("    " + line for line in tail)
+    return indent_tail(text, lines=lines)

@@ -25,7 +25,7 @@ import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import ScalarString
 
-from harness.errors import ConfigError, HarnessError, NotFound, TargetError
+from harness.errors import ConfigError, HarnessError, NotFound, TargetError, indent_tail
 from harness.settings import Settings
 from harness.targets import builds
 
@@ -330,10 +330,7 @@ class Kubectl:
         if result.returncode != 0:
             raise TargetError(
                 f"kubectl failed (exit {result.returncode})\n  command: {' '.join(command)}\n"
-                + "\n".join(
-                    "    " + line
-                    for line in (result.stderr or result.stdout).strip().splitlines()[-30:]
-                )
+                + indent_tail(result.stderr or result.stdout, lines=30)
             )
         return result.stdout
 

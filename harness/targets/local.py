@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from harness.errors import TargetError, log_tail
+from harness.errors import TargetError, indent_tail, log_tail
 from harness.settings import Settings
 from harness.targets import ComponentStatus, builds
 from harness.targets.processes import (
@@ -476,7 +476,7 @@ class LocalTarget:
         if result.returncode != 0:
             raise TargetError(
                 f"{name} failed (exit {result.returncode})\n  command: {' '.join(argv)}\n"
-                f"  log: {log}\n{_indent(result.stderr or result.stdout)}"
+                f"  log: {log}\n{indent_tail(result.stderr or result.stdout)}"
                 + self._component_logs_hint()
             )
         return result.stdout
@@ -530,7 +530,3 @@ def _prometheus_config(targets: Path) -> dict[str, object]:
             }
         ],
     }
-
-
-def _indent(text: str, *, lines: int = 20) -> str:
-    return "\n".join("    " + line for line in text.strip().splitlines()[-lines:])

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import versions
-from harness.errors import ConfigError, TargetError
+from harness.errors import ConfigError, TargetError, indent_tail
 from harness.settings import Settings
 from harness.targets import ComponentStatus
 
@@ -287,10 +287,9 @@ class KindTarget:
             list(step.argv), input=step.stdin, capture_output=True, text=True, check=False
         )
         if result.returncode != 0:
-            output = (result.stderr or result.stdout).strip().splitlines()[-20:]
             raise TargetError(
                 f"kind target: step {step.name!r} failed (exit {result.returncode})\n"
-                f"  command: {step}\n" + "\n".join("    " + line for line in output)
+                f"  command: {step}\n{indent_tail(result.stderr or result.stdout)}"
             )
         self.report(f"{step.name}: done in {time.monotonic() - started:.1f}s")
 
