@@ -43,8 +43,11 @@ class Kind:
     version: str
     plural: str
 
-    def path(self, namespace: str, name: str | None = None) -> str:
+    def path(self, namespace: str | None, name: str | None = None) -> str:
+        """The object's path, or its collection's; ``namespace=None``: across all namespaces."""
         base = f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"
+        if namespace is None:
+            return f"{base}/{self.plural}"
         path = f"{base}/namespaces/{namespace}/{self.plural}"
         return f"{path}/{name}" if name else path
 
@@ -55,6 +58,7 @@ REPLICA_SET = Kind("ReplicaSet", "apps", "v1", "replicasets")
 SERVICE = Kind("Service", "", "v1", "services")
 POD = Kind("Pod", "", "v1", "pods")
 EVENT = Kind("Event", "", "v1", "events")
+VIRTUAL_SERVICE = Kind("VirtualService", "networking.istio.io", "v1", "virtualservices")
 
 
 # -- frozen views of API objects -------------------------------------------------------------
@@ -164,6 +168,11 @@ class Pod:
     deleting: bool
     images: Mapping[str, str]
     env: Mapping[str, str]
+    uid: str = ""
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    ports: Mapping[str, int] = field(default_factory=dict)  # container port name -> number
+    readiness_port: str = ""  # the readinessProbe's httpGet port, a number or a port name
+    termination_grace_seconds: int = 30
 
 
 @dataclass(frozen=True)
@@ -305,10 +314,18 @@ def pod_from(obj: Mapping[str, Any]) -> Pod:
         for c in status.get("conditions") or []
     )
     env: dict[str, str] = {}
+    ports: dict[str, int] = {}
+    readiness_port = ""
     for container in spec.get("containers") or []:
+        http_get = (container.get("readinessProbe") or {}).get("httpGet") or {}
+        if http_get.get("port") is not None and not readiness_port:
+            readiness_port = str(http_get["port"])
         for item in container.get("env") or []:
             if "value" in item:
                 env[item["name"]] = str(item["value"])
+        for index, port in enumerate(container.get("ports") or []):
+            if "containerPort" in port:
+                ports[str(port.get("name") or f"#{index}")] = int(port["containerPort"])
     return Pod(
         name=meta.get("name", ""),
         namespace=meta.get("namespace", ""),
@@ -319,6 +336,11 @@ def pod_from(obj: Mapping[str, Any]) -> Pod:
         deleting=meta.get("deletionTimestamp") is not None,
         images={c["name"]: c.get("image", "") for c in spec.get("containers") or []},
         env=env,
+        uid=str(meta.get("uid", "")),
+        annotations=dict(meta.get("annotations") or {}),
+        ports=ports,
+        readiness_port=readiness_port,
+        termination_grace_seconds=int(spec.get("terminationGracePeriodSeconds") or 30),
     )
 
 
@@ -420,10 +442,11 @@ class Kube:
         return result
 
     def list(
-        self, kind: Kind, *, label_selector: str | None = None
+        self, kind: Kind, *, label_selector: str | None = None, all_namespaces: bool = False
     ) -> tuple[list[dict[str, Any]], str]:
         query = {"labelSelector": label_selector} if label_selector else None
-        result = self._call("GET", kind.path(self.namespace), query=query)
+        namespace = None if all_namespaces else self.namespace
+        result = self._call("GET", kind.path(namespace), query=query)
         return list(result.get("items") or []), str(result["metadata"].get("resourceVersion", ""))
 
     def watch(
@@ -434,6 +457,7 @@ class Kube:
         timeout_seconds: int,
         name: str | None = None,
         label_selector: str | None = None,
+        all_namespaces: bool = False,
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         """Events after ``resource_version`` until the server closes the stream.
 
@@ -452,7 +476,7 @@ class Kube:
             query["labelSelector"] = label_selector
         response = self._call(
             "GET",
-            kind.path(self.namespace),
+            kind.path(None if all_namespaces else self.namespace),
             query=query,
             stream=True,
             timeout=timeout_seconds + 5,

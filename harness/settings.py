@@ -56,6 +56,12 @@ class LocalTarget(BaseModel):
         le=65535,
         description="Loopback port of the local target's analysis server; 0 picks a free one.",
     )
+    dataplane_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Loopback port of the data plane's /healthz and /state; 0 picks a free one.",
+    )
 
 
 class Settings(BaseSettings):

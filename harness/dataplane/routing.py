@@ -173,7 +173,7 @@ class _Reader:
         return hosts, http, tcp
 
     def host(self, host: Any, path: str) -> str:
-        if not isinstance(host, str) or _split_host(host, "namespace") is None:
+        if not isinstance(host, str) or split_host(host, "namespace") is None:
             raise self.refuse(
                 path,
                 f"is {host!r}",
@@ -259,8 +259,13 @@ def virtual_service_from(obj: Mapping[str, Any]) -> VirtualService:
     )
 
 
-def _split_host(host: str, namespace: str) -> tuple[str, str] | None:
-    """(Service, namespace) a host names, a short name read in ``namespace``; None if no Service."""
+def split_host(host: str, namespace: str) -> tuple[str, str] | None:
+    """(Service, namespace) a host names, a short name read in ``namespace``; None if no Service.
+
+    ``localhost`` names the pod itself, never a Service.
+    """
+    if host == "localhost":
+        return None
     name = host.removesuffix("." + CLUSTER_DOMAIN).removesuffix(".svc")
     parts = name.split(".")
     if len(parts) == 1:
@@ -268,6 +273,25 @@ def _split_host(host: str, namespace: str) -> tuple[str, str] | None:
     if len(parts) != 2 or not all(_DNS_LABEL.match(p) for p in parts):
         return None
     return parts[0], parts[1]
+
+
+def protocol_of(port_name: str) -> Protocol | None:
+    """The protocol Istio selects from a Service port's name (``http``, ``http-metrics``,
+    ``tcp-x``, ...); None when the name says nothing (Istio would sniff; this data plane does not).
+    """
+    prefix = port_name.split("-", 1)[0].lower()
+    if prefix in ("http", "http2", "grpc", "grpc-web"):
+        return "http"
+    if prefix in ("tcp", "tls", "mongo", "mysql", "redis"):
+        return "tcp"
+    return None
+
+
+def container_port(pod: Pod, target_port: str) -> int | None:
+    """The pod's port a Service's ``targetPort`` (a number or a container port name) means."""
+    if target_port.isdigit():
+        return int(target_port)
+    return pod.ports.get(target_port)
 
 
 # -- the router ------------------------------------------------------------------------------
@@ -312,7 +336,7 @@ class Router:
         self.virtual_services: dict[tuple[str, str], VirtualService] = {}
         for vs in virtual_services:
             for host in vs.hosts:
-                key = _split_host(host, vs.namespace or namespace)
+                key = split_host(host, vs.namespace or namespace)
                 if key is None:
                     raise ConfigError(
                         f'VirtualService "{vs.name}": host "{host}" names no Kubernetes Service.'
@@ -331,7 +355,7 @@ class Router:
 
     def service(self, host: str, *, namespace: str | None = None) -> Service:
         """The Service a host names, a short name read in ``namespace`` (default: the router's)."""
-        key = _split_host(host, namespace or self.namespace)
+        key = split_host(host, namespace or self.namespace)
         if key is not None and key[1] == self.namespace and key[0] in self.services:
             return self.services[key[0]]
         listing = ", ".join(sorted(self.services)) or "none"
@@ -345,13 +369,27 @@ class Router:
             f"Services there: {listing}."
         )
 
-    def resolve(self, caller: Pod | None, host: str, port: int, protocol: Protocol) -> Decision:
-        """Where a call from ``caller`` (None: from outside the mesh) to ``host:port`` goes."""
+    def resolve(
+        self, caller: Pod | None, host: str, port: int, protocol: Protocol | None = None
+    ) -> Decision:
+        """Where a call from ``caller`` (None: from outside the mesh) to ``host:port`` goes.
+
+        ``protocol`` None: the one the Service port's name selects (``protocol_of``).
+        """
         own = self.service(host)
         _target_port(own, port)
         vs = self.virtual_services.get((own.name, self.namespace))
         if vs is None:
             return self._decision(own, port, f'no VirtualService for "{own.name}": its Service')
+        if protocol is None:
+            name = next(n for n, number, _ in own.ports if number == port)
+            protocol = protocol_of(name)
+            if protocol is None:
+                raise ConfigError(
+                    f'Service "{own.name}" port {port} is named {name!r}, which selects no '
+                    f'protocol; VirtualService "{vs.name}" routes it, so name the port for its '
+                    "protocol as Istio expects (http, http-<suffix>, tcp, tcp-<suffix>)."
+                )
         routes = vs.routes(protocol)
         if not routes:
             return self._decision(

@@ -37,6 +37,7 @@ from harness.targets.processes import (
     wait_http_ok,
 )
 
+SERVICES_DIR = Path(__file__).resolve().parents[2] / "services"
 CLUSTER_NAME = "bgh"
 ROLLOUTS_NAMESPACE = "argo-rollouts"
 KWOK_COMPONENTS = (
@@ -63,6 +64,8 @@ class LocalTarget:
         self.rollouts_controller = Process("rollouts-controller", self.root)
         self.prometheus = Process("prometheus", self.root)
         self.analysis_server = Process("analysis-server", self.root)
+        self.dataplane = Process("dataplane", self.root)
+        self.dataplane_dir = self.root / "dataplane"
         self.prometheus_dir = self.root / "prometheus"
         self.scrape_targets_file = self.prometheus_dir / "targets.json"
 
@@ -118,6 +121,7 @@ class LocalTarget:
             self._controller(built, state)
             self._prometheus(prometheus, state)
             self._analysis_server(state)
+            self._dataplane(state)
         except BaseException:
             # Leave nothing running after a failed start; keep the files, the error names logs.
             self.stop(built)
@@ -284,6 +288,37 @@ class LocalTarget:
                 f"(Prometheus {prometheus})"
             )
 
+    def _dataplane(self, state: dict[str, int]) -> None:
+        step = time.monotonic()
+        binaries = builds.build_demo_services(
+            SERVICES_DIR, self.dataplane_dir / "bin", go=self.settings.local.go
+        )
+        port = self._port(state, "dataplane_port", self.settings.local.dataplane_port)
+        argv = [
+            sys.executable,
+            "-m",
+            "harness.dataplane",
+            f"--kubeconfig={self.kubeconfig}",
+            f"--binaries={binaries}",
+            f"--run-dir={self.dataplane_dir}",
+            f"--targets-file={self.scrape_targets_file}",
+            f"--port={port}",
+        ]
+        url = f"http://127.0.0.1:{port}"
+        if self._supervise(
+            self.dataplane, argv, f"{url}/healthz", {"http": port}, "dataplane_port"
+        ):
+            self.report(
+                f"data plane: watching Pods, Services and VirtualServices in "
+                f"{time.monotonic() - step:.1f}s; state: {url}/state, pod logs under "
+                f"{self.dataplane_dir / 'pods'}"
+            )
+
+    @property
+    def dataplane_url(self) -> str:
+        """Base URL of the data plane's ``/healthz`` and ``/state``."""
+        return f"http://127.0.0.1:{self._recorded_port('dataplane_port')}"
+
     def _port(self, state: dict[str, int], key: str, configured: int) -> int:
         """The configured port; 0 means a free one, picked once and kept in state.json."""
         if configured:
@@ -321,8 +356,8 @@ class LocalTarget:
     def down(self) -> float:
         """Stop every process and remove every file the local target made."""
         started = time.monotonic()
-        for process in (self.analysis_server, self.prometheus, self.rollouts_controller):
-            if process.stop():
+        for process in self._own_processes():
+            if process.stop(grace=15.0):
                 self.report(f"{process.name}: stopped")
         if self._cluster_exists():
             kwokctl = self._cached_binary(builds.KWOK, "kwokctl")
@@ -360,8 +395,8 @@ class LocalTarget:
 
     def stop(self, built: dict[str, builds.Built]) -> None:
         """Stop every process but keep the cluster's files (logs, kubeconfig) for a post-mortem."""
-        for process in (self.analysis_server, self.prometheus, self.rollouts_controller):
-            process.stop()
+        for process in self._own_processes():
+            process.stop(grace=15.0)
         if self._cluster_exists():
             # The kill below still stops whatever kwokctl could not.
             with contextlib.suppress(TargetError):
@@ -385,6 +420,7 @@ class LocalTarget:
             (self.rollouts_controller, None),
             (self.prometheus, "prometheus_port"),
             (self.analysis_server, "analysis_port"),
+            (self.dataplane, "dataplane_port"),
         ):
             running = process.is_running()
             detail = f"pid {process.pid()}" if running else "not running"
@@ -396,6 +432,10 @@ class LocalTarget:
         return lines
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _own_processes(self) -> tuple[Process, ...]:
+        """What ``up`` starts beside kwok's components, in the order to stop them."""
+        return (self.dataplane, self.analysis_server, self.prometheus, self.rollouts_controller)
 
     def _wait(self) -> str:
         return f"{self.settings.timeout('up'):.0f}s"
