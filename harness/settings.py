@@ -97,7 +97,13 @@ class Settings(BaseSettings):
         description="The GitOps tree: app of apps, charts, per-environment version files.",
     )
     gateway_url: str | None = Field(
-        None, description="Gateway A's base URL on the existing target; others set it themselves."
+        None,
+        description="Gateway A through its active Service, on the existing target; "
+        "others find it themselves.",
+    )
+    gateway_preview_url: str | None = Field(
+        None,
+        description="Gateway A through its preview Service, on the existing target.",
     )
     prometheus_url: str | None = Field(
         None, description="Prometheus base URL; the local target sets it itself."

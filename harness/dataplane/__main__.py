@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True, help="the /healthz and /state port")
     parser.add_argument("--namespace", action="append", help="serve only these (default: all)")
+    parser.add_argument("--revision", help="the sources' digest, so `bgh up` sees a change")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout

@@ -309,9 +309,11 @@ class Decision:
 
 
 def is_endpoint(pod: Pod, service: Service) -> bool:
-    """Whether ``service`` sends traffic to ``pod`` now: selected, Running, ready, not deleting."""
+    """Whether ``service`` sends traffic to ``pod`` now: same namespace, selected, Running,
+    ready, not deleting."""
     return (
-        bool(service.selector)
+        pod.namespace == service.namespace
+        and bool(service.selector)
         and all(pod.labels.get(k) == v for k, v in service.selector.items())
         and pod.phase == "Running"
         and pod.ready

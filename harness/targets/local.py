@@ -15,6 +15,7 @@ processes writes them there with the labels ``pod``, ``rollouts_pod_template_has
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -23,10 +24,12 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+import httpx
 import yaml
 
-from harness.errors import TargetError, indent_tail, log_tail
+from harness.errors import NotFound, TargetError, indent_tail, log_tail
 from harness.settings import Settings
 from harness.targets import ComponentStatus, builds
 from harness.targets.processes import (
@@ -165,6 +168,14 @@ class LocalTarget:
             "--kube-apiserver-port",
             str(port),
             "--kube-authorization=true",
+            # One kwok controller owns every node: no node leases. With leases, a restarted kwok
+            # (new holder identity) leaves pods on nodes whose lease the old one held Pending
+            # until it expires (200 s).
+            "--node-lease-duration-seconds=0",
+            # One scheduler and one controller manager: leader election would only make a
+            # restarted one wait for its predecessor's lease (15 s) before doing anything.
+            "--extra-args=kube-scheduler=leader-elect=false",
+            "--extra-args=kube-controller-manager=leader-elect=false",
             "--kubeconfig",
             str(self.kubeconfig),
             "--wait",
@@ -303,6 +314,8 @@ class LocalTarget:
             f"--run-dir={self.dataplane_dir}",
             f"--targets-file={self.scrape_targets_file}",
             f"--port={port}",
+            # A changed data plane (or demo service) restarts on the next `bgh up`.
+            f"--revision={_sources_digest(Path(__file__).parents[1] / 'dataplane', binaries)}",
         ]
         url = f"http://127.0.0.1:{port}"
         if self._supervise(
@@ -318,6 +331,51 @@ class LocalTarget:
     def dataplane_url(self) -> str:
         """Base URL of the data plane's ``/healthz`` and ``/state``."""
         return f"http://127.0.0.1:{self._recorded_port('dataplane_port')}"
+
+    def read_dataplane(self) -> dict[str, Any]:
+        """The data plane's ``/state``: pods, their addresses and logs, Service listeners."""
+        url = f"{self.dataplane_url}/state"
+        try:
+            response = httpx.get(url, timeout=5.0, trust_env=False)
+            response.raise_for_status()
+            state: dict[str, Any] = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise TargetError(
+                f"the data plane does not answer at {url}: {exc}; `bgh status` shows whether it "
+                f"runs, its log is {self.dataplane.log}"
+            ) from exc
+        return state
+
+    def wait_for_dataplane(
+        self, ok: Callable[[dict[str, Any]], bool], *, what: str, within: float
+    ) -> dict[str, Any]:
+        """Read ``/state`` until ``ok`` holds; HTTP has no watch, so a short capped backoff."""
+        started = time.monotonic()
+        delay = 0.05
+        while True:
+            state = self.read_dataplane()
+            if ok(state):
+                return state
+            if time.monotonic() - started + delay > within:
+                raise TargetError(
+                    f"the data plane did not reach {what} within {within:.0f}s; last state:\n"
+                    + indent_tail(json.dumps(state, indent=2), lines=60)
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    def service_url(self, namespace: str, name: str, port: int) -> str:
+        """``http://address:port`` where the data plane serves a Service."""
+        state = self.read_dataplane()
+        served = [s for s in state["services"] if s["namespace"] == namespace]
+        for service in served:
+            if service["name"] == name and port in service["ports"]:
+                return f"http://{service['address']}:{port}"
+        listing = ", ".join(f"{s['name']} {s['ports']}" for s in served) or "none"
+        raise NotFound(
+            f'the data plane serves no Service "{name}" port {port} in namespace "{namespace}"; '
+            f"served there: {listing}. Problems: {state['problems'] or 'none'}"
+        )
 
     def _port(self, state: dict[str, int], key: str, configured: int) -> int:
         """The configured port; 0 means a free one, picked once and kept in state.json."""
@@ -546,6 +604,17 @@ class LocalTarget:
 
     def _write_state(self, state: dict[str, int]) -> None:
         self.state_file.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
+
+
+def _sources_digest(*directories: Path) -> str:
+    digest = hashlib.sha256()
+    for directory in directories:
+        for file in sorted(
+            p for p in directory.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+        ):
+            digest.update(file.name.encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def _prometheus_binary() -> str:

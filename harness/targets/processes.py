@@ -141,7 +141,10 @@ def free_port() -> int:
 
 
 def port_in_use(port: int) -> bool:
+    """Whether something listens on loopback ``port`` (connections lingering in TIME_WAIT after
+    a server stopped do not count: servers bind with SO_REUSEADDR, and so does this check)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

@@ -1,0 +1,352 @@
+"""Gateway A, as users and release engineers see it: through the active and the preview Service.
+
+``Gateway`` reads A's ``GET /versions`` (A's own version and the B and C versions A reached, with
+the pods that answered) through either Service, both sides at once when asked for both. HTTP has
+no watch, so ``wait_for_version`` is the one retry loop the harness allows: a capped backoff, and
+the last answer in its error. ``steady_traffic`` plays users: requests at a fixed rate on fresh
+connections (so a Service switch shows up as soon as it happens, as it would for new visitors),
+every answer recorded for zero-downtime and analysis scenarios.
+
+Where the Services are depends on the target: on ``local`` the data plane serves each one on a
+loopback address; on ``kind`` gateway A's NodePorts are mapped to the host's ports 3000 (active)
+and 3001 (preview); on ``existing`` the settings name both URLs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import httpx
+
+from harness.errors import ConfigError, HarnessError, ProbeError
+from harness.settings import Settings
+from harness.targets.local import LocalTarget
+
+SERVICES = {"a": "gateway-a", "b": "service-b", "c": "service-c"}
+
+
+class Side(StrEnum):
+    """Which of gateway A's Services a request goes through."""
+
+    ACTIVE = "active"
+    PREVIEW = "preview"
+
+    @classmethod
+    def parse(cls, text: str) -> Side:
+        try:
+            return cls(text.strip().lower())
+        except ValueError:
+            raise ConfigError(
+                f'unknown side "{text}"; expected one of {", ".join(s.value for s in cls)}'
+            ) from None
+
+
+Locate = Callable[[Side], str]
+"""Gateway A's base URL through one side's Service; raises ``HarnessError`` when not served."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One request to gateway A's ``/versions`` and what came back."""
+
+    side: Side
+    url: str
+    status: int | None  # None: no HTTP answer at all (refused, reset, timed out)
+    versions: Mapping[str, str]  # service -> version, for every service that answered
+    pods: Mapping[str, str]  # service -> the pod that answered
+    errors: Mapping[str, str]  # service -> why A could not reach it
+    latency: float  # seconds
+    at: float  # wall-clock time the request started
+    error: str = ""  # transport error, when status is None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+    def version(self, service: str) -> str | None:
+        return self.versions.get(service)
+
+    def describe(self) -> str:
+        if self.status is None:
+            return f"{self.side}: no answer from {self.url}: {self.error}"
+        seen = ", ".join(
+            f"{s}={v}" + (f" ({self.pods[s]})" if s in self.pods else "")
+            for s, v in sorted(self.versions.items())
+        )
+        failed = "".join(f"; {s} failed: {e}" for s, e in sorted(self.errors.items()))
+        return f"{self.side}: HTTP {self.status} in {self.latency * 1000:.0f} ms: {seen}{failed}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "side": str(self.side),
+            "url": self.url,
+            "status": self.status,
+            "versions": dict(self.versions),
+            "pods": dict(self.pods),
+            "errors": dict(self.errors),
+            "latency_ms": round(self.latency * 1000, 2),
+            "at": self.at,
+            "error": self.error,
+        }
+
+
+def answer_from(side: Side, url: str, status: int, body: Any, latency: float, at: float) -> Answer:
+    """Read A's JSON body: ``{"a": "1.0.0", "b": "1.0.0" | {"error": ...}, "c": ..., "pods"}``."""
+    versions: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    pods: dict[str, str] = {}
+    if isinstance(body, Mapping):
+        for key, service in SERVICES.items():
+            value = body.get(key)
+            if isinstance(value, str):
+                versions[service] = value
+            elif isinstance(value, Mapping) and "error" in value:
+                errors[service] = str(value["error"])
+        for key, pod in (body.get("pods") or {}).items():
+            if key in SERVICES:
+                pods[SERVICES[key]] = str(pod)
+    else:
+        errors["gateway-a"] = f"not gateway A's JSON: {str(body)[:200]!r}"
+    return Answer(side, url, status, versions, pods, errors, latency, at)
+
+
+@dataclass
+class Traffic:
+    """Every answer ``steady_traffic`` recorded, in the order the requests started."""
+
+    rps: float
+    sides: tuple[Side, ...]
+    answers: list[Answer] = field(default_factory=list)
+    _changed: threading.Condition = field(default_factory=threading.Condition, repr=False)
+
+    def record(self, answer: Answer) -> None:
+        with self._changed:
+            self.answers.append(answer)
+            self._changed.notify_all()
+
+    def wait_until(self, ok: Callable[[Traffic], bool], *, what: str, within: float) -> None:
+        """Block until ``ok(self)`` holds, woken by each answer recorded; ``ProbeError`` after
+        ``within`` seconds, with the traffic so far."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: ok(self), timeout=within):
+                raise ProbeError(
+                    f"steady traffic did not show {what} within {within:.0f}s: {self.summary()}"
+                )
+
+    @property
+    def failures(self) -> list[Answer]:
+        return [a for a in self.answers if not a.ok]
+
+    def versions_seen(self, service: str, *, side: Side = Side.ACTIVE) -> list[str]:
+        """The versions of ``service`` seen on ``side``, in order of first appearance."""
+        seen: list[str] = []
+        for answer in sorted(self.answers, key=lambda a: a.at):
+            version = answer.version(service)
+            if answer.side == side and version is not None and version not in seen:
+                seen.append(version)
+        return seen
+
+    def first(self, service: str, version: str, *, side: Side = Side.ACTIVE) -> Answer | None:
+        """The earliest answer on ``side`` in which ``service`` was at ``version``."""
+        matches = [a for a in self.answers if a.side == side and a.version(service) == version]
+        return min(matches, key=lambda a: a.at, default=None)
+
+    def summary(self) -> str:
+        by_side = ", ".join(
+            f"{side}: " + " -> ".join(self.versions_seen("gateway-a", side=side))
+            for side in self.sides
+        )
+        return (
+            f"{len(self.answers)} requests at {self.rps:g}/s, {len(self.failures)} failed; "
+            f"gateway-a versions {by_side}"
+        )
+
+
+class Gateway:
+    """Gateway A's ``/versions`` through its active and preview Services."""
+
+    def __init__(self, locate: Locate, *, timeout: float, request_timeout: float = 5.0) -> None:
+        self.locate = locate
+        self.timeout = timeout
+        self.request_timeout = request_timeout
+        self.last: collections.deque[Answer] = collections.deque(maxlen=50)
+
+    def read(self, side: Side) -> Answer:
+        """One request through ``side``; never raises for what the gateway answered."""
+        return self.read_versions((side,))[side]
+
+    def read_versions(
+        self, sides: Sequence[Side] = (Side.ACTIVE, Side.PREVIEW)
+    ) -> dict[Side, Answer]:
+        """One request per side, all at once."""
+
+        async def both() -> list[Answer]:
+            async with _client(self.request_timeout) as client:
+                return list(await asyncio.gather(*(self._ask(client, s) for s in sides)))
+
+        answers = asyncio.run(both())
+        self.last.extend(answers)
+        return dict(zip(sides, answers, strict=True))
+
+    def wait_for_version(
+        self, side: Side, service: str, version: str, *, within: float | None = None
+    ) -> Answer:
+        """Ask until gateway A through ``side`` answers 200 with ``service`` at ``version``."""
+        if service not in SERVICES.values():
+            raise ConfigError(
+                f'unknown service "{service}"; expected one of {", ".join(SERVICES.values())}'
+            )
+        within = self.timeout if within is None else within
+        started = time.monotonic()
+        delay = 0.05
+        while True:
+            answer = self.read(side)
+            if answer.ok and answer.version(service) == version:
+                return answer
+            if time.monotonic() - started + delay > within:
+                raise ProbeError(
+                    f'gateway A through {side} did not show "{service}" at version "{version}" '
+                    f"within {within:.0f}s.\n  last answer: {answer.describe()}"
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    @contextlib.contextmanager
+    def steady_traffic(
+        self, *, rps: float = 50.0, sides: Sequence[Side] = (Side.ACTIVE,)
+    ) -> Iterator[Traffic]:
+        """Requests at ``rps`` per side, each on a new connection, until the block ends.
+
+        The ``Traffic`` yielded fills while the block runs and is complete when it exits (every
+        request started has been answered or has failed).
+        """
+        if rps <= 0 or rps > 1000:
+            raise ConfigError(f"steady traffic at {rps} requests/s; expected 0 < rps <= 1000")
+        traffic = Traffic(rps=rps, sides=tuple(sides))
+        stop = threading.Event()
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                asyncio.run(self._play(traffic, stop))
+            except BaseException as exc:  # reported in the caller's thread below
+                errors.append(exc)
+
+        thread = threading.Thread(target=run, name="steady-traffic", daemon=True)
+        thread.start()
+        try:
+            yield traffic
+        finally:
+            stop.set()
+            thread.join()
+        self.last.extend(traffic.answers[-20:])
+        if errors:
+            raise ProbeError(f"steady traffic stopped early: {errors[0]}") from errors[0]
+
+    async def _play(self, traffic: Traffic, stop: threading.Event) -> None:
+        interval = 1.0 / traffic.rps
+        started = time.monotonic()
+        pending: set[asyncio.Task[None]] = set()
+
+        async def one(client: httpx.AsyncClient, side: Side) -> None:
+            traffic.record(await self._ask(client, side))
+
+        async with _client(self.request_timeout, fresh_connections=True) as client:
+            tick = 0
+            while not stop.is_set():
+                for side in traffic.sides:
+                    task = asyncio.create_task(one(client, side))
+                    pending.add(task)
+                    task.add_done_callback(pending.discard)
+                tick += 1
+                await asyncio.sleep(max(0.0, started + tick * interval - time.monotonic()))
+            if pending:
+                await asyncio.gather(*pending)
+
+    async def _ask(self, client: httpx.AsyncClient, side: Side) -> Answer:
+        at = time.time()
+        started = time.monotonic()
+        try:
+            url = self.locate(side).rstrip("/") + "/versions"
+        except HarnessError as exc:
+            return Answer(side, "", None, {}, {}, {}, 0.0, at, error=str(exc))
+        try:
+            response = await client.get(url)
+            latency = time.monotonic() - started
+            try:
+                body: Any = response.json()
+            except ValueError:
+                body = response.text
+            return answer_from(side, url, response.status_code, body, latency, at)
+        except httpx.HTTPError as exc:
+            latency = time.monotonic() - started
+            return Answer(
+                side, url, None, {}, {}, {}, latency, at, error=f"{type(exc).__name__}: {exc}"
+            )
+
+
+def _client(timeout: float, *, fresh_connections: bool = False) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_keepalive_connections=0) if fresh_connections else httpx.Limits()
+    return httpx.AsyncClient(timeout=timeout, limits=limits, trust_env=False)
+
+
+def gateway_for(settings: Settings, *, namespace: str | None = None) -> Gateway:
+    """Gateway A of ``namespace`` (default: the settings') on the configured target."""
+    namespace = namespace or settings.namespace
+    locate: Locate
+    if settings.target == "local":
+        locate = LocalServices(LocalTarget(settings), namespace).locate
+    elif settings.target == "kind":
+        # harness/targets/kind/kind-config.yaml maps NodePorts 30300/30301 to these host ports.
+        urls = {Side.ACTIVE: "http://127.0.0.1:3000", Side.PREVIEW: "http://127.0.0.1:3001"}
+        locate = urls.__getitem__
+    else:
+        urls = {}
+        if settings.gateway_url:
+            urls[Side.ACTIVE] = settings.gateway_url
+        if settings.gateway_preview_url:
+            urls[Side.PREVIEW] = settings.gateway_preview_url
+
+        def locate(side: Side) -> str:
+            if side not in urls:
+                variable = "BGH_GATEWAY_URL" if side == Side.ACTIVE else "BGH_GATEWAY_PREVIEW_URL"
+                raise ConfigError(
+                    f"the existing target needs gateway A's {side} URL: set {variable} "
+                    f"(e.g. {variable}=https://{side}.demo.example.com)"
+                )
+            return urls[side]
+
+    return Gateway(locate, timeout=settings.timeout("probe"))
+
+
+class LocalServices:
+    """Where the local data plane serves gateway A's Services, remembered for a second."""
+
+    TTL = 1.0
+
+    def __init__(
+        self, target: LocalTarget, namespace: str, *, service: str = "gateway-a", port: int = 3000
+    ) -> None:
+        self.target = target
+        self.namespace = namespace
+        self.names = {Side.ACTIVE: service, Side.PREVIEW: f"{service}-preview"}
+        self.port = port
+        self._known: dict[Side, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def locate(self, side: Side) -> str:
+        with self._lock:
+            known = self._known.get(side)
+            if known is not None and time.monotonic() - known[1] < self.TTL:
+                return known[0]
+            url = self.target.service_url(self.namespace, self.names[side], self.port)
+            self._known[side] = (url, time.monotonic())
+            return url

@@ -1,0 +1,166 @@
+"""The local data plane under the real Rollouts controller: the demo system deployed from the
+GitOps tree, probed through gateway A's active and preview Services.
+
+A release bumps the root version with all three services, so preview A carries the new
+``root-version`` label and the VirtualServices send it to B's and C's previews; active A keeps
+the old label and reaches the active ones.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from harness import gitops
+from harness.gitops import GitOps
+from harness.kube import Kube
+from harness.probes import Gateway, Side, Traffic, gateway_for
+from harness.rollouts import Phase, Rollouts
+from harness.settings import Settings, load_settings
+from harness.targets.local import LocalTarget
+from tests.cluster.conftest import Cluster
+
+TREE = Path(__file__).parents[2] / "gitops"
+SERVICES = ("gateway-a", "service-b", "service-c")
+
+pytestmark = pytest.mark.cluster
+
+
+@dataclass(frozen=True)
+class Demo:
+    settings: Settings
+    rollouts: Rollouts
+    gateway: Gateway
+
+    def release(self, version: str, root_version: str) -> None:
+        tree = GitOps(self.settings.gitops_dir)
+        for service in SERVICES:
+            tree.bump("qa", service, version, root_version=root_version)
+        deployed = gitops.deploy(self.settings, "qa")
+        assert [d.phase for d in deployed] == ["Paused"] * 3
+
+    def versions(self, side: Side) -> dict[str, str]:
+        answer = self.gateway.read(side)
+        assert answer.ok, answer.describe()
+        return dict(answer.versions)
+
+
+@pytest.fixture
+def demo(cluster: Cluster, namespace: str, tmp_path: Path) -> Iterator[Demo]:
+    if not isinstance(cluster.target, LocalTarget):
+        pytest.skip("the data plane is the local target's; kind has kubelet and Istio")
+    shutil.copytree(TREE, tmp_path / "gitops")
+    settings = load_settings(namespace=namespace, gitops_dir=tmp_path / "gitops")
+    deployed = gitops.deploy(settings, "qa")
+    assert [d.phase for d in deployed] == ["Healthy"] * 3
+    kube = Kube(kubeconfig=cluster.target.kubeconfig, context=None, namespace=namespace)
+    demo = Demo(
+        settings, Rollouts(kube, timeout=settings.timeout("rollout")), gateway_for(settings)
+    )
+    for side in Side:
+        demo.gateway.wait_for_version(side, "gateway-a", "1.0.0")
+    yield demo
+
+
+def test_preview_shows_the_release_end_to_end_while_active_is_untouched(demo: Demo) -> None:
+    demo.release("1.1.0", "v2.2.0")
+    answer = demo.gateway.wait_for_version(Side.PREVIEW, "service-c", "1.1.0")
+    assert dict(answer.versions) == dict.fromkeys(SERVICES, "1.1.0")
+    answers = demo.gateway.read_versions()
+    assert dict(answers[Side.PREVIEW].versions) == dict.fromkeys(SERVICES, "1.1.0")
+    assert dict(answers[Side.ACTIVE].versions) == dict.fromkeys(SERVICES, "1.0.0")
+    for service in SERVICES:
+        rollout = demo.rollouts.read(service)
+        assert answers[Side.PREVIEW].pods[service].startswith(f"{service}-{rollout.current_hash}-")
+        assert answers[Side.ACTIVE].pods[service].startswith(f"{service}-{rollout.stable_hash}-")
+
+
+def test_after_promote_both_sides_show_the_new_versions(demo: Demo) -> None:
+    demo.release("1.1.0", "v2.2.0")
+    for service in SERVICES:
+        demo.rollouts.promote(service)
+    for service in SERVICES:
+        demo.rollouts.wait_for_phase(service, Phase.HEALTHY)
+    demo.gateway.wait_for_version(Side.ACTIVE, "gateway-a", "1.1.0")
+    assert demo.versions(Side.ACTIVE) == dict.fromkeys(SERVICES, "1.1.0")
+    assert demo.versions(Side.PREVIEW) == dict.fromkeys(SERVICES, "1.1.0")
+
+
+def test_after_abort_active_stays_on_the_old_versions(demo: Demo) -> None:
+    demo.release("1.1.0", "v2.2.0")
+    for service in SERVICES:
+        demo.rollouts.abort(service)
+    for service in SERVICES:
+        demo.rollouts.wait_for_phase(service, Phase.DEGRADED)
+    assert demo.versions(Side.ACTIVE) == dict.fromkeys(SERVICES, "1.0.0")
+
+
+def _switched(traffic: Traffic) -> bool:
+    return traffic.first("gateway-a", "1.1.0") is not None
+
+
+def test_promote_under_steady_traffic_drops_nothing(demo: Demo) -> None:
+    demo.release("1.1.0", "v2.2.0")
+    demo.gateway.wait_for_version(Side.PREVIEW, "service-c", "1.1.0")
+    with demo.gateway.steady_traffic(rps=100) as traffic:
+        traffic.wait_until(lambda t: len(t.answers) >= 500, what="500 answers", within=30)
+        for service in SERVICES:
+            demo.rollouts.promote(service)
+        traffic.wait_until(_switched, what="gateway-a 1.1.0 on active", within=30)
+        after = len(traffic.answers)
+        traffic.wait_until(
+            lambda t: len(t.answers) >= max(1000, after + 300), what="1000 answers", within=30
+        )
+    assert len(traffic.answers) >= 1000
+    assert traffic.failures == [], traffic.failures[0].describe()
+    assert traffic.versions_seen("gateway-a") == ["1.0.0", "1.1.0"]
+
+
+def test_abort_under_steady_traffic_drops_nothing(demo: Demo) -> None:
+    demo.release("1.1.0", "v2.2.0")
+    with demo.gateway.steady_traffic(rps=100) as traffic:
+        traffic.wait_until(lambda t: len(t.answers) >= 500, what="500 answers", within=30)
+        for service in SERVICES:
+            demo.rollouts.abort(service)
+        for service in SERVICES:
+            demo.rollouts.wait_for_phase(service, Phase.DEGRADED)
+        after = len(traffic.answers)
+        traffic.wait_until(
+            lambda t: len(t.answers) >= max(1000, after + 300), what="1000 answers", within=30
+        )
+    assert traffic.failures == [], traffic.failures[0].describe()
+    assert traffic.versions_seen("gateway-a") == ["1.0.0"]
+    assert traffic.versions_seen("service-b") == ["1.0.0"]
+
+
+def test_a_pod_process_that_exits_is_restarted_and_reported(
+    demo: Demo, cluster: Cluster
+) -> None:
+    assert isinstance(cluster.target, LocalTarget)
+    target = cluster.target
+    namespace = demo.settings.namespace
+    pods = [
+        p
+        for p in target.read_dataplane()["pods"]
+        if p["namespace"] == namespace and p["service"] == "service-b"
+    ]
+    victim = pods[0]
+    os.kill(victim["pid"], signal.SIGKILL)
+    restarted = target.wait_for_dataplane(
+        lambda state: any(
+            p["name"] == victim["name"] and p["restarts"] >= 1 and p["ready"]
+            for p in state["pods"]
+        ),
+        what=f"pod {victim['name']} restarted and ready",
+        within=30,
+    )
+    (pod,) = [p for p in restarted["pods"] if p["name"] == victim["name"]]
+    assert pod["last_exit"]["code"] == -signal.SIGKILL
+    assert pod["pid"] != victim["pid"]
+    demo.gateway.wait_for_version(Side.ACTIVE, "service-b", "1.0.0")
