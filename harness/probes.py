@@ -138,7 +138,7 @@ class Traffic:
         with self._changed:
             if not self._changed.wait_for(lambda: ok(self), timeout=within):
                 raise ProbeError(
-                    f"steady traffic did not show {what} within {within:.0f}s: {self.summary()}"
+                    f"steady traffic did not show {what} within {within:g}s: {self.summary()}"
                 )
 
     @property
@@ -214,7 +214,7 @@ class Gateway:
             if time.monotonic() - started + delay > within:
                 raise ProbeError(
                     f'gateway A through {side} did not show "{service}" at version "{version}" '
-                    f"within {within:.0f}s.\n  last answer: {answer.describe()}"
+                    f"within {within:g}s.\n  last answer: {answer.describe()}"
                 )
             time.sleep(delay)
             delay = min(delay * 2, 1.0)

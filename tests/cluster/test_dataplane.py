@@ -11,6 +11,9 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,9 +142,7 @@ def test_abort_under_steady_traffic_drops_nothing(demo: Demo) -> None:
     assert traffic.versions_seen("service-b") == ["1.0.0"]
 
 
-def test_a_pod_process_that_exits_is_restarted_and_reported(
-    demo: Demo, cluster: Cluster
-) -> None:
+def test_a_pod_process_that_exits_is_restarted_and_reported(demo: Demo, cluster: Cluster) -> None:
     assert isinstance(cluster.target, LocalTarget)
     target = cluster.target
     namespace = demo.settings.namespace
@@ -154,8 +155,7 @@ def test_a_pod_process_that_exits_is_restarted_and_reported(
     os.kill(victim["pid"], signal.SIGKILL)
     restarted = target.wait_for_dataplane(
         lambda state: any(
-            p["name"] == victim["name"] and p["restarts"] >= 1 and p["ready"]
-            for p in state["pods"]
+            p["name"] == victim["name"] and p["restarts"] >= 1 and p["ready"] for p in state["pods"]
         ),
         what=f"pod {victim['name']} restarted and ready",
         within=30,
@@ -164,3 +164,60 @@ def test_a_pod_process_that_exits_is_restarted_and_reported(
     assert pod["last_exit"]["code"] == -signal.SIGKILL
     assert pod["pid"] != victim["pid"]
     demo.gateway.wait_for_version(Side.ACTIVE, "service-b", "1.0.0")
+
+
+def test_right_after_a_control_plane_restart_new_pods_run_and_are_served(
+    cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    """kwok without node leases and the scheduler without leader election start work at once;
+    the data plane's informers list again and serve the new pods."""
+    if not isinstance(cluster.target, LocalTarget):
+        pytest.skip("restarts the local target's control plane")
+    cluster.target.restart_control_plane()
+    shutil.copytree(TREE, tmp_path / "gitops")
+    settings = load_settings(namespace=namespace, gitops_dir=tmp_path / "gitops")
+    settings.timeouts.rollout = 15.0  # leases would hold pods Pending for 15 s to 200 s
+    deployed = gitops.deploy(settings, "qa")
+    assert [d.phase for d in deployed] == ["Healthy"] * 3
+    gateway_for(settings).wait_for_version(Side.ACTIVE, "service-c", "1.0.0", within=15)
+
+
+def test_an_unsupported_virtual_service_is_reported_and_its_calls_refused(
+    demo: Demo, cluster: Cluster
+) -> None:
+    assert isinstance(cluster.target, LocalTarget)
+    namespace = demo.settings.namespace
+    cluster.kubectl(
+        "patch", "virtualservice", "service-b", "-n", namespace, "--type=json",
+        "-p", '[{"op": "add", "path": "/spec/http/1/timeout", "value": "2s"}]',
+    )  # fmt: skip
+    problem = f"VirtualService {namespace}/service-b"
+    state = cluster.target.wait_for_dataplane(
+        lambda s: problem in s["problems"], what="the VirtualService refused", within=10
+    )
+    assert "spec.http[1].timeout is not implemented" in state["problems"][problem]
+    answer = demo.gateway.read(Side.ACTIVE)
+    assert answer.status == 502
+    assert set(answer.errors) == {"service-b"}
+    assert answer.version("service-c") == "1.0.0"
+
+
+def test_a_busy_dataplane_port_is_a_clear_error(cluster: Cluster, tmp_path: Path) -> None:
+    if not isinstance(cluster.target, LocalTarget):
+        pytest.skip("the local target's data plane")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [
+                sys.executable, "-m", "harness.dataplane",
+                f"--kubeconfig={cluster.target.kubeconfig}",
+                f"--binaries={cluster.target.dataplane_dir / 'bin'}",
+                f"--run-dir={tmp_path}", f"--port={port}",
+            ],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "BGH_LOCAL__DATAPLANE_PORT" in result.stderr

@@ -19,6 +19,7 @@ from harness.dataplane.routing import (
     Router,
     VirtualService,
     is_endpoint,
+    protocol_of,
     virtual_service_from,
 )
 from harness.errors import ConfigError, NotFound
@@ -504,3 +505,55 @@ def test_an_unimplemented_field_is_refused_with_its_path(path: str, value: Any, 
 )
 def test_supported_fields_are_accepted(path: str, value: Any) -> None:
     assert isinstance(virtual_service_from(refused(path, value)), VirtualService)
+
+
+def test_pods_of_another_namespace_are_never_endpoints() -> None:
+    """Identical pod templates in two namespaces carry the same hash label."""
+    labels = {"app": "service-b", "rollouts-pod-template-hash": "6c4b"}
+    here = pod("service-b-6c4b-a", labels)
+    there = pod_from(
+        {
+            "metadata": {"name": "service-b-6c4b-b", "namespace": "other", "labels": labels},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]},
+        }
+    )
+    active = service("service-b", labels, ("http", 8081))
+    assert is_endpoint(here, active)
+    assert not is_endpoint(there, active)
+
+
+@pytest.mark.parametrize(
+    ("name", "protocol"),
+    [
+        ("http", "http"),
+        ("http-metrics", "http"),
+        ("grpc", "http"),
+        ("tcp", "tcp"),
+        ("tcp-version", "tcp"),
+        ("", None),
+        ("web", None),
+    ],
+)
+def test_the_port_name_selects_the_protocol_as_istio_does(name: str, protocol: str | None) -> None:
+    assert protocol_of(name) == protocol
+
+
+def test_an_unnamed_port_under_a_virtual_service_is_refused() -> None:
+    router = Router(
+        namespace=NAMESPACE,
+        pods=[],
+        services=[service("service-b", {"app": "service-b"}, ("", 8081))],
+        virtual_services=[
+            virtual_service_from(
+                {
+                    "metadata": {"name": "service-b", "namespace": NAMESPACE},
+                    "spec": {
+                        "hosts": ["service-b"],
+                        "http": [{"route": [{"destination": {"host": "service-b"}}]}],
+                    },
+                }
+            )
+        ],
+    )
+    with pytest.raises(ConfigError, match=r"port 8081 is named '', which selects no protocol"):
+        router.resolve(None, "service-b", 8081)

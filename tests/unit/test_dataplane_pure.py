@@ -1,0 +1,215 @@
+"""The data plane's pure decisions: which pods it runs, with what, and where they are scraped.
+
+``DataPlane`` is fed recorded API objects here (the informers' events) and asked what it would
+do; no API server. Its real processes and sockets are exercised on the local target in
+tests/cluster/test_dataplane.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.dataplane.plane import Addresses, DataPlane, image_service
+from harness.kube import POD, SERVICE, VIRTUAL_SERVICE, pod_from
+
+
+@pytest.mark.parametrize(
+    ("image", "expected"),
+    [
+        ("ghcr.io/bluegreen-harness/service-b:1.1.0", ("service-b", "1.1.0")),
+        ("service-c:2.0.0-rc.1", ("service-c", "2.0.0-rc.1")),
+        ("localhost:5000/gateway-a:1.0.0", ("gateway-a", "1.0.0")),
+        ("localhost:5000/gateway-a", ("gateway-a", "latest")),
+        ("ghcr.io/x/service-b@sha256:" + "a" * 64, ("service-b", "latest")),
+        ("ghcr.io/x/service-b:1.2.3@sha256:" + "a" * 64, ("service-b", "1.2.3")),
+        ("nginx:1.27", None),
+        ("ghcr.io/x/service-bb:1.0.0", None),
+    ],
+)
+def test_only_demo_service_images_run_with_the_tag_as_version(
+    image: str, expected: tuple[str, str] | None
+) -> None:
+    assert image_service(image) == expected
+
+
+def test_addresses_are_stable_per_key_and_reused_after_release() -> None:
+    addresses = Addresses(__import__("ipaddress").IPv4Network("127.1.0.0/30"))
+    first, second = addresses.take("a"), addresses.take("b")
+    assert (first, second) == ("127.1.0.1", "127.1.0.2")
+    assert addresses.take("a") == first
+    addresses.release("a")
+    assert addresses.take("c") == first
+
+
+def raw_pod(
+    name: str,
+    *,
+    namespace: str = "demo",
+    image: str = "ghcr.io/bluegreen-harness/gateway-a:1.1.0",
+    env: dict[str, str] | None = None,
+    phase: str = "Running",
+    labels: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "uid": f"uid-{namespace}-{name}",
+            "labels": labels
+            or {"app": "gateway-a", "rollouts-pod-template-hash": "6c4b", "root-version": "v2"},
+            "annotations": {"prometheus.io/port": "3000"},
+        },
+        "spec": {
+            "containers": [
+                {
+                    "name": "gateway-a",
+                    "image": image,
+                    "ports": [{"name": "http", "containerPort": 3000}],
+                    "env": [{"name": k, "value": v} for k, v in (env or {}).items()]
+                    + [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "x"}}}],
+                    "readinessProbe": {"httpGet": {"path": "/readyz", "port": 3000}},
+                }
+            ]
+        },
+        "status": {"phase": phase, "conditions": [{"type": "Ready", "status": "True"}]},
+    }
+
+
+class Started(DataPlane):
+    """A data plane whose pod processes are stopped as soon as they are made: no binaries here."""
+
+    async def _start(self, pod: Any, service: str, version: str) -> Any:
+        running = await super()._start(pod, service, version)
+        await running.process.stop(grace=0)
+        return running
+
+
+def test_the_process_gets_the_containers_env_with_service_references_pointed_at_its_egress(
+    tmp_path: Path,
+) -> None:
+    plane = Started(binaries=Path("/bin"), run_dir=tmp_path, targets_file=None)
+    env = {
+        "SERVICE_B_URL": "http://service-b:8081",
+        "SERVICE_C_ADDR": "service-c.demo.svc.cluster.local:8082",
+        "OTHER": "http://localhost:9000/x",
+        "GREETING": "Hello 크리스마스 🎄",
+        "VERSION": "9.9.9",
+    }
+    captured: dict[str, Any] = {}
+
+    async def go() -> None:
+        plane.apply(POD, "SYNC", [raw_pod("gateway-a-1", env=env)])
+        plane.apply(SERVICE, "SYNC", [])
+        plane.apply(VIRTUAL_SERVICE, "SYNC", [])
+        await plane.reconcile()
+        (running,) = plane.pods.values()
+        captured.update(env=dict(running.process.env), state=plane.state())
+        await plane.close()
+
+    asyncio.run(go())
+    process_env = captured["env"]
+    (pod,) = captured["state"]["pods"]
+    egress = pod["egress"]
+    assert set(egress) == {"service-b:8081", "service-c.demo.svc.cluster.local:8082"}
+    assert process_env["SERVICE_B_URL"] == f"http://{egress['service-b:8081']}"
+    assert process_env["SERVICE_C_ADDR"] == egress["service-c.demo.svc.cluster.local:8082"]
+    assert process_env["OTHER"] == "http://localhost:9000/x"
+    assert process_env["GREETING"] == "Hello 크리스마스 🎄"
+    assert process_env["VERSION"] == "9.9.9", "the pod's env overrides the image's VERSION"
+    assert process_env["HOST"] == pod["address"]
+    assert process_env["POD_NAME"] == "gateway-a-1"
+
+
+def test_pending_foreign_and_out_of_scope_pods_do_not_run(tmp_path: Path) -> None:
+    plane = Started(binaries=Path("/bin"), run_dir=tmp_path, namespaces=frozenset({"demo"}))
+    captured: dict[str, Any] = {}
+
+    async def go() -> None:
+        plane.apply(
+            POD,
+            "SYNC",
+            [
+                raw_pod("runs"),
+                raw_pod("pending", phase="Pending"),
+                raw_pod("nginx", image="nginx:1.27"),
+                raw_pod("elsewhere", namespace="other"),
+            ],
+        )
+        plane.apply(SERVICE, "SYNC", [])
+        plane.apply(VIRTUAL_SERVICE, "SYNC", [])
+        await plane.reconcile()
+        captured["names"] = [r.pod.name for r in plane.pods.values()]
+        await plane.close()
+
+    asyncio.run(go())
+    assert captured["names"] == ["runs"]
+
+
+def test_prometheus_targets_carry_pod_hash_and_root_version(tmp_path: Path) -> None:
+    targets = tmp_path / "targets.json"
+    plane = Started(binaries=Path("/bin"), run_dir=tmp_path, targets_file=targets)
+    written: list[Any] = []
+
+    async def go() -> None:
+        plane.apply(POD, "SYNC", [raw_pod("gateway-a-1")])
+        plane.apply(SERVICE, "SYNC", [])
+        plane.apply(VIRTUAL_SERVICE, "SYNC", [])
+        await plane.reconcile()
+        written.append(json.loads(targets.read_text()))
+        plane.apply(POD, "DELETED", raw_pod("gateway-a-1"))
+        await plane.reconcile()
+        await asyncio.gather(*plane._stopping)
+        written.append(json.loads(targets.read_text()))
+
+    asyncio.run(go())
+    (group,) = written[0]
+    assert group["targets"] == ["127.1.0.1:3000"]
+    assert group["labels"] == {
+        "namespace": "demo",
+        "pod": "gateway-a-1",
+        "app": "gateway-a",
+        "rollouts_pod_template_hash": "6c4b",
+        "root_version": "v2",
+    }
+    assert written[1] == []
+
+
+def test_an_unsupported_virtual_service_is_a_problem_and_its_host_is_refused(
+    tmp_path: Path,
+) -> None:
+    plane = Started(binaries=Path("/bin"), run_dir=tmp_path)
+    vs = {
+        "metadata": {"name": "service-b", "namespace": "demo"},
+        "spec": {
+            "hosts": ["service-b"],
+            "http": [{"retries": {"attempts": 3}, "route": [{"destination": {"host": "b"}}]}],
+        },
+    }
+    captured: dict[str, Any] = {}
+
+    async def go() -> None:
+        plane.apply(POD, "SYNC", [])
+        plane.apply(SERVICE, "SYNC", [])
+        plane.apply(VIRTUAL_SERVICE, "SYNC", [vs])
+        await plane.reconcile()
+        captured.update(problems=dict(plane.problems), refused=dict(plane.refused_hosts))
+
+    asyncio.run(go())
+    assert (
+        "spec.http[0].retries is not implemented"
+        in captured["problems"]["VirtualService demo/service-b"]
+    )
+    assert ("service-b", "demo") in captured["refused"]
+
+
+def test_a_pod_view_keeps_what_the_data_plane_needs() -> None:
+    pod = pod_from(raw_pod("p", env={"PORT": "3000"}))
+    assert pod.ports == {"http": 3000}
+    assert pod.readiness_port == "3000"
+    assert pod.uid == "uid-demo-p"
+    assert pod.env == {"PORT": "3000"}, "valueFrom entries are the kubelet's, not copied"
