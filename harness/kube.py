@@ -505,6 +505,14 @@ class Kube:
         finally:
             response.release_conn()
 
+    def namespace_labels(self) -> dict[str, str]:
+        """The labels of the namespace this client works in."""
+        try:
+            result = self._call("GET", f"/api/v1/namespaces/{self.namespace}")
+        except NotFound as exc:
+            raise NotFound(f'namespace "{self.namespace}" not found') from exc
+        return dict((result.get("metadata") or {}).get("labels") or {})
+
     def patch(
         self,
         kind: Kind,

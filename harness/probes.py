@@ -196,6 +196,10 @@ class Gateway:
         self.last.extend(answers)
         return dict(zip(sides, answers, strict=True))
 
+    def unanswered(self) -> dict[Side, str]:
+        """Each side that did not answer 200 through gateway A, with what it answered."""
+        return {s: a.describe() for s, a in self.read_versions().items() if not a.ok}
+
     def wait_for_version(
         self, side: Side, service: str, version: str, *, within: float | None = None
     ) -> Answer:
@@ -350,3 +354,45 @@ class LocalServices:
             url = self.target.service_url(self.namespace, self.names[side], self.port)
             self._known[side] = (url, time.monotonic())
             return url
+
+
+class Users:
+    """Steady traffic that outlives one call: started by one step, judged by a later one."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self._running: contextlib.ExitStack | None = None
+        self.traffic: Traffic | None = None
+
+    def start(self, *, rps: float = 100.0, sides: Sequence[Side] = (Side.ACTIVE,)) -> Traffic:
+        if self._running is not None:
+            raise ConfigError("users are already browsing; stop them before starting again")
+        self._running = contextlib.ExitStack()
+        self.traffic = self._running.enter_context(
+            self.gateway.steady_traffic(rps=rps, sides=sides)
+        )
+        # Browsing means they have been for a second: what happens next happens under traffic.
+        self.traffic.wait_until(
+            lambda t: len(t.answers) >= rps, what="a first second of answers", within=10
+        )
+        return self.traffic
+
+    def stop_after(self, count: int, *, within: float | None = None) -> Traffic:
+        """Wait until at least ``count`` requests were answered, then stop; the whole traffic."""
+        if self.traffic is None or self._running is None:
+            raise ConfigError("no users are browsing: start them first")
+        within = (
+            within
+            if within is not None
+            else max(self.gateway.timeout, 2 * count / self.traffic.rps)
+        )
+        self.traffic.wait_until(
+            lambda t: len(t.answers) >= count, what=f"{count} answers", within=within
+        )
+        self.stop()
+        return self.traffic
+
+    def stop(self) -> None:
+        if self._running is not None:
+            running, self._running = self._running, None
+            running.close()

@@ -13,7 +13,7 @@ import copy
 import datetime
 import enum
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,6 +171,53 @@ class Rollouts:
 
     def read(self, name: str) -> Rollout:
         return kube.rollout_from(self.kube.get(ROLLOUT, name))
+
+    def names(self) -> list[str]:
+        """Every Rollout in the namespace."""
+        return sorted(o["metadata"]["name"] for o in self.kube.list(ROLLOUT)[0])
+
+    def version(self, name: str) -> str:
+        """The tag of the Rollout's first container image (what the pod template asks for)."""
+        image = next(iter(self.read(name).images.values()), "")
+        return image.split("@", 1)[0].rpartition(":")[2] if ":" in image else "latest"
+
+    def not_in_phase(self, phase: Phase) -> dict[str, str]:
+        """Every Rollout not in ``phase`` now, with the phase and message it is in instead."""
+        found = {}
+        for name in self.names():
+            current, message = self.read_status(name)
+            if current is not phase:
+                found[name] = f"{current.value}: {message}" if message else current.value
+        return found
+
+    def revision_mismatches(self, name: str, *, active: int, preview: int) -> list[str]:
+        """Where the three-way check fails: status selector, Service selector and the hash of
+        the ReplicaSet with the revision asked for must be one and the same."""
+        return [
+            f"{r.service} (revision {r.revision}): status selector {r.status_selector or '-'}, "
+            f"Service selector {r.service_selector or '-'}, ReplicaSet {r.replica_set_hash or '-'}"
+            for r in self.revisions(name, active=active, preview=preview)
+            if not r.agree
+        ]
+
+    def selector_disagreements(self) -> list[str]:
+        """Every Rollout whose status selectors differ from its Services' selectors."""
+        found = []
+        for name in self.names():
+            rollout = self.read(name)
+            for service, selector in (
+                (rollout.active_service, rollout.active_selector),
+                (rollout.preview_service, rollout.preview_selector),
+            ):
+                if not service:
+                    continue
+                live = kube.service_from(self.kube.get(kube.SERVICE, service)).pod_template_hash
+                if live != selector:
+                    found.append(
+                        f'Rollout "{name}": status says {selector or "-"} for Service '
+                        f'"{service}", whose selector has {live or "-"}'
+                    )
+        return found
 
     def read_status(self, name: str) -> tuple[Phase, str]:
         """What ``kubectl argo rollouts status`` would print: phase and message."""
@@ -359,6 +406,19 @@ class Rollouts:
             fail_if=lambda r: _gives_up_on(phase, r),
             within=within,
         ).value
+
+    def wait_for_every_phase(self, names: Iterable[str], phase: Phase) -> list[Rollout]:
+        """``wait_for_phase`` for each Rollout in turn (the deadline applies to each)."""
+        return [self.wait_for_phase(name, phase) for name in names]
+
+    def promote_each(self, names: Iterable[str], *, full: bool = False) -> list[Rollout]:
+        return [self.promote(name, full=full) for name in names]
+
+    def abort_each(self, names: Iterable[str]) -> list[Rollout]:
+        return [self.abort(name) for name in names]
+
+    def retry_each(self, names: Iterable[str]) -> list[Rollout]:
+        return [self.retry(name) for name in names]
 
     def wait_for_active_revision(self, name: str, revision: int) -> Rollout:
         return self._wait_for_selector(name, "active", revision)

@@ -346,6 +346,14 @@ class LocalTarget:
             ) from exc
         return state
 
+    def pod_log(self, namespace: str, name: str) -> str | None:
+        """The log of a pod's process (the last 200 kB), or None if the data plane ran none."""
+        path = self.dataplane_dir / "pods" / namespace / f"{name}.log"
+        try:
+            return path.read_text(errors="replace")[-200_000:]
+        except OSError:
+            return None
+
     def wait_for_dataplane(
         self, ok: Callable[[dict[str, Any]], bool], *, what: str, within: float
     ) -> dict[str, Any]:

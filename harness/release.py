@@ -1,0 +1,78 @@
+"""Releasing the demo system the way its users do: through an environment's version file.
+
+A release of one service sets its version and moves the environment's root version on, so the
+new pods of every service carry the new ``root-version`` label: preview gateway A then reaches
+the previews of B and C (the VirtualServices route callers by that label) while active A keeps
+reaching the active ones. Every Rollout therefore gets a new revision and waits on preview.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from harness import gitops
+from harness.errors import ConfigError
+from harness.gitops import Deployed, GitOps
+from harness.rollouts import Phase, Rollouts
+from harness.settings import Settings
+
+_ROOT = re.compile(r"^v(\d+)\.(\d+)\.(\d+)(-.*)?$")
+
+
+def next_root_version(root_version: str) -> str:
+    """The next minor root version: v2.1.0 -> v2.2.0, v2.1.3-rc.1 -> v2.2.0."""
+    match = _ROOT.match(root_version)
+    if match is None:
+        raise ConfigError(
+            f'root version "{root_version}" is not vMAJOR.MINOR.PATCH (e.g. v2.1.0); fix '
+            "rootVersion in the version file"
+        )
+    return f"v{match[1]}.{int(match[2]) + 1}.0"
+
+
+@dataclass(frozen=True)
+class Release:
+    """One release: what changed in the version file and where each Rollout settled."""
+
+    env: str
+    service: str
+    version: str
+    root_version: str
+    diff: str
+    deployed: tuple[Deployed, ...]
+
+    @property
+    def rollouts(self) -> tuple[str, ...]:
+        return tuple(d.name for d in self.deployed)
+
+
+class Releases:
+    """Deploy an environment and release services through its version file."""
+
+    def __init__(self, settings: Settings, *, env: str = "qa") -> None:
+        self.settings = settings
+        self.env = env
+        self.tree = GitOps(settings.gitops_dir)
+
+    def deploy(self) -> list[Deployed]:
+        """Apply the environment as its version file says and wait for every Rollout."""
+        return gitops.deploy(self.settings, self.env)
+
+    def release(self, service: str, version: str) -> Release:
+        """Set ``service`` to ``version`` with the next root version, apply, wait for preview."""
+        root = next_root_version(self.tree.read_versions(self.env).root_version)
+        bump = self.tree.bump(self.env, service, version, root_version=root)
+        deployed = gitops.deploy(self.settings, self.env)
+        return Release(self.env, service, version, root, bump.diff, tuple(deployed))
+
+    def release_and_promote(self, rollouts: Rollouts, service: str, version: str) -> Release:
+        """Release, promote every Rollout of the release and wait until all are Healthy."""
+        release = self.release(service, version)
+        rollouts.promote_each(release.rollouts)
+        rollouts.wait_for_every_phase(release.rollouts, Phase.HEALTHY)
+        return release
+
+    def versions(self) -> dict[str, str]:
+        """Each service's version in the version file now."""
+        return dict(self.tree.read_versions(self.env).services)

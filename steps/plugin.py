@@ -1,0 +1,248 @@
+"""The pytest plugin behind the runbooks (registered by entry point ``bgh``).
+
+Options: ``--bgh-target local|kind|existing``, ``--bgh-namespace``, ``--bgh-artifacts``. Fixtures:
+``bgh_settings``, ``demo`` (the demo system in a namespace of its own, deployed from a copy of
+gitops/, or the namespace given on ``existing``), ``rollouts``, ``gateway``, ``releases``.
+
+Safety on ``existing``: a scenario not tagged ``@readonly`` runs only in a namespace labelled
+``bgh.dev/testing=true``; elsewhere it is skipped with the reason, and read-only ones still run.
+
+On failure, before any fixture is torn down, the namespace's state is written under
+``.artifacts/<feature>/<scenario>/`` (harness/artifacts.py) and summarised in the report.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.artifacts import collect_artifacts
+from harness.errors import HarnessError
+from harness.kube import Kube
+from harness.probes import Gateway, gateway_for
+from harness.release import Releases
+from harness.rollouts import Rollouts
+from harness.settings import Settings, load_settings
+
+pytest_plugins = ["steps.rollout_steps", "steps.probe_steps"]
+
+TESTING_LABEL = "bgh.dev/testing"
+MARKERS = {
+    "readonly": "changes nothing: safe on any cluster, the nightly checks",
+    "analysis": "runs the pre-promotion analysis (Prometheus and the analysis server)",
+    "gitops": "releases through the version files and Argo CD",
+    "traffic": "plays steady user traffic through gateway A",
+    "release_guide": "a step of the blue-green release guide",
+    "slow": "takes more than half a minute",
+}
+_ARTIFACTS = pytest.StashKey[Path]()
+_SYSTEM = pytest.StashKey["DemoSystem"]()
+_FEATURE = pytest.StashKey[str]()
+_STEP_STARTED = pytest.StashKey[float]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("bgh", "blue-green runbooks")
+    group.addoption(
+        "--bgh-target",
+        choices=("local", "kind", "existing"),
+        default=None,
+        help="where the runbooks run (default: BGH_TARGET, else local)",
+    )
+    group.addoption(
+        "--bgh-namespace",
+        default=None,
+        help="the namespace on the existing target (others make one per scenario)",
+    )
+    group.addoption(
+        "--bgh-artifacts",
+        default=".artifacts",
+        help="where a failed scenario's state is written (default: .artifacts)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, description in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {description}")
+
+
+@dataclass(frozen=True)
+class DemoSystem:
+    """The demo system a scenario works on: where it runs and the façades over it."""
+
+    settings: Settings
+    kube: Kube
+    rollouts: Rollouts
+    gateway: Gateway
+    releases: Releases
+
+    @property
+    def namespace(self) -> str:
+        return self.settings.namespace
+
+
+@pytest.fixture(scope="session")
+def bgh_settings(pytestconfig: pytest.Config) -> Settings:
+    """Settings from BGH_* variables, then the command-line options."""
+    overrides: dict[str, Any] = {}
+    if pytestconfig.getoption("bgh_target"):
+        overrides["target"] = pytestconfig.getoption("bgh_target")
+    if pytestconfig.getoption("bgh_namespace"):
+        overrides["namespace"] = pytestconfig.getoption("bgh_namespace")
+    try:
+        settings = load_settings(**overrides)
+    except HarnessError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    if settings.target == "local":
+        from harness.targets.local import LocalTarget
+
+        LocalTarget(settings, report=_progress(pytestconfig)).up()
+    return settings
+
+
+def _progress(config: pytest.Config) -> Any:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+
+    def report(line: str) -> None:
+        if reporter is not None:
+            reporter.write_line(f"bgh: {line}")
+
+    return report
+
+
+@pytest.fixture
+def demo(
+    bgh_settings: Settings, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[DemoSystem]:
+    """The demo system: deployed fresh in a namespace of its own, or the existing one."""
+    readonly = request.node.get_closest_marker("readonly") is not None
+    if bgh_settings.target == "existing":
+        kube = _kube(bgh_settings)
+        settings = bgh_settings
+        if not readonly:
+            labels = kube.namespace_labels()
+            if labels.get(TESTING_LABEL) != "true":
+                pytest.skip(
+                    f'changes the cluster: namespace "{settings.namespace}" is not labelled '
+                    f"{TESTING_LABEL}=true (kubectl label namespace {settings.namespace} "
+                    f"{TESTING_LABEL}=true to allow it)"
+                )
+        request.node.stash[_SYSTEM] = system = _system(settings, kube)
+        yield system
+        return
+    shutil.copytree(Path(bgh_settings.gitops_dir), tmp_path / "gitops")
+    settings = bgh_settings.model_copy(
+        update={"namespace": f"rb-{uuid.uuid4().hex[:8]}", "gitops_dir": tmp_path / "gitops"}
+    )
+    request.node.stash[_SYSTEM] = system = _system(settings, _kube(settings))
+    system.releases.deploy()
+    yield system
+    from harness import gitops
+
+    gitops.kubectl_for(settings).run("delete", "namespace", settings.namespace, "--wait=false")
+
+
+def _kube(settings: Settings) -> Kube:
+    kubeconfig = settings.kubeconfig
+    if kubeconfig is None and settings.target == "local":
+        from harness.targets.local import LocalTarget
+
+        kubeconfig = LocalTarget(settings).kubeconfig
+    elif kubeconfig is None and settings.target == "kind":
+        from harness.targets.kind import KindTarget
+
+        kubeconfig = KindTarget(settings).kubeconfig
+    return Kube(kubeconfig=kubeconfig, context=settings.context, namespace=settings.namespace)
+
+
+def _system(settings: Settings, kube: Kube) -> DemoSystem:
+    return DemoSystem(
+        settings=settings,
+        kube=kube,
+        rollouts=Rollouts(kube, timeout=settings.timeout("rollout")),
+        gateway=gateway_for(settings),
+        releases=Releases(settings),
+    )
+
+
+@pytest.fixture
+def rollouts(demo: DemoSystem) -> Rollouts:
+    return demo.rollouts
+
+
+@pytest.fixture
+def gateway(demo: DemoSystem) -> Gateway:
+    return demo.gateway
+
+
+@pytest.fixture
+def releases(demo: DemoSystem) -> Releases:
+    return demo.releases
+
+
+# -- progress and artifacts --------------------------------------------------------------------
+
+
+def pytest_bdd_before_step(request: pytest.FixtureRequest, step: Any) -> None:
+    request.node.stash[_STEP_STARTED] = time.monotonic()
+
+
+def pytest_bdd_after_step(request: pytest.FixtureRequest, step: Any) -> None:
+    started = request.node.stash.get(_STEP_STARTED, time.monotonic())
+    _progress(request.config)(f"  {step.keyword} {step.name}  ({time.monotonic() - started:.1f}s)")
+
+
+def pytest_bdd_step_error(request: pytest.FixtureRequest, step: Any) -> None:
+    started = request.node.stash.get(_STEP_STARTED, time.monotonic())
+    _progress(request.config)(
+        f"  {step.keyword} {step.name}  FAILED after {time.monotonic() - started:.1f}s"
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call" and report.failed:
+        _collect(item, report)
+    return report
+
+
+def _collect(item: pytest.Item, report: pytest.TestReport) -> None:
+    system = item.stash.get(_SYSTEM, None)
+    if system is None:
+        return
+    base = Path(item.config.getoption("bgh_artifacts"))
+    directory = base / _feature_of(item) / _slug(item.name.removeprefix("test_"))
+    pod_logs = None
+    if system.settings.target == "local":
+        from harness.targets.local import LocalTarget
+
+        pod_logs = LocalTarget(system.settings).pod_log
+    collected = collect_artifacts(
+        system.kube, directory, answers=list(system.gateway.last), pod_logs=pod_logs
+    )
+    item.stash[_ARTIFACTS] = directory
+    lines = [f"artifacts: {directory}/", *collected.summary]
+    lines += [f"could not collect {e}" for e in collected.errors]
+    report.sections.append(("bgh artifacts", "\n".join(lines)))
+
+
+def _feature_of(item: pytest.Item) -> str:
+    """The feature file's stem (e.g. ``undo``), recorded by ``pytest_bdd_before_scenario``."""
+    return item.stash.get(_FEATURE, "") or _slug(Path(str(item.path)).stem)
+
+
+def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any) -> None:
+    request.node.stash[_FEATURE] = _slug(Path(feature.filename).stem)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:80] or "scenario"

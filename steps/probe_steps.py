@@ -1,0 +1,55 @@
+"""Steps about what gateway A answers through the active and preview Services."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from pytest_bdd import given, parsers, then, when
+
+from harness.probes import Gateway, Side, Users
+
+SIDE = {"Side": Side.parse}
+
+
+@pytest.fixture
+def users(gateway: Gateway) -> Iterator[Users]:
+    """Users browsing through gateway A, stopped after the scenario whatever happens."""
+    browsing = Users(gateway)
+    yield browsing
+    browsing.stop()
+
+
+@then(
+    parsers.parse(
+        'gateway A sees "{service}" at version "{version}" on {side:Side}', extra_types=SIDE
+    )
+)
+def _(gateway: Gateway, service: str, version: str, side: Side) -> None:
+    gateway.wait_for_version(side, service, version)
+
+
+@then("gateway A answers on active and preview")
+def _(gateway: Gateway) -> None:
+    assert gateway.unanswered() == {}
+
+
+@given("users are browsing through active")
+@when("users are browsing through active")
+def _(users: Users) -> None:
+    users.start(rps=100)
+
+
+@then(parsers.parse("no user request failed out of at least {count:d}"))
+def _(users: Users, count: int) -> None:
+    assert [a.describe() for a in users.stop_after(count).failures] == []
+
+
+@then(parsers.parse('users saw gateway A go from "{old}" to "{new}"'))
+def _(users: Users, old: str, new: str) -> None:
+    assert users.traffic is not None and users.traffic.versions_seen("gateway-a") == [old, new]
+
+
+@then(parsers.parse('users saw only gateway A "{version}"'))
+def _(users: Users, version: str) -> None:
+    assert users.traffic is not None and users.traffic.versions_seen("gateway-a") == [version]

@@ -1,0 +1,110 @@
+"""Steps about Rollouts: release, promote, abort, retry, undo, phases and revisions."""
+
+from __future__ import annotations
+
+from pytest_bdd import given, parsers, then, when
+
+from harness.release import Release, Releases
+from harness.rollouts import Phase, Rollouts
+
+PHASE = {"Phase": Phase.parse}
+
+
+@given("the demo system is running")
+def _(rollouts: Rollouts) -> None:
+    rollouts.wait_for_every_phase(rollouts.names(), Phase.HEALTHY)
+
+
+@when(
+    parsers.parse('I release version "{version}" of "{service}"'),
+    target_fixture="release",
+)
+def _(releases: Releases, service: str, version: str) -> Release:
+    return releases.release(service, version)
+
+
+@given(
+    parsers.parse('version "{version}" of "{service}" is released and promoted'),
+    target_fixture="release",
+)
+def _(releases: Releases, rollouts: Rollouts, service: str, version: str) -> Release:
+    return releases.release_and_promote(rollouts, service, version)
+
+
+@when(parsers.parse('I promote "{rollout}"'))
+def _(rollouts: Rollouts, rollout: str) -> None:
+    rollouts.promote(rollout)
+
+
+@when(parsers.parse('I promote "{rollout}" fully'))
+def _(rollouts: Rollouts, rollout: str) -> None:
+    rollouts.promote(rollout, full=True)
+
+
+@when("I promote the release")
+def _(rollouts: Rollouts, release: Release) -> None:
+    rollouts.promote_each(release.rollouts)
+
+
+@when(parsers.parse('I abort "{rollout}"'))
+def _(rollouts: Rollouts, rollout: str) -> None:
+    rollouts.abort(rollout)
+
+
+@when("I abort the release")
+def _(rollouts: Rollouts, release: Release) -> None:
+    rollouts.abort_each(release.rollouts)
+
+
+@when(parsers.parse('I retry "{rollout}"'))
+def _(rollouts: Rollouts, rollout: str) -> None:
+    rollouts.retry(rollout)
+
+
+@when("I retry the release")
+def _(rollouts: Rollouts, release: Release) -> None:
+    rollouts.retry_each(release.rollouts)
+
+
+@when(parsers.parse('I undo "{rollout}"'))
+def _(rollouts: Rollouts, rollout: str) -> None:
+    rollouts.undo(rollout)
+
+
+@when(parsers.parse('I undo "{rollout}" to revision {revision:d}'))
+def _(rollouts: Rollouts, rollout: str, revision: int) -> None:
+    rollouts.undo(rollout, to_revision=revision)
+
+
+@then(parsers.parse('the rollout "{rollout}" becomes {phase:Phase}', extra_types=PHASE))
+def _(rollouts: Rollouts, rollout: str, phase: Phase) -> None:
+    rollouts.wait_for_phase(rollout, phase)
+
+
+@then(parsers.parse("every rollout of the release becomes {phase:Phase}", extra_types=PHASE))
+def _(rollouts: Rollouts, release: Release, phase: Phase) -> None:
+    rollouts.wait_for_every_phase(release.rollouts, phase)
+
+
+@then(
+    parsers.parse(
+        'the rollout "{rollout}" has revision {active:d} on active and {preview:d} on preview'
+    )
+)
+def _(rollouts: Rollouts, rollout: str, active: int, preview: int) -> None:
+    assert rollouts.revision_mismatches(rollout, active=active, preview=preview) == []
+
+
+@then(parsers.parse('the rollout "{rollout}" asks for version "{version}"'))
+def _(rollouts: Rollouts, rollout: str, version: str) -> None:
+    assert rollouts.version(rollout) == version
+
+
+@then("every rollout is Healthy")
+def _(rollouts: Rollouts) -> None:
+    assert rollouts.not_in_phase(Phase.HEALTHY) == {}
+
+
+@then("every rollout's status selectors agree with its Services")
+def _(rollouts: Rollouts) -> None:
+    assert rollouts.selector_disagreements() == []
