@@ -25,7 +25,7 @@ go-test:
 	cd services && go test ./...
 
 lint: venv
-	$(VENV)/bin/ruff check harness analysis tests
+	$(VENV)/bin/ruff check harness analysis steps tests
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
