@@ -16,3 +16,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if CLUSTER_TESTS in item.path.parents:
             item.add_marker(pytest.mark.cluster)
+
+# pytester runs the runbook plugin against small feature files (tests/unit/test_runbook_errors.py).
+pytest_plugins = ["pytester"]

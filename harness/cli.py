@@ -181,8 +181,47 @@ def deploy(
 
 @app.command()
 def demo(state_dir: StateOption = None) -> None:
-    """The main job on the local target: up, the demo services on loopback, a blue-green release."""
+    """The main job on the local target: up, deploy the demo system, probe it, run the runbooks."""
     from harness import demo as demo_module
 
     settings = _settings("local", state_dir)
-    _run(lambda: demo_module.run(settings, _report(time.monotonic())))
+    code = 0
+
+    def act() -> None:
+        nonlocal code
+        code = demo_module.run(settings, _report(time.monotonic()))
+
+    _run(act)
+    raise typer.Exit(code)
+
+
+@app.command("run")
+def run_command(
+    target: TargetOption = None,
+    state_dir: StateOption = None,
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", help="The namespace on the existing target.")
+    ] = None,
+    select: Annotated[
+        str | None,
+        typer.Option("-k", help='Only scenarios matching this pytest expression (e.g. "undo").'),
+    ] = None,
+    reports: Annotated[
+        Path, typer.Option("--reports", help="Where runbooks.xml and runbooks.html go.")
+    ] = Path("reports"),
+) -> None:
+    """Run the runbooks in features/ against the target; JUnit XML and HTML reports."""
+    from harness.runner import run_runbooks
+
+    code = 0
+
+    def act() -> None:
+        nonlocal code
+        settings = load_settings(target=target, state_dir=state_dir, namespace=namespace)
+        summary = run_runbooks(settings, reports=reports, select=select)
+        for line in summary.lines():
+            console.print(line)
+        code = summary.exit_code
+
+    _run(act)
+    raise typer.Exit(code)

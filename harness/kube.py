@@ -546,7 +546,11 @@ def _translate(status: int, reason: str, body: bytes, method: str, path: str) ->
     if status == 409:
         return Conflict(f"{method} {path}: conflict: {reason}")
     if status in (401, 403):
-        return Forbidden(f"{method} {path} was refused ({status}): {reason}")
+        return Forbidden(
+            f"{method} {path} was refused ({status}): {reason}. The harness's identity lacks "
+            "this permission; gitops/rbac/harness-roles.yaml lists what each kind of runbook "
+            "needs."
+        )
     return ApiError(f"{method} {path} failed ({status}): {reason}")
 
 

@@ -26,7 +26,7 @@ import pytest
 
 from harness.artifacts import collect_artifacts
 from harness.errors import HarnessError
-from harness.kube import Kube
+from harness.kube import Forbidden, Kube
 from harness.probes import Gateway, gateway_for
 from harness.release import Releases
 from harness.rollouts import Rollouts
@@ -128,7 +128,14 @@ def demo(
         kube = _kube(bgh_settings)
         settings = bgh_settings
         if not readonly:
-            labels = kube.namespace_labels()
+            try:
+                labels = kube.namespace_labels()
+            except Forbidden as exc:
+                pytest.skip(
+                    "changes the cluster, and this identity cannot read namespace "
+                    f'"{settings.namespace}" to check its {TESTING_LABEL} label, so it is '
+                    f"treated as unlabelled ({exc})"
+                )
             if labels.get(TESTING_LABEL) != "true":
                 pytest.skip(
                     f'changes the cluster: namespace "{settings.namespace}" is not labelled '
@@ -233,6 +240,13 @@ def _collect(item: pytest.Item, report: pytest.TestReport) -> None:
     lines = [f"artifacts: {directory}/", *collected.summary]
     lines += [f"could not collect {e}" for e in collected.errors]
     report.sections.append(("bgh artifacts", "\n".join(lines)))
+    if item.config.pluginmanager.has_plugin("html"):
+        from pytest_html import extras
+
+        # The HTML report links each file collected (paths relative to the report's folder
+        # would break when it is moved; absolute file URLs open from the machine that ran it).
+        links = [extras.url(path.resolve().as_uri(), name=path.name) for path in collected.files]
+        report.extras = [*getattr(report, "extras", []), *links]  # type: ignore[attr-defined]
 
 
 def _feature_of(item: pytest.Item) -> str:
