@@ -232,25 +232,45 @@ class Check(_Frozen):
             if value is not None
         }
 
-    def resolve(self, side: Side, *, service: str | None, rate_window: str) -> dict[str, str]:
+    def resolve(
+        self, side: Side, *, service: str | None, rate_window: str, namespace: str | None = None
+    ) -> dict[str, str]:
         """The check's queries for ``side``, placeholders filled with escaped values."""
         return {
             key: resolve_query(
-                template, side, service=service, rate_window=rate_window, check=self.name
+                template,
+                side,
+                service=service,
+                rate_window=rate_window,
+                check=self.name,
+                namespace=namespace,
             )
             for key, template in self.templates().items()
         }
 
 
 def resolve_query(
-    template: str, side: Side, *, service: str | None, rate_window: str, check: str
+    template: str,
+    side: Side,
+    *,
+    service: str | None,
+    rate_window: str,
+    check: str,
+    namespace: str | None = None,
 ) -> str:
-    """Fill ``template``'s placeholders for ``side``; ``ArgumentError`` if one has no value."""
+    """Fill ``template``'s placeholders for ``side``; ``ArgumentError`` if one has no value.
+
+    ``namespace`` narrows ``{selector}`` to one namespace's pods: identical pod templates in two
+    namespaces share their pod-template hash, and their series must not mix.
+    """
+    scope = f'namespace="{escape_label_value(namespace)}",' if namespace else ""
     values: dict[str, str | None] = {
         "service": None if service is None else escape_label_value(service),
         "version": escape_label_value(side.value) if side.label == VERSION_LABEL else None,
         "hash": escape_label_value(side.value) if side.label == HASH_LABEL else None,
-        "selector": (f'service="{escape_label_value(service)}",' if service else "") + side.matcher,
+        "selector": scope
+        + (f'service="{escape_label_value(service)}",' if service else "")
+        + side.matcher,
         "rate_window": rate_window,
     }
 

@@ -47,6 +47,12 @@ def gate(
         Path | None, typer.Option(help="Checks file (default: analysis/checks.yaml).")
     ] = None,
     window: Annotated[str, typer.Option(help="How far back to judge, e.g. 5m.")] = "5m",
+    service: Annotated[
+        str | None, typer.Option(help="Judge one service's series (label service).")
+    ] = None,
+    namespace: Annotated[
+        str | None, typer.Option(help="Only pods of this namespace (label namespace).")
+    ] = None,
     json_: Annotated[
         bool, typer.Option("--json", help="Print the verdict as JSON instead of text.")
     ] = False,
@@ -63,7 +69,7 @@ def gate(
         seconds = parse_duration(window, what="--window")
         with Prometheus(url, timeout=check_set.query_timeout) as prometheus:
             verdict = judge(prometheus, check_set, preview=sides[0], active=sides[1],
-                            window=seconds)
+                            window=seconds, service=service, namespace=namespace)
     except AnalysisError as exc:
         print(f"bgh gate: {exc}", file=sys.stderr)
         raise typer.Exit(EXIT_USAGE) from exc

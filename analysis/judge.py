@@ -547,6 +547,7 @@ def judge(
     window: float,
     service: str | None = None,
     end: float | None = None,
+    namespace: str | None = None,
 ) -> Verdict:
     """Judge ``preview`` against ``active`` over the ``window`` seconds before ``end`` (now).
 
@@ -555,6 +556,8 @@ def judge(
     started = time.perf_counter()
     if service is not None:
         validate_label_value(service, what="service", example="service-b")
+    if namespace:
+        validate_label_value(namespace, what="namespace", example="demo")
     service = service or checks.service
     if window < 2 * checks.step:
         raise ArgumentError(
@@ -566,7 +569,8 @@ def judge(
     sides = {"preview": preview, "active": active}
 
     queries = {
-        check.name: {role: check.resolve(side, service=service, rate_window=checks.rate_window)
+        check.name: {role: check.resolve(side, service=service, rate_window=checks.rate_window,
+                                         namespace=namespace or None)
                      for role, side in sides.items()}
         for check in checks.checks
     }

@@ -2,7 +2,8 @@
 
 Contract (docs/analysis.md has the matching AnalysisTemplate):
 
-- ``GET /judge?preview=<version|hash>&active=<version|hash>[&window=5m][&service=..][&checks=a,b]``
+- ``GET /judge?preview=<version|hash>&active=<version|hash>[&window=5m][&service=..][&checks=a,b]
+  [&namespace=..]``
 - 200 with the verdict for a judged result: ``phase`` is Successful, Failed or Inconclusive;
 - 503 with the verdict when it could not be judged (phase Error: Prometheus down, slow, failing);
 - 400 for a bad argument, 404 for an unknown path, 405 for another method, 500 for a bug.
@@ -39,7 +40,7 @@ log = logging.getLogger("analysis.server")
 
 DEFAULT_PORT = 8090
 DEFAULT_PROMETHEUS_URL = "http://127.0.0.1:9090"
-_PARAMETERS = ("preview", "active", "window", "service", "checks")
+_PARAMETERS = ("preview", "active", "window", "service", "checks", "namespace")
 _MAX_WINDOW = 24 * 3600.0
 
 
@@ -69,7 +70,7 @@ class WebProvider:
             if "checks" in args:
                 checks = checks.select([n.strip() for n in args["checks"].split(",") if n.strip()])
             verdict = judge(self.source, checks, preview=preview, active=active, window=window,
-                            service=args.get("service"))
+                            service=args.get("service"), namespace=args.get("namespace") or None)
         except ArgumentError as exc:
             return 400, _error(str(exc))
         body = as_dict(verdict)
@@ -209,6 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--checks", type=Path, default=None,
                         help="checks file (default: analysis/checks.yaml)")
     parser.add_argument("--window", default="5m", help="window when a request names none")
+    parser.add_argument("--revision", help="ignored: a digest of the sources, so a supervisor "
+                        "that compares command lines restarts the server when they change")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")

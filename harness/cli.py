@@ -130,22 +130,32 @@ EnvOption = Annotated[
 @app.command()
 def bump(
     env: EnvOption,
-    service: Annotated[str, typer.Option("--service", help="gateway-a, service-b or service-c.")],
-    version: Annotated[str, typer.Option("--version", help="The new image tag, e.g. 1.1.0.")],
+    service: Annotated[
+        str | None, typer.Option("--service", help="gateway-a, service-b or service-c.")
+    ] = None,
+    version: Annotated[
+        str | None, typer.Option("--version", help="The new image tag, e.g. 1.1.0.")
+    ] = None,
     root_version: Annotated[
         str | None, typer.Option("--root-version", help="Also set rootVersion, e.g. v2.2.0.")
+    ] = None,
+    greeting: Annotated[
+        str | None, typer.Option("--greeting", help="Gateway A's page greeting (UTF-8).")
     ] = None,
     commit: Annotated[bool, typer.Option("--commit", help="git commit the file alone.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the diff only.")] = False,
 ) -> None:
-    """Set a service's version in an environment's version file, keeping comments and order."""
+    """Set a service's version, the root version or the greeting in a version file, keeping
+    comments and order."""
     from harness import gitops
 
     def act() -> None:
         if commit and dry_run:
             raise ConfigError("--commit and --dry-run exclude each other; give one of them")
         tree = gitops.GitOps(load_settings().gitops_dir)
-        change = tree.bump(env, service, version, root_version=root_version, write=not dry_run)
+        change = tree.bump(
+            env, service, version, root_version=root_version, greeting=greeting, write=not dry_run
+        )
         if not change.changed:
             console.print(f"{change.file}: already says so; nothing to change")
             return

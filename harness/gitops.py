@@ -65,6 +65,7 @@ class Versions:
     file: Path
     root_version: str
     services: Mapping[str, str]
+    greeting: str = ""
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ class GitOps:
             env=env,
             file=file,
             root_version=str(data.get("rootVersion", "")),
+            greeting=str(data.get("greeting", "")),
             services={
                 name: str((entry or {}).get("version", "")) for name, entry in services.items()
             },
@@ -131,15 +133,25 @@ class GitOps:
     def bump(
         self,
         env: str,
-        service: str,
-        version: str,
+        service: str | None = None,
+        version: str | None = None,
         *,
         root_version: str | None = None,
+        greeting: str | None = None,
         write: bool = True,
     ) -> Bump:
-        """Set a service's version (and optionally the root version) in the env's version file."""
+        """Set a service's version, the root version and/or gateway A's greeting in the env's
+        version file, keeping its comments and order."""
         file = self.version_file(env)
-        if not VERSION.fullmatch(version):
+        if (service is None) != (version is None):
+            raise ConfigError("give a service and its version together (e.g. service-b 1.1.0)")
+        if service is None and root_version is None and greeting is None:
+            raise ConfigError(
+                "nothing to change: give a service and version, a root version or a greeting"
+            )
+        if greeting is not None and (not greeting.strip() or "\n" in greeting):
+            raise ConfigError(f"greeting {greeting!r}: expected one non-empty line of text")
+        if version is not None and not VERSION.fullmatch(version):
             raise ConfigError(
                 f'malformed version "{version}"; expected MAJOR.MINOR.PATCH with an optional '
                 "-prerelease, e.g. 1.1.0 (it becomes the image tag "
@@ -154,11 +166,14 @@ class GitOps:
         round_trip = _round_trip()
         data = round_trip.load(before)
         services = data.get("services") if isinstance(data, dict) else None
-        if not isinstance(services, dict) or service not in services:
-            known = ", ".join(sorted(services or {})) or "none"
-            raise NotFound(f'unknown service "{service}" in {file}; known: {known}.')
-        entry = services[service]
-        entry["version"] = _same_style(entry.get("version"), version)
+        if service is not None and version is not None:
+            if not isinstance(services, dict) or service not in services:
+                known = ", ".join(sorted(services or {})) or "none"
+                raise NotFound(f'unknown service "{service}" in {file}; known: {known}.')
+            entry = services[service]
+            entry["version"] = _same_style(entry.get("version"), version)
+        if greeting is not None:
+            data["greeting"] = _same_style(data.get("greeting"), greeting)
         if root_version is not None:
             data["rootVersion"] = _same_style(data.get("rootVersion"), root_version)
         out = io.StringIO()
@@ -173,12 +188,42 @@ class GitOps:
                 tofile=name if name.startswith("/") else f"b/{name}",
             )
         )
-        message = f"{env}: {service} {version}" + (
-            f", root version {root_version}" if root_version else ""
-        )
+        changes = [f"{service} {version}"] if service else []
+        changes += [f"root version {root_version}"] if root_version else []
+        changes += [f"greeting {greeting!r}"] if greeting is not None else []
+        message = f"{env}: " + ", ".join(changes)
         if write and after != before:
             file.write_text(after)
         return Bump(file, before, after, diff, message)
+
+    def set_values(self, env: str, values: Mapping[str, object], *, write: bool = True) -> Bump:
+        """Set dotted keys (``analysis.prePromotion``, ``faults.errorRate``) in the version file,
+        creating the maps on the way; comments and every other byte stay as they were."""
+        file = self.version_file(env)
+        before = file.read_text()
+        round_trip = _round_trip()
+        data = round_trip.load(before)
+        for dotted, value in values.items():
+            *parents, leaf = dotted.split(".")
+            node = data
+            for key in parents:
+                if not isinstance(node.get(key), dict):
+                    node[key] = {}
+                node = node[key]
+            node[leaf] = value if not isinstance(value, str) else _same_style(node.get(leaf), value)
+        out = io.StringIO()
+        round_trip.dump(data, out)
+        after = out.getvalue()
+        name = _display(file)
+        diff = "".join(
+            difflib.unified_diff(
+                before.splitlines(keepends=True), after.splitlines(keepends=True), name, name
+            )
+        )
+        if write and after != before:
+            file.write_text(after)
+        listing = ", ".join(f"{k}={v}" for k, v in values.items())
+        return Bump(file, before, after, diff, f"{env}: {listing}")
 
     # -- applications and rendering ---------------------------------------------------------
 
@@ -453,11 +498,8 @@ def deploy(settings: Settings, env: str, *, report: Report = lambda _line: None)
         if name in existing:
             settled = rollouts.wait_for(
                 name,
-                lambda r: (
-                    phase_of(r)[0] is Phase.HEALTHY
-                    or (phase_of(r)[0] is Phase.PAUSED and r.current_hash != r.stable_hash)
-                ),
-                expecting="Healthy, or Paused with the new version on preview",
+                _released,
+                expecting="Healthy, or the new version on preview (Paused, or being analysed)",
                 fail_if=_degraded,
             ).value
         else:
@@ -493,6 +535,27 @@ def _keep_rollout_selectors(
             obj = {**obj, "spec": spec}
         kept.append(dict(obj))
     return kept
+
+
+def _released(rollout: Any) -> bool:
+    """Settled after an apply: Healthy, or the new version on preview, either Paused or under
+    its pre-promotion analysis (which pauses it only once it ends)."""
+    from harness.rollouts import Phase, phase_of
+
+    phase = phase_of(rollout)[0]
+    if phase is Phase.HEALTHY:
+        return True
+    on_preview = rollout.current_hash != rollout.stable_hash
+    if phase is Phase.PAUSED:
+        return bool(on_preview)
+    analysis = rollout.pre_promotion_analysis
+    return bool(
+        on_preview
+        and rollout.preview_selector == rollout.current_hash
+        and analysis is not None
+        and rollout.current_hash in analysis.name
+        and analysis.status in ("Pending", "Running")
+    )
 
 
 def _degraded(rollout: Any) -> str | None:

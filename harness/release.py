@@ -59,12 +59,24 @@ class Releases:
         """Apply the environment as its version file says and wait for every Rollout."""
         return gitops.deploy(self.settings, self.env)
 
-    def release(self, service: str, version: str) -> Release:
-        """Set ``service`` to ``version`` with the next root version, apply, wait for preview."""
+    def release(self, service: str, version: str, *, error_rate: float = 0.0) -> Release:
+        """Set ``service`` to ``version`` with the next root version, apply, wait for preview.
+
+        ``error_rate``: a faulty build, played by the services' fault knob (FAULT_ERROR_RATE,
+        the chart's ``faults.errorRate``): the new pods answer that share of requests with 500.
+        """
+        if not 0.0 <= error_rate <= 1.0:
+            raise ConfigError(f"error rate {error_rate}: expected a share between 0 and 1")
         root = next_root_version(self.tree.read_versions(self.env).root_version)
+        self.tree.set_values(self.env, {"faults.errorRate": f"{error_rate:g}"})
         bump = self.tree.bump(self.env, service, version, root_version=root)
         deployed = gitops.deploy(self.settings, self.env)
         return Release(self.env, service, version, root, bump.diff, tuple(deployed))
+
+    def turn_on_pre_promotion_analysis(self) -> list[Deployed]:
+        """Switch the environment's pre-promotion analysis (bgh-judge) on and apply it."""
+        self.tree.set_values(self.env, {"analysis.prePromotion": True})
+        return gitops.deploy(self.settings, self.env)
 
     def release_and_promote(self, rollouts: Rollouts, service: str, version: str) -> Release:
         """Release, promote every Rollout of the release and wait until all are Healthy."""

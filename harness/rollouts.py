@@ -24,6 +24,7 @@ from harness.kube import (
     JSON_PATCH,
     MERGE_PATCH,
     ROLLOUT,
+    AnalysisRunRef,
     Conflict,
     Kube,
     ReplicaSet,
@@ -31,6 +32,24 @@ from harness.kube import (
     Rollout,
 )
 from harness.waits import Clock, Waited, wait_for
+
+
+class AnalysisPhase(enum.StrEnum):
+    """How an AnalysisRun ended, in Argo's words."""
+
+    SUCCESSFUL = "Successful"
+    FAILED = "Failed"
+    INCONCLUSIVE = "Inconclusive"
+    ERROR = "Error"
+
+    @classmethod
+    def parse(cls, word: str) -> AnalysisPhase:
+        """The phase named by ``word``; a harness error (not ValueError) names the valid words."""
+        for phase in cls:
+            if phase.value == word:
+                return phase
+        expected = ", ".join(p.value for p in cls)
+        raise ConfigError(f'unknown analysis phase "{word}"; expected one of {expected}.')
 
 
 class Phase(enum.StrEnum):
@@ -419,6 +438,31 @@ class Rollouts:
 
     def retry_each(self, names: Iterable[str]) -> list[Rollout]:
         return [self.retry(name) for name in names]
+
+    def wait_for_pre_promotion_analysis(
+        self, name: str, *, within: float | None = None
+    ) -> AnalysisRunRef:
+        """Block until the current pre-promotion AnalysisRun has ended; returns how it ended."""
+        ended = {p.value for p in AnalysisPhase}
+
+        def current_run(rollout: Rollout) -> AnalysisRunRef | None:
+            # The run of the current revision (its name carries the pod-template hash).
+            run = rollout.pre_promotion_analysis
+            if run is None or rollout.current_hash not in run.name:
+                return None
+            return run
+
+        def has_ended(rollout: Rollout) -> bool:
+            run = current_run(rollout)
+            return run is not None and run.status in ended
+
+        rollout = self.wait_for(
+            name, has_ended, expecting="its pre-promotion analysis to end", within=within
+        ).value
+        found = current_run(rollout)
+        if found is None:  # the wait returns only once there is one
+            raise NotFound(f'Rollout "{name}" has no pre-promotion AnalysisRun')
+        return found
 
     def wait_for_active_revision(self, name: str, revision: int) -> Rollout:
         return self._wait_for_selector(name, "active", revision)

@@ -40,6 +40,11 @@ def _(users: Users) -> None:
     users.start(rps=100)
 
 
+@when("users are browsing through active and preview")
+def _(users: Users) -> None:
+    users.start(rps=20, sides=(Side.ACTIVE, Side.PREVIEW))
+
+
 @then(parsers.parse("no user request failed out of at least {count:d}"))
 def _(users: Users, count: int) -> None:
     assert [a.describe() for a in users.stop_after(count).failures] == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pytest_bdd import given, parsers, then, when
 
 from harness.release import Release, Releases
-from harness.rollouts import Phase, Rollouts
+from harness.rollouts import AnalysisPhase, Phase, Rollouts
 
 PHASE = {"Phase": Phase.parse}
 
@@ -108,3 +108,26 @@ def _(rollouts: Rollouts) -> None:
 @then("every rollout's status selectors agree with its Services")
 def _(rollouts: Rollouts) -> None:
     assert rollouts.selector_disagreements() == []
+
+
+@given("the pre-promotion analysis is on")
+def _(releases: Releases) -> None:
+    releases.turn_on_pre_promotion_analysis()
+
+
+@when(
+    parsers.parse('I release version "{version}" of "{service}" failing {percent:d}% of requests'),
+    target_fixture="release",
+)
+def _(releases: Releases, service: str, version: str, percent: int) -> Release:
+    return releases.release(service, version, error_rate=percent / 100)
+
+
+@then(
+    parsers.parse(
+        'the pre-promotion analysis of "{rollout}" is {phase:AnalysisPhase}',
+        extra_types={"AnalysisPhase": AnalysisPhase.parse},
+    )
+)
+def _(rollouts: Rollouts, rollout: str, phase: AnalysisPhase) -> None:
+    assert rollouts.wait_for_pre_promotion_analysis(rollout).status == phase

@@ -289,6 +289,8 @@ class LocalTarget:
             "--host=127.0.0.1",
             f"--port={port}",
             f"--prometheus-url={prometheus}",
+            # Changed analysis code restarts the server on the next `bgh up`.
+            f"--revision={_sources_digest(Path(__file__).parents[2] / 'analysis')}",
         ]
         url = f"http://127.0.0.1:{port}"
         if self._supervise(

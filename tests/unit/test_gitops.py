@@ -312,4 +312,58 @@ def test_commit_takes_the_version_file_alone(tmp_path: Path) -> None:
 def test_version_files_are_plain_yaml_values() -> None:
     for env in ENVS:
         data = yaml.safe_load(GitOps(TREE).version_file(env).read_text())
-        assert set(data) == {"rootVersion", "services", "analysis"}
+        assert set(data) == {"rootVersion", "greeting", "services", "analysis"}
+
+
+CHRISTMAS = "Hello 크리스마스 🎄"
+
+
+def test_a_utf8_greeting_round_trips_from_the_version_file_to_gateway_a(
+    helm: Path, tree: GitOps
+) -> None:
+    before = tree.version_file("qa").read_text(encoding="utf-8")
+    change = tree.bump("qa", greeting=CHRISTMAS)
+    after = tree.version_file("qa").read_text(encoding="utf-8")
+    assert after == before.replace("greeting: Hello from QA\n", f"greeting: {CHRISTMAS}\n")
+    assert change.message == f"qa: greeting {CHRISTMAS!r}"
+    assert tree.read_versions("qa").greeting == CHRISTMAS
+    rollouts = _by_kind(tree.render("qa", helm=helm), "Rollout")
+    env = {e["name"]: e.get("value") for e in
+           rollouts["gateway-a"]["spec"]["template"]["spec"]["containers"][0]["env"]}  # fmt: skip
+    assert env["GREETING"] == CHRISTMAS
+    for name in ("service-b", "service-c"):
+        containers = rollouts[name]["spec"]["template"]["spec"]["containers"]
+        assert "GREETING" not in {e["name"] for e in containers[0]["env"]}
+
+
+def test_the_pod_template_carries_no_version_env_the_image_does(helm: Path) -> None:
+    """`kubectl argo rollouts set image` must change the version the service reports."""
+    for rollout in _by_kind(GitOps(TREE).render("qa", helm=helm), "Rollout").values():
+        (container,) = rollout["spec"]["template"]["spec"]["containers"]
+        assert "VERSION" not in {e["name"] for e in container["env"]}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "nothing to change"),
+        ({"service": "service-b"}, "give a service and its version together"),
+        ({"greeting": "  "}, "expected one non-empty line of text"),
+        ({"greeting": "two\nlines"}, "expected one non-empty line of text"),
+    ],
+)
+def test_bump_refuses_what_it_cannot_write(
+    tree: GitOps, kwargs: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        tree.bump("qa", **kwargs)
+
+
+def test_the_judge_waits_a_window_and_judges_the_rollouts_own_namespace(helm: Path) -> None:
+    objects = GitOps(TREE).render("prod", helm=helm, namespace="shop")
+    rollout = _by_kind(objects, "Rollout")["service-b"]
+    args = rollout["spec"]["strategy"]["blueGreen"]["prePromotionAnalysis"]["args"]
+    assert {"name": "namespace", "value": "shop"} in args
+    (metric,) = _by_kind(objects, "AnalysisTemplate")["bgh-judge"]["spec"]["metrics"]
+    assert metric["initialDelay"] == "5m"
+    assert "&namespace={{args.namespace}}&window=5m" in metric["provider"]["web"]["url"]

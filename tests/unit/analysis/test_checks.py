@@ -95,6 +95,18 @@ def test_selector_includes_service_only_when_given() -> None:
     )
 
 
+def test_a_namespace_narrows_the_selector_escaped() -> None:
+    """Identical pod templates in two namespaces share a hash; their series must not mix."""
+    side = Side.parse("preview", "6c4b8d7f9")
+    query = resolve_query(
+        "x{ {selector} }", side, service="service-b", rate_window="1m", check="c",
+        namespace='rb-1"x',
+    )  # fmt: skip
+    assert query == (
+        'x{ namespace="rb-1\\"x",service="service-b",rollouts_pod_template_hash="6c4b8d7f9" }'
+    )
+
+
 def test_placeholders_are_filled_in_one_pass() -> None:
     # A value that looks like a placeholder is not expanded again.
     side = Side("preview", VERSION_LABEL, "{rate_window}")

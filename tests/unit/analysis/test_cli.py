@@ -18,10 +18,11 @@ def invoke(*args: str) -> tuple[int, str]:
 
 
 def test_gate_has_exactly_the_options_of_the_issue() -> None:
+    """The issue's options, plus --service and --namespace to narrow the series judged."""
     result = CliRunner().invoke(app, ["gate", "--help"], env={"COLUMNS": "200"})
     options = set(re.findall(r"--[a-z][a-z-]*", result.output)) - {"--help"}
     assert options == {"--preview", "--active", "--checks", "--window", "--json", "--html",
-                       "--junit"}
+                       "--junit", "--service", "--namespace"}
 
 
 def test_exit_codes_are_distinct_and_only_successful_is_zero() -> None:
