@@ -10,6 +10,7 @@ Feature: Promote a release
     When I promote the release
     Then every rollout of the release becomes Healthy
     And the rollout "service-b" has revision 2 on active and 2 on preview
+    And the events of "service-b" end with "SwitchService" then "RolloutCompleted"
     And gateway A sees "service-b" at version "1.1.0" on active
     And gateway A sees "service-b" at version "1.1.0" on preview
 

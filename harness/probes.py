@@ -200,6 +200,36 @@ class Gateway:
         """Each side that did not answer 200 through gateway A, with what it answered."""
         return {s: a.describe() for s, a in self.read_versions().items() if not a.ok}
 
+    def read_page(self, side: Side) -> tuple[int | None, str]:
+        """Gateway A's page (``GET /``) through ``side``: status (None: no answer) and text."""
+        try:
+            url = self.locate(side).rstrip("/") + "/"
+            response = httpx.get(url, timeout=self.request_timeout, trust_env=False)
+        except (HarnessError, httpx.HTTPError) as exc:
+            return None, f"{type(exc).__name__}: {exc}"
+        return response.status_code, response.text
+
+    def wait_for_page(
+        self, side: Side, text: str, *, present: bool = True, within: float | None = None
+    ) -> str:
+        """Ask until gateway A's page through ``side`` answers 200 with ``text`` on it (or, with
+        ``present=False``, without it); returns the page."""
+        within = self.timeout if within is None else within
+        started = time.monotonic()
+        delay = 0.05
+        while True:
+            status, page = self.read_page(side)
+            if status == 200 and (text in page) == present:
+                return page
+            if time.monotonic() - started + delay > within:
+                shown = "show" if present else "stop showing"
+                raise ProbeError(
+                    f"gateway A's page through {side} did not {shown} {text!r} within "
+                    f"{within:g}s.\n  last answer: HTTP {status}: {page[:500]!r}"
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
     def wait_for_version(
         self, side: Side, service: str, version: str, *, within: float | None = None
     ) -> Answer:

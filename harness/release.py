@@ -59,7 +59,14 @@ class Releases:
         """Apply the environment as its version file says and wait for every Rollout."""
         return gitops.deploy(self.settings, self.env)
 
-    def release(self, service: str, version: str, *, error_rate: float = 0.0) -> Release:
+    def release(
+        self,
+        service: str,
+        version: str,
+        *,
+        error_rate: float = 0.0,
+        greeting: str | None = None,
+    ) -> Release:
         """Set ``service`` to ``version`` with the next root version, apply, wait for preview.
 
         ``error_rate``: a faulty build, played by the services' fault knob (FAULT_ERROR_RATE,
@@ -69,7 +76,7 @@ class Releases:
             raise ConfigError(f"error rate {error_rate}: expected a share between 0 and 1")
         root = next_root_version(self.tree.read_versions(self.env).root_version)
         self.tree.set_values(self.env, {"faults.errorRate": f"{error_rate:g}"})
-        bump = self.tree.bump(self.env, service, version, root_version=root)
+        bump = self.tree.bump(self.env, service, version, root_version=root, greeting=greeting)
         deployed = gitops.deploy(self.settings, self.env)
         return Release(self.env, service, version, root, bump.diff, tuple(deployed))
 
@@ -78,9 +85,11 @@ class Releases:
         self.tree.set_values(self.env, {"analysis.prePromotion": True})
         return gitops.deploy(self.settings, self.env)
 
-    def release_and_promote(self, rollouts: Rollouts, service: str, version: str) -> Release:
+    def release_and_promote(
+        self, rollouts: Rollouts, service: str, version: str, *, greeting: str | None = None
+    ) -> Release:
         """Release, promote every Rollout of the release and wait until all are Healthy."""
-        release = self.release(service, version)
+        release = self.release(service, version, greeting=greeting)
         rollouts.promote_each(release.rollouts)
         rollouts.wait_for_every_phase(release.rollouts, Phase.HEALTHY)
         return release

@@ -238,6 +238,60 @@ class Rollouts:
                     )
         return found
 
+    def revision_versions(self, name: str) -> list[tuple[int, str]]:
+        """(revision, image tag) of every ReplicaSet the Rollout keeps, oldest first: the
+        revision history. An undo reuses the old ReplicaSet (its revision moves up); releasing an
+        old version again makes a new one."""
+        found = []
+        for rs in self.replica_sets(name):
+            containers = ((rs.template.get("spec") or {}).get("containers")) or [{}]
+            image = str(containers[0].get("image", ""))
+            tag = image.split("@", 1)[0].rpartition(":")[2] if ":" in image else "latest"
+            found.append((rs.revision or 0, tag))
+        return found
+
+    def revisions_with_pods(self, name: str) -> list[int]:
+        """The revisions whose ReplicaSet is scaled up now."""
+        return [rs.revision or 0 for rs in self.replica_sets(name) if rs.replicas > 0]
+
+    def wait_for_scaled_down(
+        self, name: str, revision: int, *, within: float | None = None
+    ) -> ReplicaSet:
+        """Block until the ReplicaSet of ``revision`` has no replicas (scaleDownDelaySeconds)."""
+        by_revision = {rs.revision: rs for rs in self.replica_sets(name)}
+        if revision not in by_revision:
+            known = ", ".join(str(r) for r in sorted(r for r in by_revision if r)) or "none"
+            raise NotFound(f'Rollout "{name}" has no revision {revision}; revisions: {known}')
+        target = by_revision[revision]
+        return wait_for(
+            Resource(self.kube, kube.REPLICA_SET, kube.replica_set_from),
+            target.name,
+            lambda rs: rs.replicas == 0,
+            what=f"ReplicaSet {self.namespace}/{target.name} (revision {revision}): scaled down",
+            describe=lambda rs: f"replicas={rs.replicas} ready={rs.ready_replicas}",
+            within=within if within is not None else self.timeout,
+            clock=self.clock or time.monotonic,
+        ).value
+
+    def event_reasons(self, name: str, *, only: Iterable[str] | None = None) -> list[str]:
+        """The reasons of the Rollout's events, oldest first (``only``: just these reasons)."""
+        wanted = set(only) if only is not None else None
+        items, _ = self.kube.list(kube.EVENT)
+        mine = [
+            e
+            for e in items
+            if (e.get("involvedObject") or {}).get("kind") == "Rollout"
+            and (e.get("involvedObject") or {}).get("name") == name
+            and (wanted is None or e.get("reason") in wanted)
+        ]
+
+        def when(event: Mapping[str, Any]) -> tuple[str, int]:
+            stamp = str(event.get("lastTimestamp") or event.get("eventTime") or "")
+            version = str((event.get("metadata") or {}).get("resourceVersion") or "0")
+            return stamp, int(version) if version.isdigit() else 0
+
+        return [str(e.get("reason", "")) for e in sorted(mine, key=when)]
+
     def read_status(self, name: str) -> tuple[Phase, str]:
         """What ``kubectl argo rollouts status`` would print: phase and message."""
         return phase_of(self.read(name))

@@ -33,3 +33,6 @@ ISTIO_PROMETHEUS_ADDON = (
     "https://raw.githubusercontent.com/istio/istio/"
     f"release-{ISTIO.rsplit('.', 1)[0]}/samples/addons/prometheus.yaml"
 )
+
+# Lints .github/workflows in the tests (its go.mod pins the module; built like the rest).
+ACTIONLINT = "v1.7.12"

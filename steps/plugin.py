@@ -13,6 +13,7 @@ On failure, before any fixture is torn down, the namespace's state is written un
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import time
@@ -46,6 +47,7 @@ MARKERS = {
 _ARTIFACTS = pytest.StashKey[Path]()
 _SYSTEM = pytest.StashKey["DemoSystem"]()
 _FEATURE = pytest.StashKey[str]()
+_WAIT_HANDLER = pytest.StashKey[logging.Handler]()
 _STEP_STARTED = pytest.StashKey[float]()
 
 
@@ -256,6 +258,27 @@ def _feature_of(item: pytest.Item) -> str:
 
 def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any) -> None:
     request.node.stash[_FEATURE] = _slug(Path(feature.filename).stem)
+    handler = _WaitProgress(_progress(request.config))
+    logging.getLogger("bgh.wait").addHandler(handler)
+    request.node.stash[_WAIT_HANDLER] = handler
+
+
+def pytest_bdd_after_scenario(request: pytest.FixtureRequest) -> None:
+    handler = request.node.stash.get(_WAIT_HANDLER, None)
+    if handler is not None:
+        logging.getLogger("bgh.wait").removeHandler(handler)
+
+
+class _WaitProgress(logging.Handler):
+    """Long waits' progress on the terminal while a scenario runs: the wait's start, each change
+    it observes and how it ends, under the step that is waiting."""
+
+    def __init__(self, write: Any) -> None:
+        super().__init__(level=logging.INFO)
+        self.write = write
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.write(f"      {record.getMessage()}")
 
 
 def _slug(text: str) -> str:

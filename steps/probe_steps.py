@@ -29,6 +29,17 @@ def _(gateway: Gateway, service: str, version: str, side: Side) -> None:
     gateway.wait_for_version(side, service, version)
 
 
+@then(parsers.parse('the page through {side:Side} shows "{text}"', extra_types=SIDE))
+def _(gateway: Gateway, side: Side, text: str) -> None:
+    gateway.wait_for_page(side, text)
+
+
+@then(parsers.parse('the page through {side:Side} no longer shows "{text}"', extra_types=SIDE))
+@then(parsers.parse('the page through {side:Side} does not show "{text}"', extra_types=SIDE))
+def _(gateway: Gateway, side: Side, text: str) -> None:
+    gateway.wait_for_page(side, text, present=False)
+
+
 @then("gateway A answers on active and preview")
 def _(gateway: Gateway) -> None:
     assert gateway.unanswered() == {}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 from pytest_bdd import given, parsers, then, when
 
+from harness.errors import ConfigError
 from harness.release import Release, Releases
 from harness.rollouts import AnalysisPhase, Phase, Rollouts
 
@@ -100,6 +103,11 @@ def _(rollouts: Rollouts, rollout: str, version: str) -> None:
     assert rollouts.version(rollout) == version
 
 
+@then(parsers.parse('the events of "{rollout}" end with "{first}" then "{second}"'))
+def _(rollouts: Rollouts, rollout: str, first: str, second: str) -> None:
+    assert rollouts.event_reasons(rollout, only=(first, second))[-2:] == [first, second]
+
+
 @then("every rollout is Healthy")
 def _(rollouts: Rollouts) -> None:
     assert rollouts.not_in_phase(Phase.HEALTHY) == {}
@@ -131,3 +139,54 @@ def _(releases: Releases, service: str, version: str, percent: int) -> Release:
 )
 def _(rollouts: Rollouts, rollout: str, phase: AnalysisPhase) -> None:
     assert rollouts.wait_for_pre_promotion_analysis(rollout).status == phase
+
+
+def _versions(text: str) -> list[str]:
+    """'"1.0.0", "1.1.0"' -> ["1.0.0", "1.1.0"]; anything else names what was expected."""
+    found = re.findall(r'"([^"]+)"', text)
+    if not found or re.sub(r'"[^"]+"', "", text).replace(",", "").replace("and", "").strip():
+        raise ConfigError(f'versions {text!r}: expected quoted versions, e.g. "1.0.0", "1.1.0"')
+    return found
+
+
+@given(
+    parsers.parse(
+        'version "{version}" of "{service}" with the greeting "{greeting}" is released and promoted'
+    ),
+    target_fixture="release",
+)
+def _(releases: Releases, rollouts: Rollouts, service: str, version: str, greeting: str) -> Release:
+    return releases.release_and_promote(rollouts, service, version, greeting=greeting)
+
+
+@when(
+    parsers.parse('I release version "{version}" of "{service}" with the greeting "{greeting}"'),
+    target_fixture="release",
+)
+def _(releases: Releases, service: str, version: str, greeting: str) -> Release:
+    return releases.release(service, version, greeting=greeting)
+
+
+@then(parsers.parse('only revision {revision:d} of "{rollout}" has pods'))
+def _(rollouts: Rollouts, rollout: str, revision: int) -> None:
+    assert rollouts.revisions_with_pods(rollout) == [revision]
+
+
+@then(parsers.parse('revisions {first:d} and {second:d} of "{rollout}" have pods'))
+def _(rollouts: Rollouts, rollout: str, first: int, second: int) -> None:
+    assert rollouts.revisions_with_pods(rollout) == [first, second]
+
+
+@then(parsers.parse('revision {revision:d} of "{rollout}" is scaled down'))
+def _(rollouts: Rollouts, rollout: str, revision: int) -> None:
+    rollouts.wait_for_scaled_down(rollout, revision)
+
+
+@then(
+    parsers.parse(
+        'the revision history of "{rollout}" shows versions {versions:Versions}',
+        extra_types={"Versions": _versions},
+    )
+)
+def _(rollouts: Rollouts, rollout: str, versions: list[str]) -> None:
+    assert [version for _, version in rollouts.revision_versions(rollout)] == versions

@@ -104,6 +104,13 @@ COMPONENTS: tuple[Component, ...] = (ETCD, KUBERNETES, KWOK, ARGO_ROLLOUTS, ISTI
 
 # Tools the harness runs itself, not part of any target: Helm renders gitops/.
 HELM = Component("helm", "helm.sh/helm/v4", versions.HELM, {"helm": "helm.sh/helm/v4/cmd/helm"})
+# actionlint checks every workflow under .github/workflows (tests/unit/test_workflows.py).
+ACTIONLINT = Component(
+    "actionlint",
+    "github.com/rhysd/actionlint",
+    versions.ACTIONLINT,
+    {"actionlint": "github.com/rhysd/actionlint/cmd/actionlint"},
+)
 
 
 @dataclass(frozen=True)

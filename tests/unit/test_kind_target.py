@@ -5,6 +5,7 @@ A fake is not needed: the plan is pure data. Running it needs Docker, which thes
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -13,12 +14,16 @@ import yaml
 from harness import versions
 from harness.errors import ConfigError
 from harness.settings import load_settings
-from harness.targets.kind import CONFIG, KindTarget
+from harness.targets.kind import CONFIG, DEMO_VERSIONS, KindTarget
 
 
 @pytest.fixture
 def target(tmp_path: Path) -> KindTarget:
-    return KindTarget(load_settings(state_dir=tmp_path, namespace="demo"), image_tag="1.2.3")
+    return KindTarget(
+        load_settings(state_dir=tmp_path, namespace="demo"),
+        versions=("1.2.3", "1.3.0"),
+        analysis_tag="1.2.3",
+    )
 
 
 def _commands(target: KindTarget) -> list[str]:
@@ -70,11 +75,17 @@ def test_images_are_built_then_loaded_with_the_version_tag(target: KindTarget) -
     assert load[:3] == ("kind", "load", "docker-image")
     references = [ref for ref in load if ref.startswith("ghcr.io/")]
     assert references == [
-        f"ghcr.io/bluegreen-harness/{s}:1.2.3"
-        for s in ("gateway-a", "service-b", "service-c", "analysis")
+        *(
+            f"ghcr.io/bluegreen-harness/{s}:{v}"
+            for v in ("1.2.3", "1.3.0")
+            for s in ("gateway-a", "service-b", "service-c")
+        ),
+        "ghcr.io/bluegreen-harness/analysis:1.2.3",
     ]
     builds = [step.argv for step in plan if step.argv[:2] == ("docker", "build")]
     assert [argv[argv.index("-t") + 1] for argv in builds] == references
+    versions = [a[a.index("-t") - 1] for a in builds if "VERSION=1.3.0" in a]
+    assert versions == ["VERSION=1.3.0"] * 3, "each image reports the version it is tagged with"
 
 
 def test_the_analysis_image_is_built_from_its_dockerfile_with_the_repository_as_context(
@@ -120,3 +131,14 @@ def test_up_without_the_tools_says_which_are_missing(
         ConfigError, match=r"needs docker, kind, kubectl, istioctl on PATH.*--target local"
     ):
         target.up()
+
+
+def test_kind_gets_every_version_the_runbooks_and_qa_deploy() -> None:
+    """Runbooks release versions by name; on kind each must be an image loaded into the nodes."""
+    root = Path(__file__).resolve().parents[2]
+    named = set()
+    for feature in (root / "features").glob("*.feature"):
+        named |= set(re.findall(r'version "(\d+\.\d+\.\d+)"', feature.read_text()))
+    qa = yaml.safe_load((root / "gitops" / "envs" / "qa_version.yaml").read_text())
+    named |= {entry["version"] for entry in qa["services"].values()}
+    assert named <= set(DEMO_VERSIONS), sorted(named - set(DEMO_VERSIONS))

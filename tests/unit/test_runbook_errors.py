@@ -101,3 +101,19 @@ def test_an_unknown_side_names_the_valid_ones(pytester: pytest.Pytester) -> None
     result.stdout.fnmatch_lines(
         ['*ConfigError: unknown side "green"; expected one of active, preview*']
     )
+
+
+def test_a_malformed_version_list_names_the_expected_form(pytester: pytest.Pytester) -> None:
+    result = run(
+        pytester,
+        """
+        Feature: History
+          Scenario: Unquoted
+            Then the revision history of "gateway-a" shows versions 1.0.0, 1.1.0
+        """,
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*ConfigError: versions '1.0.0, 1.1.0': expected quoted versions, e.g. \"1.0.0\", "
+         '"1.1.0"*']
+    )  # fmt: skip

@@ -53,6 +53,12 @@ class Image:
     reference: str
 
 
+# Every version the QA version file and the runbooks in features/ deploy. kind has no registry
+# to pull them from, so each is built (the same layers; only VERSION differs) and loaded;
+# tests/unit/test_kind_target.py keeps this list in step with those files.
+DEMO_VERSIONS = ("1.0.0", "1.1.0", "1.2.0")
+
+
 class KindTarget:
     """Create, provision and delete the kind cluster."""
 
@@ -60,7 +66,8 @@ class KindTarget:
         self,
         settings: Settings,
         *,
-        image_tag: str = "dev",
+        versions: Sequence[str] = DEMO_VERSIONS,
+        analysis_tag: str = "dev",
         registry: str = "ghcr.io/bluegreen-harness",
         report: Report = lambda _line: None,
     ) -> None:
@@ -68,9 +75,12 @@ class KindTarget:
         self.report = report
         self.root = settings.state_dir.resolve() / "kind"
         self.kubeconfig = self.root / "kubeconfig"
-        self.images = tuple(Image(s, f"{registry}/{s}:{image_tag}") for s in SERVICES)
+        # One image per service and version, each reporting its version (build arg VERSION).
+        self.images = tuple(
+            Image(s, f"{registry}/{s}:{version}") for version in versions for s in SERVICES
+        )
         # gitops/charts/analysis runs this image on kind (value analysis.server.image).
-        self.analysis_image = f"{registry}/analysis:{image_tag}"
+        self.analysis_image = f"{registry}/analysis:{analysis_tag}"
 
     def plan(self) -> list[Step]:
         """Every command ``up`` runs, in order."""
