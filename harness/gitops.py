@@ -176,25 +176,10 @@ class GitOps:
             data["greeting"] = _same_style(data.get("greeting"), greeting)
         if root_version is not None:
             data["rootVersion"] = _same_style(data.get("rootVersion"), root_version)
-        out = io.StringIO()
-        round_trip.dump(data, out)
-        after = out.getvalue()
-        name = _display(file)
-        diff = "".join(
-            difflib.unified_diff(
-                before.splitlines(keepends=True),
-                after.splitlines(keepends=True),
-                fromfile=name if name.startswith("/") else f"a/{name}",
-                tofile=name if name.startswith("/") else f"b/{name}",
-            )
-        )
         changes = [f"{service} {version}"] if service else []
         changes += [f"root version {root_version}"] if root_version else []
         changes += [f"greeting {greeting!r}"] if greeting is not None else []
-        message = f"{env}: " + ", ".join(changes)
-        if write and after != before:
-            file.write_text(after)
-        return Bump(file, before, after, diff, message)
+        return _write(file, before, round_trip, data, f"{env}: " + ", ".join(changes), write)
 
     def set_values(self, env: str, values: Mapping[str, object], *, write: bool = True) -> Bump:
         """Set dotted keys (``analysis.prePromotion``, ``faults.errorRate``) in the version file,
@@ -211,19 +196,8 @@ class GitOps:
                     node[key] = {}
                 node = node[key]
             node[leaf] = value if not isinstance(value, str) else _same_style(node.get(leaf), value)
-        out = io.StringIO()
-        round_trip.dump(data, out)
-        after = out.getvalue()
-        name = _display(file)
-        diff = "".join(
-            difflib.unified_diff(
-                before.splitlines(keepends=True), after.splitlines(keepends=True), name, name
-            )
-        )
-        if write and after != before:
-            file.write_text(after)
         listing = ", ".join(f"{k}={v}" for k, v in values.items())
-        return Bump(file, before, after, diff, f"{env}: {listing}")
+        return _write(file, before, round_trip, data, f"{env}: {listing}", write)
 
     # -- applications and rendering ---------------------------------------------------------
 
@@ -595,6 +569,25 @@ def commit(bump: Bump) -> str:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def _write(file: Path, before: str, round_trip: YAML, data: Any, message: str, write: bool) -> Bump:
+    """Dump ``data`` as ``file``'s new text, with its diff; written unless ``write`` is False."""
+    out = io.StringIO()
+    round_trip.dump(data, out)
+    after = out.getvalue()
+    name = _display(file)
+    diff = "".join(
+        difflib.unified_diff(
+            before.splitlines(keepends=True),
+            after.splitlines(keepends=True),
+            fromfile=name if name.startswith("/") else f"a/{name}",
+            tofile=name if name.startswith("/") else f"b/{name}",
+        )
+    )
+    if write and after != before:
+        file.write_text(after)
+    return Bump(file, before, after, diff, message)
 
 
 def _round_trip() -> YAML:

@@ -15,7 +15,7 @@ import enum
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from harness import kube
 from harness.errors import ConfigError, HarnessError, NotFound, RolloutFailed, WaitTimeout
@@ -33,6 +33,16 @@ from harness.kube import (
 )
 from harness.waits import Clock, Waited, wait_for
 
+_E = TypeVar("_E", bound=enum.StrEnum)
+
+
+def _word(enumeration: type[_E], word: str, what: str) -> _E:
+    for member in enumeration:
+        if member.value == word:
+            return member
+    expected = ", ".join(m.value for m in enumeration)
+    raise ConfigError(f'unknown {what} "{word}"; expected one of {expected}.')
+
 
 class AnalysisPhase(enum.StrEnum):
     """How an AnalysisRun ended, in Argo's words."""
@@ -45,11 +55,7 @@ class AnalysisPhase(enum.StrEnum):
     @classmethod
     def parse(cls, word: str) -> AnalysisPhase:
         """The phase named by ``word``; a harness error (not ValueError) names the valid words."""
-        for phase in cls:
-            if phase.value == word:
-                return phase
-        expected = ", ".join(p.value for p in cls)
-        raise ConfigError(f'unknown analysis phase "{word}"; expected one of {expected}.')
+        return _word(cls, word, "analysis phase")
 
 
 class Phase(enum.StrEnum):
@@ -67,11 +73,7 @@ class Phase(enum.StrEnum):
         pytest-bdd treats a ValueError from a step parameter converter as "no match", which would
         end in a misleading "step definition not found".
         """
-        for phase in cls:
-            if phase.value == word:
-                return phase
-        expected = ", ".join(p.value for p in cls)
-        raise ConfigError(f'unknown phase "{word}"; expected one of {expected}.')
+        return _word(cls, word, "phase")
 
 
 def phase_of(rollout: Rollout) -> tuple[Phase, str]:
