@@ -300,10 +300,10 @@ class DataPlane:
             found = container_port(pod, pod.readiness_port)
             if found is not None:
                 return found
-        for name in ("METRICS_PORT", "PORT"):
-            if env.get(name, "").isdigit() and (name == "METRICS_PORT" or service != "service-c"):
-                return int(env[name])
-        return DEFAULT_OPS_PORT[service]
+        # C serves /readyz and /metrics on METRICS_PORT; A and B on their traffic PORT.
+        variable = "METRICS_PORT" if service == "service-c" else "PORT"
+        value = env.get(variable, "")
+        return int(value) if value.isdigit() else DEFAULT_OPS_PORT[service]
 
     async def _egress(self, pod: Pod, value: str, egress: dict[tuple[str, int], Forwarder]) -> str:
         """``value`` with a Service reference pointed at the pod's own egress listener."""
