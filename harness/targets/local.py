@@ -334,6 +334,20 @@ class LocalTarget:
         """Base URL of the data plane's ``/healthz`` and ``/state``."""
         return f"http://127.0.0.1:{self._recorded_port('dataplane_port')}"
 
+    def _dataplane_summary(self) -> str:
+        try:
+            state = self.read_dataplane()
+        except TargetError as exc:
+            return str(exc).split(";")[0]
+        pods = state["pods"]
+        ready = sum(1 for p in pods if p["ready"])
+        restarts = sum(p["restarts"] for p in pods)
+        problems = len(state["problems"])
+        return (
+            f"{len(pods)} pod processes ({ready} ready, {restarts} restarts), "
+            f"{len(state['services'])} Services, {problems} problems"
+        )
+
     def read_dataplane(self) -> dict[str, Any]:
         """The data plane's ``/state``: pods, their addresses and logs, Service listeners."""
         url = f"{self.dataplane_url}/state"
@@ -496,6 +510,8 @@ class LocalTarget:
                 detail += f", http://127.0.0.1:{state[key]}"
             if not running and process.log.exists():
                 detail += f"; log: {process.log}\n{log_tail(process.log, lines=5)}"
+            if running and process is self.dataplane:
+                detail += "; " + self._dataplane_summary()
             lines.append(ComponentStatus(process.name, running, detail))
         return lines
 
