@@ -75,7 +75,9 @@ class Releases:
         if not 0.0 <= error_rate <= 1.0:
             raise ConfigError(f"error rate {error_rate}: expected a share between 0 and 1")
         root = next_root_version(self.tree.read_versions(self.env).root_version)
-        self.tree.set_values(self.env, {"faults.errorRate": f"{error_rate:g}"})
+        if error_rate or "\nfaults:" in self.tree.version_file(self.env).read_text():
+            # Set (or reset) the fault knob; a file that never had one is left without it.
+            self.tree.set_values(self.env, {"faults.errorRate": f"{error_rate:g}"})
         bump = self.tree.bump(self.env, service, version, root_version=root, greeting=greeting)
         deployed = gitops.deploy(self.settings, self.env)
         return Release(self.env, service, version, root, bump.diff, tuple(deployed))
