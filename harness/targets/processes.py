@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -134,10 +135,31 @@ def _reap(pid: int) -> None:
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    """A free loopback port for a server, below the kernel's ephemeral range.
+
+    A port the kernel may hand out as the source port of an outgoing connection can be taken in
+    the moment a server restarts (its listener gone, the next one not bound yet), and the
+    restarted server then fails to bind; with hundreds of connections a second on the machine
+    that happened to a restarted kube-apiserver. Ports below the range are never handed out.
+    """
+    low = _ephemeral_low()
+    # Below kwokctl's own fixed ports too (32762-32766 for etcd, kwok and the rest).
+    candidates = list(range(max(1024, low - 12000), low - 100))
+    random.shuffle(candidates)
+    for port in candidates[:200]:
+        if not port_in_use(port):
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # everything below is taken
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        found: int = sock.getsockname()[1]
+        return found
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
 
 
 def port_in_use(port: int) -> bool:

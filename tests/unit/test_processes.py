@@ -94,3 +94,16 @@ def test_wait_gone_kills_a_process_that_ignores_the_request() -> None:
     wait_gone(child.pid, within=0.3)
     assert not pid_alive(child.pid)
     assert time.monotonic() - started >= 0.3  # it had to be killed: SIGTERM was ignored
+
+
+def test_a_free_port_for_a_server_is_below_the_ephemeral_range() -> None:
+    """Never one the kernel could give an outgoing connection while the server restarts."""
+    from pathlib import Path
+
+    from harness.targets.processes import free_port, port_in_use
+
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = {free_port() for _ in range(20)}
+    assert all(1024 <= port < low - 100 for port in ports), sorted(ports)
+    assert not any(port_in_use(port) for port in ports)
+    assert len(ports) > 1, "picked at random, so two targets rarely want the same one"
