@@ -29,6 +29,7 @@ import httpx
 from harness.errors import ConfigError, HarnessError, ProbeError
 from harness.settings import Settings
 from harness.targets.local import LocalTarget
+from harness.waits import poll
 
 SERVICES = {"a": "gateway-a", "b": "service-b", "c": "service-c"}
 
@@ -215,20 +216,18 @@ class Gateway:
         """Ask until gateway A's page through ``side`` answers 200 with ``text`` on it (or, with
         ``present=False``, without it); returns the page."""
         within = self.timeout if within is None else within
-        started = time.monotonic()
-        delay = 0.05
-        while True:
-            status, page = self.read_page(side)
-            if status == 200 and (text in page) == present:
-                return page
-            if time.monotonic() - started + delay > within:
-                shown = "show" if present else "stop showing"
-                raise ProbeError(
-                    f"gateway A's page through {side} did not {shown} {text!r} within "
-                    f"{within:g}s.\n  last answer: HTTP {status}: {page[:500]!r}"
-                )
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
+        (status, page), met = poll(
+            lambda: self.read_page(side),
+            lambda answer: answer[0] == 200 and (text in answer[1]) == present,
+            within=within,
+        )
+        if not met:
+            shown = "show" if present else "stop showing"
+            raise ProbeError(
+                f"gateway A's page through {side} did not {shown} {text!r} within "
+                f"{within:g}s.\n  last answer: HTTP {status}: {page[:500]!r}"
+            )
+        return page
 
     def wait_for_version(
         self, side: Side, service: str, version: str, *, within: float | None = None
@@ -239,19 +238,17 @@ class Gateway:
                 f'unknown service "{service}"; expected one of {", ".join(SERVICES.values())}'
             )
         within = self.timeout if within is None else within
-        started = time.monotonic()
-        delay = 0.05
-        while True:
-            answer = self.read(side)
-            if answer.ok and answer.version(service) == version:
-                return answer
-            if time.monotonic() - started + delay > within:
-                raise ProbeError(
-                    f'gateway A through {side} did not show "{service}" at version "{version}" '
-                    f"within {within:g}s.\n  last answer: {answer.describe()}"
-                )
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
+        answer, met = poll(
+            lambda: self.read(side),
+            lambda a: a.ok and a.version(service) == version,
+            within=within,
+        )
+        if not met:
+            raise ProbeError(
+                f'gateway A through {side} did not show "{service}" at version "{version}" '
+                f"within {within:g}s.\n  last answer: {answer.describe()}"
+            )
+        return answer
 
     @contextlib.contextmanager
     def steady_traffic(

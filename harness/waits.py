@@ -165,3 +165,27 @@ def _met(what: str, obj: T, deadline: Deadline, changes: int) -> Waited[T]:
     seconds = deadline.elapsed()
     log.info("%s: met after %.2fs", what, seconds)
     return Waited(obj, seconds, changes)
+
+
+def poll(
+    read: Callable[[], T],
+    ok: Callable[[T], bool],
+    *,
+    within: float,
+    cap: float = 1.0,
+    clock: Clock = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[T, bool]:
+    """Read until ``ok`` holds, for things with no watch (HTTP): a backoff from 50 ms doubling up
+    to ``cap``; gives up when the next try would end past ``within`` seconds. Returns the last
+    read and whether it satisfied ``ok``, so the caller's error can show what it last saw."""
+    started = clock()
+    delay = 0.05
+    while True:
+        value = read()
+        if ok(value):
+            return value, True
+        if clock() - started + delay > within:
+            return value, False
+        sleep(delay)
+        delay = min(delay * 2, cap)

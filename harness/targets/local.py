@@ -39,6 +39,7 @@ from harness.targets.processes import (
     wait_gone,
     wait_http_ok,
 )
+from harness.waits import poll
 
 SERVICES_DIR = Path(__file__).resolve().parents[2] / "services"
 CLUSTER_NAME = "bgh"
@@ -374,19 +375,13 @@ class LocalTarget:
         self, ok: Callable[[dict[str, Any]], bool], *, what: str, within: float
     ) -> dict[str, Any]:
         """Read ``/state`` until ``ok`` holds; HTTP has no watch, so a short capped backoff."""
-        started = time.monotonic()
-        delay = 0.05
-        while True:
-            state = self.read_dataplane()
-            if ok(state):
-                return state
-            if time.monotonic() - started + delay > within:
-                raise TargetError(
-                    f"the data plane did not reach {what} within {within:.0f}s; last state:\n"
-                    + indent_tail(json.dumps(state, indent=2), lines=60)
-                )
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
+        state, met = poll(self.read_dataplane, ok, within=within, cap=0.5)
+        if not met:
+            raise TargetError(
+                f"the data plane did not reach {what} within {within:.0f}s; last state:\n"
+                + indent_tail(json.dumps(state, indent=2), lines=60)
+            )
+        return state
 
     def service_url(self, namespace: str, name: str, port: int) -> str:
         """``http://address:port`` where the data plane serves a Service."""

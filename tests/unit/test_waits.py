@@ -217,3 +217,24 @@ def test_unreachable_until_the_deadline_is_a_timeout_not_a_crash() -> None:
             source, "r", lambda s: s == "Paused", what="thing demo/r: Paused",
             describe=str, within=5, clock=clock, sleep=sleep,
         )  # fmt: skip
+
+
+def test_poll_backs_off_to_its_cap_and_returns_the_last_read_when_time_runs_out() -> None:
+    from harness.waits import poll
+
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    reads = iter(range(100))
+    last, met = poll(lambda: next(reads), lambda n: n < 0, within=2.0, cap=0.4,
+                     clock=lambda: now[0], sleep=sleep)  # fmt: skip
+    assert not met
+    assert slept == [0.05, 0.1, 0.2, 0.4, 0.4, 0.4, 0.4]  # 1.95 s; one more would pass 2 s
+    assert last == len(slept)
+    found, met = poll(lambda: next(reads), lambda n: n % 3 == 0, within=2.0,
+                      clock=lambda: now[0], sleep=sleep)  # fmt: skip
+    assert met and found % 3 == 0
