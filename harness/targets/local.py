@@ -473,14 +473,24 @@ class LocalTarget:
                     wait_gone(pid, within=10.0)
             # kwokctl's own wait ends with exit 0 even when the API server never answered.
             self._kwokctl(built, ["start", "cluster", "--wait", "30s"])
-            if self._apiserver_ready(built):
+            if self._apiserver_ready(built, within=30.0):
+                # client-go's informers back off while the API server is away, and the back-off
+                # grows with each outage that comes within two minutes of the last (0.8 s, then
+                # doubling up to 30 s): after a few restarts the Rollouts controller would sit
+                # idle for half a minute. A controller pod would be restarted with its control
+                # plane too; so is this one.
+                if self.rollouts_controller.is_running():
+                    self.rollouts_controller.stop()
+                    self._controller(built, self._read_state())
                 return time.monotonic() - started
-            # Seen once in a few full runs, cause not yet known: the API server did not come
-            # back. Keep its logs (the next start truncates them) and start it again.
+            # Seen in a few full runs: the new kube-apiserver could not bind its port ("address
+            # already in use"). Keep the logs (the next start truncates them) and the sockets on
+            # that port, then start again.
             kept = self.root / "logs" / f"restart-{int(time.time())}-attempt-{attempt}"
             shutil.copytree(self._cluster_dir() / "logs", kept, dirs_exist_ok=True)
+            _keep_sockets(kept / "sockets.txt")
             self.report(
-                f"control plane: not serving 30 s after restart attempt {attempt}; logs kept in "
+                f"control plane: not ready 30 s after restart attempt {attempt}; logs kept in "
                 f"{kept}" + ("; restarting again" if attempt < attempts else "")
             )
         raise TargetError(
@@ -543,23 +553,28 @@ class LocalTarget:
     def _cluster_exists(self) -> bool:
         return (self._cluster_dir() / "kwok.yaml").is_file()
 
-    def _apiserver_ready(self, built: dict[str, builds.Built]) -> bool:
+    def _apiserver_ready(self, built: dict[str, builds.Built], *, within: float = 0.0) -> bool:
+        """Whether ``/readyz`` answers ok within ``within`` seconds (0: one try). kwokctl's
+        "ready" can come before the API server's post-start hooks have all passed."""
         if not self.kubeconfig.is_file():
             return False
-        result = subprocess.run(
-            [
-                str(built["kubernetes"].path("kubectl")),
-                f"--kubeconfig={self.kubeconfig}",
-                "get",
-                "--raw",
-                "/readyz",
-                "--request-timeout=2s",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
+        argv = [
+            str(built["kubernetes"].path("kubectl")),
+            f"--kubeconfig={self.kubeconfig}",
+            "get",
+            "--raw",
+            "/readyz",
+            "--request-timeout=2s",
+        ]
+        last, ready = poll(
+            lambda: subprocess.run(argv, capture_output=True, text=True, check=False),
+            lambda result: result.returncode == 0,
+            within=within,
+            cap=0.5,
         )
-        return result.returncode == 0
+        if not ready and within:
+            self.report(f"kube-apiserver /readyz: {(last.stdout + last.stderr).strip()[-400:]}")
+        return ready
 
     def _kwok_env(self, built: dict[str, builds.Built] | None) -> dict[str, str]:
         env = {
@@ -678,3 +693,14 @@ def _prometheus_config(targets: Path) -> dict[str, object]:
             }
         ],
     }
+
+
+def _keep_sockets(path: Path) -> None:
+    """Every TCP socket on the machine with its owner, as evidence for a port that would not bind
+    (``ss`` when installed, the kernel's tables otherwise)."""
+    ss = shutil.which("ss")
+    if ss is not None:
+        result = subprocess.run([ss, "-tanp"], capture_output=True, text=True, check=False)
+        path.write_text(result.stdout + result.stderr)
+        return
+    path.write_text("".join(Path(f"/proc/net/{t}").read_text() for t in ("tcp", "tcp6")))
