@@ -38,6 +38,7 @@ from harness.targets.processes import (
     port_in_use,
     wait_gone,
     wait_http_ok,
+    wait_port_bindable,
 )
 from harness.waits import poll
 
@@ -471,6 +472,14 @@ class LocalTarget:
             for pid in running:
                 if pid is not None:
                     wait_gone(pid, within=10.0)
+            port = self._read_state().get("kube_apiserver_port")
+            if port is not None and not wait_port_bindable(port, within=60.0):
+                # A kube-apiserver started now would fail to bind and kwokctl would wait two
+                # minutes for it; keep the evidence of who holds the port instead.
+                kept = self.root / "logs" / f"restart-{int(time.time())}-port-{port}-busy"
+                kept.mkdir(parents=True, exist_ok=True)
+                _keep_sockets(kept / "sockets.txt")
+                self.report(f"kube-apiserver port {port} still taken 60 s after stop; see {kept}")
             # kwokctl's own wait ends with exit 0 even when the API server never answered.
             self._kwokctl(built, ["start", "cluster", "--wait", "30s"])
             if self._apiserver_ready(built, within=30.0):

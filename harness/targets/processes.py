@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from harness.errors import TargetError, log_tail
+from harness.waits import poll
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,26 @@ def port_in_use(port: int) -> bool:
         except OSError:
             return True
     return False
+
+
+def port_bindable(port: int) -> bool:
+    """Whether a server could listen on ``port`` on every address, as kube-apiserver's
+    ``--bind-address=0.0.0.0`` does (dual-stack, SO_REUSEADDR like Go's listeners)."""
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        try:
+            sock.bind(("::", port))
+            sock.listen(1)
+        except OSError:
+            return False
+    return True
+
+
+def wait_port_bindable(port: int, *, within: float) -> bool:
+    """Whether ``port`` became bindable within ``within`` seconds (see ``port_bindable``)."""
+    _, bindable = poll(lambda: port_bindable(port), bool, within=within)
+    return bindable
 
 
 def wait_http_ok(process: Process, url: str, *, within: float, command: str) -> float:

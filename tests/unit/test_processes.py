@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from harness.errors import TargetError
-from harness.targets.processes import Process, free_port, port_in_use, wait_http_ok
+from harness.targets.processes import (
+    Process,
+    free_port,
+    port_bindable,
+    port_in_use,
+    wait_http_ok,
+    wait_port_bindable,
+)
 
 
 def test_start_then_stop_leaves_nothing_running(tmp_path: Path) -> None:
@@ -107,3 +114,15 @@ def test_a_free_port_for_a_server_is_below_the_ephemeral_range() -> None:
     assert all(1024 <= port < low - 100 for port in ports), sorted(ports)
     assert not any(port_in_use(port) for port in ports)
     assert len(ports) > 1, "picked at random, so two targets rarely want the same one"
+
+
+def test_a_port_held_by_one_loopback_address_cannot_take_a_wildcard_listener() -> None:
+    """What kube-apiserver's --bind-address=0.0.0.0 meets when anything holds its port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
+        held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        held.bind(("127.0.0.1", 0))
+        held.listen(1)
+        port = held.getsockname()[1]
+        assert not port_bindable(port)
+        assert not wait_port_bindable(port, within=0.2)
+    assert port_bindable(port)
