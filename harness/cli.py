@@ -61,9 +61,32 @@ def _target(settings: Settings) -> LocalTarget | KindTarget:
 
 
 @app.command()
-def up(target: TargetOption = None, state_dir: StateOption = None) -> None:
+def up(
+    target: TargetOption = None,
+    state_dir: StateOption = None,
+    with_argocd: Annotated[
+        bool,
+        typer.Option(
+            "--with-argocd",
+            help="Local target: also run Argo CD and sync the root app from a local Git "
+            "repository seeded from gitops/ (BGH_LOCAL__ARGOCD=true).",
+        ),
+    ] = False,
+) -> None:
     """Bring the target up: build what is missing, start the control plane and Argo Rollouts."""
-    _run(lambda: _target(_settings(target, state_dir)).up())
+
+    def act() -> None:
+        settings = _settings(target, state_dir)
+        if with_argocd:
+            if settings.target != "local":
+                raise ConfigError(
+                    f"--with-argocd is for the local target; the {settings.target} target "
+                    + ("installs Argo CD itself" if settings.target == "kind" else "has its own")
+                )
+            settings.local.argocd = True
+        _target(settings).up()
+
+    _run(act)
 
 
 @app.command()
@@ -143,15 +166,22 @@ def bump(
         str | None, typer.Option("--greeting", help="Gateway A's page greeting (UTF-8).")
     ] = None,
     commit: Annotated[bool, typer.Option("--commit", help="git commit the file alone.")] = False,
+    push: Annotated[
+        bool, typer.Option("--push", help="Then git push the commit (implies --commit).")
+    ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the diff only.")] = False,
 ) -> None:
     """Set a service's version, the root version or the greeting in a version file, keeping
     comments and order."""
-    from harness import gitops
+    from harness import argocd, gitops
+
+    commit = commit or push
 
     def act() -> None:
         if commit and dry_run:
-            raise ConfigError("--commit and --dry-run exclude each other; give one of them")
+            raise ConfigError(
+                f"--{'push' if push else 'commit'} and --dry-run exclude each other; give one"
+            )
         tree = gitops.GitOps(load_settings().gitops_dir)
         change = tree.bump(
             env, service, version, root_version=root_version, greeting=greeting, write=not dry_run
@@ -164,6 +194,9 @@ def bump(
             console.print("dry run: nothing written")
         elif commit:
             console.print(f"committed {change.file} as {gitops.commit(change)}: {change.message}")
+            if push:
+                pushed = argocd.push(change.file.parent)
+                console.print(f"pushed {pushed[:7]}; Argo CD syncs it at its next refresh")
         else:
             console.print(f"wrote {change.file}; `bgh deploy --env {env}` applies it")
 

@@ -16,10 +16,10 @@ import io
 import re
 import shutil
 import subprocess
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from ruamel.yaml import YAML
@@ -28,6 +28,9 @@ from ruamel.yaml.scalarstring import ScalarString
 from harness.errors import ConfigError, HarnessError, NotFound, TargetError, indent_tail
 from harness.settings import Settings
 from harness.targets import builds
+
+if TYPE_CHECKING:
+    from harness.rollouts import Rollouts
 
 Report = Callable[[str], None]
 
@@ -443,7 +446,7 @@ def deploy(settings: Settings, env: str, *, report: Report = lambda _line: None)
     its template changed).
     """
     from harness.kube import ROLLOUT, SERVICE, Kube
-    from harness.rollouts import Phase, Rollouts, phase_of
+    from harness.rollouts import Rollouts
 
     tree = GitOps(settings.gitops_dir)
     versions = tree.read_versions(env)
@@ -464,11 +467,27 @@ def deploy(settings: Settings, env: str, *, report: Report = lambda _line: None)
     kubectl.apply(objects, namespace=namespace)
     report(f"applied {len(objects)} objects of {env} to namespace {namespace}")
     rollouts = Rollouts(kube, timeout=settings.timeout("rollout"))
+    names = [obj["metadata"]["name"] for obj in objects if obj["kind"] == "Rollout"]
+    return settle(rollouts, names, existing, report=report)
+
+
+def settle(
+    rollouts: Rollouts,
+    names: Sequence[str],
+    existing: Collection[str],
+    *,
+    report: Report = lambda _line: None,
+) -> list[Deployed]:
+    """Wait for each Rollout after its objects were applied (by the harness or by Argo CD).
+
+    One that was not there before (not in ``existing``) must become Healthy; one that was must
+    become Healthy, or Paused with the new version on preview, or be under its pre-promotion
+    analysis. Degraded fails at once.
+    """
+    from harness.rollouts import Phase, phase_of
+
     deployed = []
-    for obj in objects:
-        if obj["kind"] != "Rollout":
-            continue
-        name = obj["metadata"]["name"]
+    for name in names:
         if name in existing:
             settled = rollouts.wait_for(
                 name,

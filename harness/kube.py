@@ -7,7 +7,9 @@ objects that do exist; a 410 during a watch is ``Expired`` so a wait can read ag
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +19,15 @@ import urllib3
 from kubernetes import config
 from kubernetes.config.config_exception import ConfigException
 
-from harness.errors import ConfigError, Expired, HarnessError, NotFound, Unreachable
+from harness.errors import (
+    ConfigError,
+    Expired,
+    HarnessError,
+    NotFound,
+    Unreachable,
+    WaitTimeout,
+)
+from harness.waits import Deadline
 
 T = TypeVar("T")
 
@@ -28,6 +38,7 @@ WORKLOAD_GENERATION_ANNOTATION = "rollout.argoproj.io/workload-generation"
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
 
 
 class ApiError(HarnessError):
@@ -529,6 +540,54 @@ class Kube:
     def replace(self, kind: Kind, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = self._call("PUT", kind.path(self.namespace, name), body=dict(body))
         return result
+
+    def apply(self, kind: Kind, body: Mapping[str, Any], *, field_manager: str) -> dict[str, Any]:
+        """Server-side apply one object into this namespace (conflicts forced: the harness owns
+        what it applies)."""
+        name = str(_meta(body).get("name", ""))
+        document = {**body, "metadata": {**_meta(body), "namespace": self.namespace}}
+        result: dict[str, Any] = self._call(
+            "PATCH",
+            kind.path(self.namespace, name),
+            query={"fieldManager": field_manager, "force": "true"},
+            body=document,
+            content_type=APPLY_PATCH,
+        )
+        return result
+
+    def delete(self, kind: Kind, name: str) -> None:
+        """Delete one object (foreground: its finalizers run before it is gone); absent is fine."""
+        with contextlib.suppress(NotFound):
+            self._call(
+                "DELETE",
+                kind.path(self.namespace, name),
+                body={"propagationPolicy": "Foreground"},
+            )
+
+    def wait_deleted(self, kind: Kind, name: str, *, within: float) -> None:
+        """Block until ``name`` is gone, on a watch; WaitTimeout with what still holds it."""
+        deadline = Deadline(within)
+        while True:
+            try:
+                obj = self.get(kind, name)
+            except NotFound:
+                return
+            version = str(_meta(obj).get("resourceVersion", ""))
+            if deadline.expired():
+                finalizers = ", ".join(_meta(obj).get("finalizers") or []) or "none"
+                raise WaitTimeout(
+                    f'{kind.name} "{name}" in namespace "{self.namespace}" still exists after '
+                    f"{within:.0f}s (finalizers: {finalizers})"
+                )
+            with contextlib.suppress(Expired, Unreachable):
+                for event, _ in self.watch(
+                    kind,
+                    name=name,
+                    resource_version=version,
+                    timeout_seconds=max(1, math.ceil(deadline.left())),
+                ):
+                    if event == "DELETED":
+                        return
 
 
 def _translate(status: int, reason: str, body: bytes, method: str, path: str) -> HarnessError:

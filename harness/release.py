@@ -12,8 +12,10 @@ import re
 from dataclasses import dataclass
 
 from harness import gitops
+from harness.argocd import GitOpsDelivery
 from harness.errors import ConfigError
-from harness.gitops import Deployed, GitOps
+from harness.gitops import Bump, Deployed, GitOps
+from harness.kube import Kube
 from harness.rollouts import Phase, Rollouts
 from harness.settings import Settings
 
@@ -48,16 +50,44 @@ class Release:
 
 
 class Releases:
-    """Deploy an environment and release services through its version file."""
+    """Deploy an environment and release services through its version file.
 
-    def __init__(self, settings: Settings, *, env: str = "qa") -> None:
+    Without ``delivery`` the harness applies the rendered environment itself (what Argo CD's sync
+    would do); with one, a release is a commit pushed to the repository Argo CD syncs from, and
+    Argo CD applies it.
+    """
+
+    def __init__(
+        self, settings: Settings, *, env: str = "qa", delivery: GitOpsDelivery | None = None
+    ) -> None:
         self.settings = settings
         self.env = env
+        self.delivery = delivery
         self.tree = GitOps(settings.gitops_dir)
 
     def deploy(self) -> list[Deployed]:
         """Apply the environment as its version file says and wait for every Rollout."""
-        return gitops.deploy(self.settings, self.env)
+        if self.delivery is None:
+            return gitops.deploy(self.settings, self.env)
+        self.delivery.bootstrap()
+        rollouts = self._rollouts()
+        return gitops.settle(rollouts, rollouts.names(), existing=())
+
+    def _apply(self, bump: Bump) -> list[Deployed]:
+        if self.delivery is None:
+            return gitops.deploy(self.settings, self.env)
+        rollouts = self._rollouts()
+        existing = rollouts.names()
+        self.delivery.deliver(bump.file, bump.message)
+        return gitops.settle(rollouts, rollouts.names(), existing)
+
+    def _rollouts(self) -> Rollouts:
+        kube = Kube(
+            kubeconfig=gitops.kubectl_for(self.settings).kubeconfig,
+            context=self.settings.context,
+            namespace=self.settings.namespace,
+        )
+        return Rollouts(kube, timeout=self.settings.timeout("rollout"))
 
     def release(
         self,
@@ -79,13 +109,13 @@ class Releases:
             # Set (or reset) the fault knob; a file that never had one is left without it.
             self.tree.set_values(self.env, {"faults.errorRate": f"{error_rate:g}"})
         bump = self.tree.bump(self.env, service, version, root_version=root, greeting=greeting)
-        deployed = gitops.deploy(self.settings, self.env)
+        deployed = self._apply(bump)
         return Release(self.env, service, version, root, bump.diff, tuple(deployed))
 
     def turn_on_pre_promotion_analysis(self) -> list[Deployed]:
         """Switch the environment's pre-promotion analysis (bgh-judge) on and apply it."""
-        self.tree.set_values(self.env, {"analysis.prePromotion": True})
-        return gitops.deploy(self.settings, self.env)
+        change = self.tree.set_values(self.env, {"analysis.prePromotion": True})
+        return self._apply(change)
 
     def release_and_promote(
         self, rollouts: Rollouts, service: str, version: str, *, greeting: str | None = None

@@ -62,6 +62,13 @@ class LocalTarget(BaseModel):
         le=65535,
         description="Loopback port of the data plane's /healthz and /state; 0 picks a free one.",
     )
+    argocd: bool = Field(
+        False,
+        description=(
+            "Also run Argo CD (application controller, repo server, Redis) and sync the root "
+            "app from a local Git repository seeded from gitops/ (`bgh up --with-argocd`)."
+        ),
+    )
 
 
 class Settings(BaseSettings):

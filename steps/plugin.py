@@ -33,7 +33,7 @@ from harness.release import Releases
 from harness.rollouts import Rollouts
 from harness.settings import Settings, load_settings
 
-pytest_plugins = ["steps.rollout_steps", "steps.probe_steps"]
+pytest_plugins = ["steps.rollout_steps", "steps.probe_steps", "steps.gitops_steps"]
 
 TESTING_LABEL = "bgh.dev/testing"
 MARKERS = {
@@ -147,9 +147,13 @@ def demo(
         request.node.stash[_SYSTEM] = system = _system(settings, kube)
         yield system
         return
+    namespace = f"rb-{uuid.uuid4().hex[:8]}"
+    if request.node.get_closest_marker("gitops") is not None:
+        yield from _delivered_by_argocd(bgh_settings, request, tmp_path, namespace)
+        return
     shutil.copytree(Path(bgh_settings.gitops_dir), tmp_path / "gitops")
     settings = bgh_settings.model_copy(
-        update={"namespace": f"rb-{uuid.uuid4().hex[:8]}", "gitops_dir": tmp_path / "gitops"}
+        update={"namespace": namespace, "gitops_dir": tmp_path / "gitops"}
     )
     request.node.stash[_SYSTEM] = system = _system(settings, _kube(settings))
     system.releases.deploy()
@@ -157,6 +161,45 @@ def demo(
     from harness import gitops
 
     gitops.kubectl_for(settings).run("delete", "namespace", settings.namespace, "--wait=false")
+
+
+def _delivered_by_argocd(
+    bgh_settings: Settings, request: pytest.FixtureRequest, tmp_path: Path, namespace: str
+) -> Iterator[DemoSystem]:
+    """The demo system as Argo CD delivers it, from a Git repository of the scenario's own:
+    seeded from gitops/ with the Applications named after the namespace and deploying into it,
+    so scenarios never share an Application."""
+    if bgh_settings.target != "local":
+        pytest.skip(
+            "@gitops runs on the local target, whose Argo CD reads a Git repository on this "
+            f"machine; on {bgh_settings.target} Argo CD cannot reach a file:// repository"
+        )
+    from harness import gitops
+    from harness.argocd import GitOpsDelivery, GitRepository
+    from harness.targets.local import LocalTarget
+
+    target = LocalTarget(bgh_settings, report=_progress(request.config))
+    target.start_argocd()
+    repository = GitRepository(tmp_path / "repository")
+    repository.seed(Path(bgh_settings.gitops_dir).resolve(), suffix=namespace, namespace=namespace)
+    settings = bgh_settings.model_copy(
+        update={"namespace": namespace, "gitops_dir": repository.gitops_dir}
+    )
+    delivery = GitOpsDelivery(target.argocd_client(), repository, report=_progress(request.config))
+    kube = _kube(settings)
+    request.node.stash[_SYSTEM] = system = DemoSystem(
+        settings=settings,
+        kube=kube,
+        rollouts=Rollouts(kube, timeout=settings.timeout("rollout")),
+        gateway=gateway_for(settings),
+        releases=Releases(settings, delivery=delivery),
+    )
+    try:
+        system.releases.deploy()
+        yield system
+    finally:
+        delivery.teardown()
+        gitops.kubectl_for(settings).run("delete", "namespace", namespace, "--wait=false")
 
 
 def _kube(settings: Settings) -> Kube:

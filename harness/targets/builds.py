@@ -36,18 +36,26 @@ class Component:
     module: str
     version: str
     binaries: Mapping[str, str] = field(default_factory=dict)
-    # Data files copied from the upstream module beside the binaries: {dest dir: module glob}.
-    assets: Mapping[str, str] = field(default_factory=dict)
+    # Data files copied from the upstream module beside the binaries: {dest dir: module glob(s)}.
+    # Shell scripts among them are made executable.
+    assets: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
+    # The wrapper module under gomod/ when it is not the component's own name (two components
+    # can take different parts of one pinned module).
+    wrapper_name: str | None = None
+    # Extra -X flags, as upstream's Makefile sets them (a version the binary reports).
+    ldflags: tuple[str, ...] = ()
 
     @property
     def wrapper(self) -> Path:
-        return GOMOD_DIR / self.name
+        return GOMOD_DIR / (self.wrapper_name or self.name)
 
     def key(self) -> str:
         digest = hashlib.sha256()
         for part in ("go.mod", "go.sum", "tools.go"):
             digest.update((self.wrapper / part).read_bytes())
         digest.update(json.dumps(sorted(self.assets.items())).encode())
+        if self.ldflags:
+            digest.update(json.dumps(self.ldflags).encode())
         return digest.hexdigest()[:12]
 
     def install_dir(self, cache_dir: Path) -> Path:
@@ -93,14 +101,31 @@ ISTIO = Component(
     versions.ISTIO_API,
     assets={"crds": "kubernetes/customresourcedefinitions.gen.yaml"},
 )
+ARGO_CD_CRDS = Component(
+    "argo-cd-crds",
+    "github.com/argoproj/argo-cd/v3",
+    versions.ARGO_CD,
+    assets={"crds": ("manifests/crds/application-crd.yaml", "manifests/crds/appproject-crd.yaml")},
+    wrapper_name="argo-cd",
+)
+
+COMPONENTS: tuple[Component, ...] = (ETCD, KUBERNETES, KWOK, ARGO_ROLLOUTS, ISTIO, ARGO_CD_CRDS)
+
+# Argo CD itself, built only when the local target runs it (`bgh up --with-argocd`): the one
+# multi-call binary of cmd/main.go (ARGOCD_BINARY_NAME picks the component, as upstream's
+# Procfile runs it), the base config its install manifests apply, and the two scripts its image
+# puts on the repo server's PATH (it runs git-verify-wrapper.sh on every manifest request).
 ARGO_CD = Component(
     "argo-cd",
     "github.com/argoproj/argo-cd/v3",
     versions.ARGO_CD,
-    assets={"crds": "manifests/crds/application-crd.yaml"},
+    {"argocd": "github.com/argoproj/argo-cd/v3/cmd"},
+    {
+        "config": "manifests/base/config/argocd-*.yaml",
+        "bin": ("hack/git-verify-wrapper.sh", "hack/gpg-wrapper.sh"),
+    },
+    ldflags=(f"-X github.com/argoproj/argo-cd/v3/common.version={versions.ARGO_CD}",),
 )
-
-COMPONENTS: tuple[Component, ...] = (ETCD, KUBERNETES, KWOK, ARGO_ROLLOUTS, ISTIO, ARGO_CD)
 
 # Tools the harness runs itself, not part of any target: Helm renders gitops/.
 HELM = Component("helm", "helm.sh/helm/v4", versions.HELM, {"helm": "helm.sh/helm/v4/cmd/helm"})
@@ -161,7 +186,7 @@ def ensure_built(
         "build",
         "-mod=readonly",
         "-trimpath",
-        "-ldflags=-s -w",
+        "-ldflags=" + " ".join(("-s", "-w", *component.ldflags)),
         "-o",
         str(staging) + os.sep,
         *component.binaries.values(),
@@ -176,7 +201,7 @@ def ensure_built(
         "GOTOOLCHAIN": "auto",
         "CGO_ENABLED": "0",
     }
-    what = ", ".join(component.binaries) or ", ".join(component.assets.values())
+    what = ", ".join(component.binaries) or ", ".join(map(str, component.assets.values()))
     report(f"building {component.name} {component.version} ({what})")
     started = time.monotonic()
     try:
@@ -239,13 +264,17 @@ def _copy_assets(component: Component, staging: Path, go: str, env: Mapping[str,
         check=True,
     )
     module_dir = Path(json.loads(listing.stdout)["Dir"])
-    for dest, source in component.assets.items():
-        files = sorted(module_dir.glob(source))
-        if not files:
-            raise ValueError(f"no files match {source} in {module_dir}")
+    for dest, sources in component.assets.items():
         (staging / dest).mkdir()
-        for file in files:
-            shutil.copyfile(file, staging / dest / file.name)
+        for source in (sources,) if isinstance(sources, str) else sources:
+            files = sorted(module_dir.glob(source))
+            if not files:
+                raise ValueError(f"no files match {source} in {module_dir}")
+            for file in files:
+                copied = staging / dest / file.name
+                shutil.copyfile(file, copied)
+                if copied.suffix == ".sh":
+                    copied.chmod(0o755)
 
 
 def _go_output_name(package: str) -> str:

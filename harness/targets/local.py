@@ -29,9 +29,13 @@ from typing import Any
 import httpx
 import yaml
 
+from harness.argocd import ARGOCD_NAMESPACE, ArgoCD, applications_in
+from harness.argocd import describe as describe_application
 from harness.errors import NotFound, TargetError, indent_tail, log_tail
+from harness.kube import Kube
 from harness.settings import Settings
 from harness.targets import ComponentStatus, builds
+from harness.targets.local_argocd import LocalArgoCD
 from harness.targets.processes import (
     Process,
     free_port,
@@ -73,6 +77,7 @@ class LocalTarget:
         self.dataplane_dir = self.root / "dataplane"
         self.prometheus_dir = self.root / "prometheus"
         self.scrape_targets_file = self.prometheus_dir / "targets.json"
+        self.argocd = LocalArgoCD(self, report)
 
     @property
     def prometheus_url(self) -> str:
@@ -92,6 +97,60 @@ class LocalTarget:
                 "run `bgh up` first"
             )
         return port
+
+    # -- Argo CD ----------------------------------------------------------------------------
+
+    def argocd_client(self) -> ArgoCD:
+        """Argo CD's Applications on this target (namespace ``argocd``)."""
+        kube_client = Kube(kubeconfig=self.kubeconfig, context=None, namespace=ARGOCD_NAMESPACE)
+        return ArgoCD(kube_client, timeout=self.settings.timeout("sync"))
+
+    def start_argocd(self) -> None:
+        """Start Argo CD beside a running target (what ``up`` does with ``local.argocd`` on)."""
+        built = self.build()
+        state = self._read_state()
+        if not self._apiserver_ready(built):
+            raise TargetError("the local target is not up; run `bgh up` first")
+        self.argocd.up(built, state)
+        self._write_state(state)
+
+    def bootstrap_argocd(self) -> None:
+        """Seed the local Git repository from ``gitops/`` (once: later bumps live there) and
+        apply its root Application, as a person bootstraps an app of apps; wait until the root
+        is synced and report each child Application."""
+        step = time.monotonic()
+        repository = self.argocd.repository
+        if not repository.exists():
+            repository.seed(self.settings.gitops_dir.resolve())
+            self.report(f"Git repository {repository.url} seeded from {self.settings.gitops_dir}")
+        client = self.argocd_client()
+        root = applications_in(repository.root_application)[0]
+        client.apply(root)
+        client.refresh(root["metadata"]["name"])
+        waited = client.wait_synced(root["metadata"]["name"], revision=repository.head())
+        name = root["metadata"]["name"]
+        self.report(
+            f"Argo CD: root Application {name} {describe_application(waited.value)} "
+            f"in {time.monotonic() - step:.1f}s"
+        )
+        for child in client.applications():
+            if child.name == name:
+                continue
+            if not child.in_cluster:
+                self.report(
+                    f"  {child.name}: not synced here; its destination {child.destination!r} is "
+                    "a cluster this Argo CD does not know"
+                )
+                continue
+            settled = client.wait_synced(child.name, revision=repository.head())
+            self.report(
+                f"  {child.name}: {describe_application(settled.value)} "
+                f"after {time.monotonic() - step:.1f}s"
+            )
+        self.report(
+            f"  bump with: BGH_GITOPS_DIR={repository.gitops_dir} bgh bump --env qa "
+            "--service service-b --version 1.1.0 --commit --push"
+        )
 
     # -- building -------------------------------------------------------------------------
 
@@ -127,6 +186,10 @@ class LocalTarget:
             self._prometheus(prometheus, state)
             self._analysis_server(state)
             self._dataplane(state)
+            if self.settings.local.argocd:
+                self.argocd.up(built, state)
+                self._write_state(state)
+                self.bootstrap_argocd()
         except BaseException:
             # Leave nothing running after a failed start; keep the files, the error names logs.
             self.stop(built)
@@ -204,7 +267,7 @@ class LocalTarget:
         # Argo Rollouts', Istio's and Argo CD's CRDs, each from its pinned upstream module, so a
         # server-side dry run of gitops/ is checked against the real schemas.
         files: list[str] = []
-        for name in ("argo-rollouts", "istio", "argo-cd"):
+        for name in ("argo-rollouts", "istio", "argo-cd-crds"):
             files += ["-f", str(built[name].directory / "crds")]
         self._kubectl(built, ["apply", "--server-side", "--force-conflicts", *files])
         self._kubectl(
@@ -216,7 +279,7 @@ class LocalTarget:
         self._kubectl(built, ["apply", "-f", "-"], stdin=namespace)
         self.report(
             f"CRDs of Argo Rollouts {builds.ARGO_ROLLOUTS.version}, Istio "
-            f"{builds.ISTIO.version} and Argo CD {builds.ARGO_CD.version}: "
+            f"{builds.ISTIO.version} and Argo CD {builds.ARGO_CD_CRDS.version}: "
             f"established in {time.monotonic() - step:.1f}s"
         )
 
@@ -491,6 +554,9 @@ class LocalTarget:
                 if self.rollouts_controller.is_running():
                     self.rollouts_controller.stop()
                     self._controller(built, self._read_state())
+                if self.argocd.controller.is_running():
+                    self.argocd.controller.stop()
+                    self.argocd.up(built, self._read_state())
                 return time.monotonic() - started
             # Seen in a few full runs: the new kube-apiserver could not bind its port ("address
             # already in use"). Keep the logs (the next start truncates them) and the sockets on
@@ -530,12 +596,19 @@ class LocalTarget:
                 detail += f"; log: {logs / f'{name}.log'}"
             lines.append(ComponentStatus(name, running, detail))
         state = self._read_state()
-        for process, key in (
+        own: list[tuple[Process, str | None]] = [
             (self.rollouts_controller, None),
             (self.prometheus, "prometheus_port"),
             (self.analysis_server, "analysis_port"),
             (self.dataplane, "dataplane_port"),
-        ):
+        ]
+        if self.settings.local.argocd or self.argocd.running():
+            own += [
+                (self.argocd.redis, "argocd_redis_port"),
+                (self.argocd.repo_server, "argocd_repo_server_metrics_port"),
+                (self.argocd.controller, "argocd_controller_metrics_port"),
+            ]
+        for process, key in own:
             running = process.is_running()
             detail = f"pid {process.pid()}" if running else "not running"
             if running and key in state:
@@ -551,7 +624,13 @@ class LocalTarget:
 
     def _own_processes(self) -> tuple[Process, ...]:
         """What ``up`` starts beside kwok's components, in the order to stop them."""
-        return (self.dataplane, self.analysis_server, self.prometheus, self.rollouts_controller)
+        return (
+            *self.argocd.processes(),
+            self.dataplane,
+            self.analysis_server,
+            self.prometheus,
+            self.rollouts_controller,
+        )
 
     def _wait(self) -> str:
         return f"{self.settings.timeout('up'):.0f}s"
