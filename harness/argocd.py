@@ -297,7 +297,7 @@ class GitRepository:
         self._git(self.work, "config", "user.name", "bgh")
         self._git(self.work, "config", "user.email", "bgh@localhost")
         shutil.copytree(source, self.gitops_dir)
-        for file in sorted(self.gitops_dir.rglob("*.yaml")):
+        for file in sorted(self.gitops_dir.glob("app*/**/*.yaml")):  # app-of-apps/ and apps/
             _rewrite_applications(file, self.url, suffix, namespace)
         self._git(self.work, "add", "--all")
         self._git(self.work, *_GIT_IDENTITY, "commit", "--quiet", "-m", f"Seed from {source}")
@@ -347,9 +347,9 @@ def push(work_tree: Path) -> str:
 
 def _rewrite_applications(file: Path, url: str, suffix: str, namespace: str | None) -> None:
     """Point the Applications in ``file`` at ``url``, keeping comments and order."""
-    yaml = YAML()
-    yaml.preserve_quotes = True
-    yaml.width = 4096
+    from harness.gitops import round_trip_yaml
+
+    yaml = round_trip_yaml()
     text = file.read_text()
     if "kind: Application" not in text:
         return

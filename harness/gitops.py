@@ -166,7 +166,7 @@ class GitOps:
                 "an optional -prerelease, e.g. v2.2.0 (it becomes the pod label root-version)."
             )
         before = file.read_text()
-        round_trip = _round_trip()
+        round_trip = round_trip_yaml()
         data = round_trip.load(before)
         services = data.get("services") if isinstance(data, dict) else None
         if service is not None and version is not None:
@@ -189,7 +189,7 @@ class GitOps:
         creating the maps on the way; comments and every other byte stay as they were."""
         file = self.version_file(env)
         before = file.read_text()
-        round_trip = _round_trip()
+        round_trip = round_trip_yaml()
         data = round_trip.load(before)
         for dotted, value in values.items():
             *parents, leaf = dotted.split(".")
@@ -609,7 +609,8 @@ def _write(file: Path, before: str, round_trip: YAML, data: Any, message: str, w
     return Bump(file, before, after, diff, message)
 
 
-def _round_trip() -> YAML:
+def round_trip_yaml() -> YAML:
+    """ruamel.yaml set to write back this tree's files as they are written (indents, quotes)."""
     round_trip = YAML()
     round_trip.preserve_quotes = True
     round_trip.width = 4096  # never re-wrap a long line
