@@ -83,7 +83,9 @@ class Application:
     revision: str  # the commit status.sync compared against
     operation_phase: str  # Running, Succeeded, Failed, Error, Terminating; "" when none yet
     operation_message: str
-    operation_revision: str
+    operation_revision: str  # the commit the last operation synced (its result)
+    operation_target: str  # the commit the last (or running) operation is syncing
+    retry_count: int  # failed attempts of the running operation that Argo CD is retrying
     conditions: tuple[tuple[str, str], ...]
     refresh_requested: bool  # the refresh annotation is still there: not compared again yet
     resources: tuple[tuple[str, str, str, str], ...]  # kind, name, sync status, health
@@ -117,6 +119,10 @@ def application_from(obj: Mapping[str, Any]) -> Application:
         operation_phase=str(operation.get("phase") or ""),
         operation_message=str(operation.get("message") or ""),
         operation_revision=str(((operation.get("syncResult") or {}).get("revision")) or ""),
+        operation_target=str(
+            (((operation.get("operation") or {}).get("sync") or {}).get("revision")) or ""
+        ),
+        retry_count=int(operation.get("retryCount") or 0),
         conditions=tuple(
             (str(c.get("type", "")), str(c.get("message", "")))
             for c in status.get("conditions") or []
@@ -150,7 +156,9 @@ def describe(app: Application) -> str:
     text += f" revision={app.revision[:7] or '-'}"
     if app.operation_phase:
         text += f" operation={app.operation_phase}"
-        if app.operation_phase not in ("Succeeded", "Running") and app.operation_message:
+        if app.retry_count:
+            text += f" (attempt {app.retry_count + 1})"
+        if (app.operation_phase != "Succeeded" or app.retry_count) and app.operation_message:
             text += f' ("{app.operation_message}")'
     if app.refresh_requested:
         text += " refresh=pending"
@@ -160,7 +168,12 @@ def describe(app: Application) -> str:
 
 
 def sync_failure(app: Application, revision: str | None) -> str | None:
-    """Why waiting longer for ``revision`` is pointless: its sync failed."""
+    """Why waiting longer for ``revision`` is pointless: its sync failed.
+
+    That includes a failed attempt Argo CD is retrying (automated syncs retry, five times with
+    back-off by default in Argo CD 3): the same commit's manifests are retried as they are, and
+    waiting for the last attempt would take minutes to say what the first one said.
+    """
     for kind, message in app.conditions:
         if kind == "SyncError":
             return f"SyncError: {message}"
@@ -168,6 +181,15 @@ def sync_failure(app: Application, revision: str | None) -> str | None:
         revision is None or app.operation_revision.startswith(revision)
     ):
         return f"sync {app.operation_phase}: {app.operation_message}"
+    if (
+        app.operation_phase == "Running"
+        and app.retry_count
+        and (revision is None or app.operation_target.startswith(revision))
+    ):
+        return (
+            f"sync Failed on attempt {app.retry_count} (Argo CD retries it): "
+            f"{app.operation_message}"
+        )
     return None
 
 
@@ -201,6 +223,15 @@ class ArgoCD:
         """Create or update an Application (or AppProject) by server-side apply."""
         kind = APP_PROJECT if document.get("kind") == "AppProject" else APPLICATION
         self.kube.apply(kind, document, field_manager="bgh")
+
+    def terminate(self, name: str) -> None:
+        """Stop a running sync, as ``argocd app terminate-op`` does (a retried failing sync
+        would otherwise hold the Application's deletion)."""
+        body = {"status": {"operationState": {"phase": "Terminating"}}}
+        try:
+            self.kube.patch(APPLICATION, name, body)
+        except NotFound:
+            return
 
     def delete(self, name: str, *, within: float | None = None) -> None:
         """Delete an Application and wait until it is gone; with Argo CD's resources finalizer
@@ -470,7 +501,11 @@ class GitOpsDelivery:
         return revision
 
     def teardown(self) -> None:
-        """Delete the root Application; its finalizer deletes the children and what they made."""
+        """Delete the root Application; its finalizer deletes the children and what they made.
+        Syncs still running (a failing one being retried) are terminated first."""
+        for child in self.children():
+            if child.operation_phase == "Running":
+                self.argocd.terminate(child.name)
         self.argocd.delete(self.root)
 
     def _wait_children(self, revision: str, *, refresh: bool) -> list[Application]:

@@ -168,3 +168,18 @@ def _git(where: Path, *args: str) -> str:
     return subprocess.run(
         ["git", "-C", str(where), *args], capture_output=True, text=True, check=True
     ).stdout.strip()
+
+
+def test_a_failed_attempt_argo_cd_is_retrying_ends_the_wait(recorded: dict[str, Any]) -> None:
+    state = recorded["status"]["operationState"]
+    state["phase"] = "Running"
+    state["retryCount"] = 1
+    state["message"] = 'Rollout "service-b" is invalid: spec.replicas. Retrying attempt #1'
+    state["operation"] = {"sync": {"revision": "c0ffee0" + "0" * 33}}
+    app = application_from(recorded)
+    failure = sync_failure(app, "c0ffee0")
+    assert failure is not None and failure.startswith("sync Failed on attempt 1")
+    assert "spec.replicas" in failure
+    assert "(attempt 2)" in describe(app)
+    # A retried sync of another commit is not the awaited one's failure.
+    assert sync_failure(app, "1234567") is None
