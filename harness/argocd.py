@@ -497,8 +497,13 @@ class GitOpsDelivery:
         self.repository.commit(file, message)
         revision = self.repository.push()
         self.report(f"pushed {revision[:7]}: {message}")
-        self._wait_children(revision, refresh=True)
+        self.sync(revision)
         return revision
+
+    def sync(self, revision: str) -> list[Application]:
+        """Ask the root and the children for a refresh; wait until each child is synced at
+        ``revision`` (a commit already pushed) and settled."""
+        return self._wait_children(revision, refresh=True)
 
     def teardown(self) -> None:
         """Delete the root Application; its finalizer deletes the children and what they made.

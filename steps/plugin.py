@@ -4,6 +4,10 @@ Options: ``--bgh-target local|kind|existing``, ``--bgh-namespace``, ``--bgh-arti
 ``bgh_settings``, ``demo`` (the demo system in a namespace of its own, deployed from a copy of
 gitops/, or the namespace given on ``existing``), ``rollouts``, ``gateway``, ``releases``.
 
+A scenario tagged ``@gitops`` gets the demo system as Argo CD delivers it (local target only; Argo
+CD is started if it is not running): a Git repository of its own seeded from gitops/, its root
+Application applied, and releases that are commits pushed there (harness/argocd.py).
+
 Safety on ``existing``: a scenario not tagged ``@readonly`` runs only in a namespace labelled
 ``bgh.dev/testing=true``; elsewhere it is skipped with the reason, and read-only ones still run.
 

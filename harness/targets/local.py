@@ -612,7 +612,8 @@ class LocalTarget:
             running = process.is_running()
             detail = f"pid {process.pid()}" if running else "not running"
             if running and key in state:
-                detail += f", http://127.0.0.1:{state[key]}"
+                scheme = "redis" if process is self.argocd.redis else "http"
+                detail += f", {scheme}://127.0.0.1:{state[key]}"
             if not running and process.log.exists():
                 detail += f"; log: {process.log}\n{log_tail(process.log, lines=5)}"
             if running and process is self.dataplane:

@@ -183,3 +183,10 @@ def test_a_failed_attempt_argo_cd_is_retrying_ends_the_wait(recorded: dict[str, 
     assert "(attempt 2)" in describe(app)
     # A retried sync of another commit is not the awaited one's failure.
     assert sync_failure(app, "1234567") is None
+
+
+def test_with_argocd_is_refused_off_the_local_target() -> None:
+    result = CliRunner().invoke(app, ["up", "--target", "kind", "--with-argocd"])
+    assert result.exit_code == 2
+    said = " ".join(result.output.split())  # the console wraps long lines
+    assert "--with-argocd is for the local target; the kind target installs Argo CD itself" in said
