@@ -196,11 +196,21 @@ def bump(
             console.print(f"committed {change.file} as {gitops.commit(change)}: {change.message}")
             if push:
                 pushed = argocd.push(change.file.parent)
-                console.print(f"pushed {pushed[:7]}; Argo CD syncs it at its next refresh")
+                console.print(f"pushed {pushed[:7]}; {_refresh_local_argocd()}")
         else:
             console.print(f"wrote {change.file}; `bgh deploy --env {env}` applies it")
 
     _run(act)
+
+
+def _refresh_local_argocd() -> str:
+    """After a push: the local target's Argo CD, when it runs, compares at once."""
+    settings = load_settings()
+    if settings.target == "local":
+        refreshed = LocalTarget(settings).refresh_argocd()
+        if refreshed:
+            return f"asked the local target's Argo CD to refresh {len(refreshed)} Applications"
+    return "Argo CD syncs it at its next refresh (or poll, every three minutes)"
 
 
 @app.command()

@@ -32,7 +32,9 @@ import yaml
 from harness.argocd import ARGOCD_NAMESPACE, ArgoCD, applications_in
 from harness.argocd import describe as describe_application
 from harness.errors import NotFound, TargetError, indent_tail, log_tail
+from harness.gitops import GitOps
 from harness.kube import Kube
+from harness.release import next_root_version
 from harness.settings import Settings
 from harness.targets import ComponentStatus, builds
 from harness.targets.local_argocd import LocalArgoCD
@@ -147,10 +149,23 @@ class LocalTarget:
                 f"  {child.name}: {describe_application(settled.value)} "
                 f"after {time.monotonic() - step:.1f}s"
             )
+        root_version = GitOps(repository.gitops_dir).read_versions("qa").root_version
         self.report(
-            f"  bump with: BGH_GITOPS_DIR={repository.gitops_dir} bgh bump --env qa "
-            "--service service-b --version 1.1.0 --commit --push"
+            f"  release with: BGH_GITOPS_DIR={repository.gitops_dir} bgh bump --env qa "
+            f"--service service-b --version 1.1.0 --root-version {next_root_version(root_version)} "
+            "--push"
         )
+
+    def refresh_argocd(self) -> list[str]:
+        """Ask every Application of this target's Argo CD for a refresh (after a push: Argo CD
+        would otherwise see it at its next poll, up to three minutes later); their names."""
+        if not self.argocd.running():
+            return []
+        client = self.argocd_client()
+        names = [app.name for app in client.applications()]
+        for name in names:
+            client.refresh(name)
+        return names
 
     # -- building -------------------------------------------------------------------------
 

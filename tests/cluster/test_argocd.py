@@ -9,8 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from harness.argocd import ArgoCD, GitOpsDelivery, GitRepository, Health, SyncFailed
+from harness.cli import app
 from harness.errors import NotFound
 from harness.gitops import GitOps
 from harness.targets.local import LocalTarget
@@ -57,6 +59,22 @@ def test_a_pushed_commit_is_synced_and_its_rollout_pauses_on_preview(
     assert app.health is Health.SUSPENDED, app
     # Well within Argo CD's three-minute poll: the refresh made it compare at once.
     assert time.monotonic() - started < 60
+
+
+def test_bump_push_asks_the_local_argo_cd_to_refresh(
+    delivery: GitOpsDelivery, target: LocalTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BGH_GITOPS_DIR", str(delivery.repository.gitops_dir))
+    monkeypatch.setenv("BGH_STATE_DIR", str(target.settings.state_dir))
+    argv = ["bump", "--env", "qa", "--service", "service-b", "--version", "1.1.0"]
+    result = CliRunner().invoke(app, [*argv, "--root-version", "v2.2.0", "--push"])
+    assert result.exit_code == 0, result.output
+    assert "asked the local target's Argo CD to refresh" in " ".join(result.output.split())
+    # Without the refresh Argo CD would compare at its next poll, minutes away.
+    waited = delivery.argocd.wait_synced(
+        delivery.application_of("service-b"), revision=delivery.repository.head(), within=60
+    )
+    assert waited.value.health is Health.SUSPENDED
 
 
 def test_a_commit_that_cannot_be_applied_fails_the_wait_with_argo_cds_message(

@@ -130,6 +130,7 @@ def test_bump_push_commits_the_version_file_and_pushes_it(
     repository = GitRepository(tmp_path / "repo")
     seeded = repository.seed(TREE)
     monkeypatch.setenv("BGH_GITOPS_DIR", str(repository.gitops_dir))
+    monkeypatch.setenv("BGH_STATE_DIR", str(tmp_path / "no-target"))  # no Argo CD to refresh
     result = CliRunner().invoke(
         app, ["bump", "--env", "qa", "--service", "service-b", "--version", "1.1.0", "--push"]
     )
@@ -137,6 +138,7 @@ def test_bump_push_commits_the_version_file_and_pushes_it(
     pushed = _git(repository.bare, "rev-parse", "main")
     assert pushed != seeded and pushed == repository.head()
     assert f"pushed {pushed[:7]}" in result.output
+    assert "at its next refresh" in " ".join(result.output.split())
     changed = _git(repository.bare, "diff", "--name-only", seeded, pushed).split()
     assert changed == ["gitops/envs/qa_version.yaml"]
 
