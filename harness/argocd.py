@@ -28,6 +28,7 @@ from ruamel.yaml import YAML
 
 from harness.errors import ConfigError, HarnessError, NotFound, WaitTimeout
 from harness.kube import Kind, Kube, Resource
+from harness.rollouts import parse_word
 from harness.waits import Clock, Waited, wait_for
 
 APPLICATION = Kind("Application", "argoproj.io", "v1alpha1", "applications")
@@ -59,13 +60,7 @@ class Health(StrEnum):
     @classmethod
     def parse(cls, text: str) -> Health:
         """A health status as Argo CD spells it; anything else is an error naming them all."""
-        try:
-            return cls(text)
-        except ValueError:
-            known = ", ".join(h.value for h in cls)
-            raise ConfigError(
-                f'unknown Argo CD health "{text}"; expected one of: {known}'
-            ) from None
+        return parse_word(cls, text, "Argo CD health")
 
 
 SETTLED = (Health.HEALTHY, Health.SUSPENDED)

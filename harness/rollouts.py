@@ -36,7 +36,8 @@ from harness.waits import Clock, Waited, wait_for
 _E = TypeVar("_E", bound=enum.StrEnum)
 
 
-def _word(enumeration: type[_E], word: str, what: str) -> _E:
+def parse_word(enumeration: type[_E], word: str, what: str) -> _E:
+    """The member of ``enumeration`` spelled ``word``; a ConfigError naming the valid words."""
     for member in enumeration:
         if member.value == word:
             return member
@@ -55,7 +56,7 @@ class AnalysisPhase(enum.StrEnum):
     @classmethod
     def parse(cls, word: str) -> AnalysisPhase:
         """The phase named by ``word``; a harness error (not ValueError) names the valid words."""
-        return _word(cls, word, "analysis phase")
+        return parse_word(cls, word, "analysis phase")
 
 
 class Phase(enum.StrEnum):
@@ -73,7 +74,7 @@ class Phase(enum.StrEnum):
         pytest-bdd treats a ValueError from a step parameter converter as "no match", which would
         end in a misleading "step definition not found".
         """
-        return _word(cls, word, "phase")
+        return parse_word(cls, word, "phase")
 
 
 def phase_of(rollout: Rollout) -> tuple[Phase, str]:
