@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import shutil
-import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import Any, TypeVar
 from ruamel.yaml import YAML
 
 from harness.errors import ConfigError, HarnessError, NotFound, WaitTimeout
+from harness.gitops import git, round_trip_yaml
 from harness.kube import Kind, Kube, Resource
 from harness.rollouts import parse_word
 from harness.waits import Clock, Waited, wait_for
@@ -277,8 +277,6 @@ class ArgoCD:
 
 # -- the Git repository ------------------------------------------------------------------------
 
-_GIT_IDENTITY = ("-c", "user.name=bgh", "-c", "user.email=bgh@localhost")
-
 
 class GitRepository:
     """A bare repository Argo CD reads over ``file://``, and the working clone bumps happen in."""
@@ -317,64 +315,40 @@ class GitRepository:
             )
         shutil.rmtree(self.root, ignore_errors=True)
         self.root.mkdir(parents=True)
-        self._git(self.root, "init", "--quiet", "--bare", "--initial-branch=main", str(self.bare))
-        self._git(self.root, "clone", "--quiet", str(self.bare), str(self.work))
-        self._git(self.work, "symbolic-ref", "HEAD", "refs/heads/main")
-        self._git(self.work, "config", "user.name", "bgh")
-        self._git(self.work, "config", "user.email", "bgh@localhost")
+        git(self.root, "init", "--quiet", "--bare", "--initial-branch=main", str(self.bare))
+        git(self.root, "clone", "--quiet", str(self.bare), str(self.work))
+        git(self.work, "symbolic-ref", "HEAD", "refs/heads/main")
+        git(self.work, "config", "user.name", "bgh")
+        git(self.work, "config", "user.email", "bgh@localhost")
         shutil.copytree(source, self.gitops_dir)
         for file in sorted(self.gitops_dir.glob("app*/**/*.yaml")):  # app-of-apps/ and apps/
             _rewrite_applications(file, self.url, suffix, namespace)
-        self._git(self.work, "add", "--all")
-        self._git(self.work, *_GIT_IDENTITY, "commit", "--quiet", "-m", f"Seed from {source}")
+        git(self.work, "add", "--all")
+        git(self.work, "commit", "--quiet", "-m", f"Seed from {source}")
         return self.push()
 
     def commit(self, file: Path, message: str) -> str:
         """Commit ``file`` of the working clone alone; returns the new commit."""
-        self._git(self.work, *_GIT_IDENTITY, "commit", "--quiet", "-m", message, "--", str(file))
+        git(self.work, "commit", "--quiet", "-m", message, "--", str(file))
         return self.head()
 
     def push(self) -> str:
         """Push the working clone's branch; returns the commit pushed."""
-        self._git(self.work, "push", "--quiet", "--set-upstream", "origin", "main")
+        git(self.work, "push", "--quiet", "--set-upstream", "origin", "main")
         return self.head()
 
     def head(self) -> str:
-        return self._git(self.work, "rev-parse", "HEAD").strip()
-
-    def _git(self, where: Path, *args: str) -> str:
-        argv = ["git", "-C", str(where), *args]
-        result = subprocess.run(argv, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise HarnessError(
-                f"git {args[0]} failed (exit {result.returncode}): "
-                f"{(result.stderr or result.stdout).strip()}\n  command: {' '.join(argv)}"
-            )
-        return result.stdout
+        return git(self.work, "rev-parse", "HEAD").strip()
 
 
 def push(work_tree: Path) -> str:
     """``git push`` the branch of the clone ``work_tree`` is in to its upstream; the commit."""
-    argv = ["git", "-C", str(work_tree), "push", "--quiet"]
-    result = subprocess.run(argv, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise HarnessError(
-            f"git push from {work_tree} failed (exit {result.returncode}): "
-            f"{(result.stderr or result.stdout).strip()}\n  command: {' '.join(argv)}"
-        )
-    head = subprocess.run(
-        ["git", "-C", str(work_tree), "rev-parse", "HEAD"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return head.stdout.strip()
+    git(work_tree, "push", "--quiet", what=f"git push from {work_tree}")
+    return git(work_tree, "rev-parse", "HEAD").strip()
 
 
 def _rewrite_applications(file: Path, url: str, suffix: str, namespace: str | None) -> None:
     """Point the Applications in ``file`` at ``url``, keeping comments and order."""
-    from harness.gitops import round_trip_yaml
-
     yaml = round_trip_yaml()
     text = file.read_text()
     if "kind: Application" not in text:

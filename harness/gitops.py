@@ -561,30 +561,30 @@ def _degraded(rollout: Any) -> str | None:
 def commit(bump: Bump) -> str:
     """``git commit`` the bumped version file alone (other staged changes stay staged)."""
     directory = bump.file.parent
-    argv = [
-        "git",
-        "-C",
-        str(directory),
+    git(
+        directory,
         "commit",
         "--quiet",
         "-m",
         bump.message,
         "--",
         bump.file.name,
-    ]
+        what=f"git commit of {bump.file}",
+    )
+    return git(directory, "rev-parse", "--short", "HEAD").strip()
+
+
+def git(where: Path, *args: str, what: str | None = None) -> str:
+    """Run ``git -C where args``; its output, or a HarnessError saying ``what`` failed (``git
+    <subcommand>`` unless told) with git's own message and the command."""
+    argv = ["git", "-C", str(where), *args]
     result = subprocess.run(argv, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise HarnessError(
-            f"git commit of {bump.file} failed (exit {result.returncode}): "
+            f"{what or f'git {args[0]}'} failed (exit {result.returncode}): "
             f"{(result.stderr or result.stdout).strip()}\n  command: {' '.join(argv)}"
         )
-    head = subprocess.run(
-        ["git", "-C", str(directory), "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return head.stdout.strip()
+    return result.stdout
 
 
 # -- helpers ---------------------------------------------------------------------------------
