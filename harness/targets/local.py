@@ -40,6 +40,7 @@ from harness.targets import ComponentStatus, builds
 from harness.targets.local_argocd import LocalArgoCD
 from harness.targets.processes import (
     Process,
+    debian_command,
     free_port,
     port_in_use,
     wait_gone,
@@ -189,7 +190,11 @@ class LocalTarget:
     def up(self) -> float:
         """Make the cluster ready; returns the seconds it took. Safe to call when already up."""
         started = time.monotonic()
-        prometheus = _prometheus_binary()
+        prometheus = debian_command(
+            "prometheus",
+            "prometheus",
+            "the local target runs Debian's Prometheus beside the analysis server",
+        )
         built = self.build()
         self.root.mkdir(parents=True, exist_ok=True)
         state = self._read_state()
@@ -773,16 +778,6 @@ def _sources_digest(*directories: Path) -> str:
             digest.update(file.name.encode())
             digest.update(file.read_bytes())
     return digest.hexdigest()[:12]
-
-
-def _prometheus_binary() -> str:
-    found = shutil.which("prometheus")
-    if found is None:
-        raise TargetError(
-            "prometheus: not found on PATH; the local target runs Debian's Prometheus beside the "
-            "analysis server: apt-get install prometheus"
-        )
-    return found
 
 
 def _prometheus_config(targets: Path) -> dict[str, object]:

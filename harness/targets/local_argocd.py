@@ -13,16 +13,21 @@ argocd-server creates when it starts, is created here instead, with the same spe
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from harness import argocd
-from harness.errors import ConfigError, TargetError
+from harness.errors import TargetError
 from harness.targets import builds
-from harness.targets.processes import Process, free_port, port_in_use, wait_http_ok
+from harness.targets.processes import (
+    Process,
+    debian_command,
+    free_port,
+    port_in_use,
+    wait_http_ok,
+)
 from harness.waits import poll
 
 if TYPE_CHECKING:
@@ -65,7 +70,9 @@ class LocalArgoCD:
     def up(self, built: dict[str, builds.Built], state: dict[str, int]) -> None:
         """Start whatever is not running yet; idempotent, like the target's own ``up``."""
         step = time.monotonic()
-        redis = _redis_binary()
+        redis = debian_command(
+            "redis-server", "redis-server", "Argo CD on the local target keeps its cache in Redis"
+        )
         argo = builds.ensure_built(
             builds.ARGO_CD,
             cache_dir=self.target.settings.cache_dir,
@@ -244,16 +251,6 @@ class LocalArgoCD:
 
     def _within(self) -> float:
         return self.target.settings.timeout("up")
-
-
-def _redis_binary() -> str:
-    found = shutil.which("redis-server")
-    if found is None:
-        raise ConfigError(
-            "Argo CD on the local target needs Redis, and redis-server is not on PATH; install "
-            "Debian's package: apt-get install redis-server"
-        )
-    return found
 
 
 def _redis_answers(port: int) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -173,6 +174,15 @@ def port_in_use(port: int) -> bool:
         except OSError:
             return True
     return False
+
+
+def debian_command(command: str, package: str, needed_for: str) -> str:
+    """The path of ``command``, from a Debian package the local target runs as it is; its
+    absence is an error naming the package."""
+    found = shutil.which(command)
+    if found is None:
+        raise TargetError(f"{command}: not found on PATH; {needed_for}: apt-get install {package}")
+    return found
 
 
 def port_bindable(port: int) -> bool:

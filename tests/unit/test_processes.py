@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import sys
 import time
@@ -12,6 +13,7 @@ import pytest
 from harness.errors import TargetError
 from harness.targets.processes import (
     Process,
+    debian_command,
     free_port,
     port_bindable,
     port_in_use,
@@ -126,3 +128,10 @@ def test_a_port_held_by_one_loopback_address_cannot_take_a_wildcard_listener() -
         assert not port_bindable(port)
         assert not wait_port_bindable(port, within=0.2)
     assert port_bindable(port)
+
+
+def test_a_missing_debian_command_names_its_package() -> None:
+    expected = r"no-such-server: not found on PATH; .*: apt-get install x$"
+    with pytest.raises(TargetError, match=expected):
+        debian_command("no-such-server", "x", "the local target runs it")
+    assert debian_command("sh", "dash", "a shell") == shutil.which("sh")
