@@ -411,7 +411,8 @@ class GitOpsDelivery:
         self.repository = repository
         self.env = env
         self.report = report
-        self.root = str(applications_in(repository.root_application)[0]["metadata"]["name"])
+        self.root_document = applications_in(repository.root_application)[0]
+        self.root = str(self.root_document["metadata"]["name"])
 
     def children(self) -> list[Application]:
         """The environment's child Applications that deploy into this cluster: those the root
@@ -455,9 +456,10 @@ class GitOpsDelivery:
     def bootstrap(self) -> list[Application]:
         """Apply the root Application and wait for it and its children to be synced and healthy."""
         revision = self.repository.head()
-        self.argocd.apply(applications_in(self.repository.root_application)[0])
+        self.argocd.apply(self.root_document)
         self.argocd.refresh(self.root)
-        self.argocd.wait_synced(self.root, revision=revision)
+        root = self.argocd.wait_synced(self.root, revision=revision)
+        self.report(f"root Application {self.root}: {describe(root.value)} in {root.seconds:.1f}s")
         return self._wait_children(revision, refresh=False)
 
     def deliver(self, file: Path, message: str) -> str:

@@ -29,8 +29,7 @@ from typing import Any
 import httpx
 import yaml
 
-from harness.argocd import ARGOCD_NAMESPACE, ArgoCD, applications_in
-from harness.argocd import describe as describe_application
+from harness.argocd import ARGOCD_NAMESPACE, ArgoCD, GitOpsDelivery
 from harness.errors import NotFound, TargetError, indent_tail, log_tail
 from harness.gitops import GitOps
 from harness.kube import Kube
@@ -126,30 +125,17 @@ class LocalTarget:
         if not repository.exists():
             repository.seed(self.settings.gitops_dir.resolve())
             self.report(f"Git repository {repository.url} seeded from {self.settings.gitops_dir}")
-        client = self.argocd_client()
-        root = applications_in(repository.root_application)[0]
-        client.apply(root)
-        client.refresh(root["metadata"]["name"])
-        waited = client.wait_synced(root["metadata"]["name"], revision=repository.head())
-        name = root["metadata"]["name"]
-        self.report(
-            f"Argo CD: root Application {name} {describe_application(waited.value)} "
-            f"in {time.monotonic() - step:.1f}s"
+        delivery = GitOpsDelivery(
+            self.argocd_client(), repository, report=lambda line: self.report(f"Argo CD: {line}")
         )
-        for child in client.applications():
-            if child.name == name:
-                continue
-            if not child.in_cluster:
+        delivery.bootstrap()
+        for app in delivery.argocd.applications():
+            if not app.in_cluster:
                 self.report(
-                    f"  {child.name}: not synced here; its destination {child.destination!r} is "
+                    f"  {app.name}: not synced here; its destination {app.destination!r} is "
                     "a cluster this Argo CD does not know"
                 )
-                continue
-            settled = client.wait_synced(child.name, revision=repository.head())
-            self.report(
-                f"  {child.name}: {describe_application(settled.value)} "
-                f"after {time.monotonic() - step:.1f}s"
-            )
+        self.report(f"Argo CD: QA delivered in {time.monotonic() - step:.1f}s")
         root_version = GitOps(repository.gitops_dir).read_versions("qa").root_version
         self.report(
             f"  release with: BGH_GITOPS_DIR={repository.gitops_dir} bgh bump --env qa "
