@@ -228,6 +228,16 @@ class ArgoCD:
         except NotFound:
             return
 
+    def stop_syncing(self, name: str) -> None:
+        """Turn automated sync off and terminate a running sync: an Application that holds still
+        before it is deleted (a failing sync being retried would hold its deletion)."""
+        try:
+            self.kube.patch(APPLICATION, name, {"spec": {"syncPolicy": {"automated": None}}})
+            if self.read(name).operation_phase == "Running":
+                self.terminate(name)
+        except NotFound:
+            return
+
     def delete(self, name: str, *, within: float | None = None) -> None:
         """Delete an Application and wait until it is gone; with Argo CD's resources finalizer
         (as every Application here has) that is after everything it deployed is deleted."""
@@ -478,10 +488,15 @@ class GitOpsDelivery:
 
     def teardown(self) -> None:
         """Delete the root Application; its finalizer deletes the children and what they made.
-        Syncs still running (a failing one being retried) are terminated first."""
-        for child in self.children():
-            if child.operation_phase == "Running":
-                self.argocd.terminate(child.name)
+
+        First the root and then every child stop syncing: with automated sync on, a child could
+        start syncing a failing commit (and retry it for minutes) after a running sync had been
+        terminated, and that holds its deletion; the root's self-heal would turn a child's
+        automated sync back on."""
+        self.argocd.stop_syncing(self.root)
+        for kind, name, _, _ in self.argocd.read(self.root).resources:
+            if kind == "Application":
+                self.argocd.stop_syncing(name)
         self.argocd.delete(self.root)
 
     def _wait_children(self, revision: str, *, refresh: bool) -> list[Application]:
