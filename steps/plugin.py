@@ -37,7 +37,12 @@ from harness.release import Releases
 from harness.rollouts import Rollouts
 from harness.settings import Settings, load_settings
 
-pytest_plugins = ["steps.rollout_steps", "steps.probe_steps", "steps.gitops_steps"]
+pytest_plugins = [
+    "steps.rollout_steps",
+    "steps.probe_steps",
+    "steps.gitops_steps",
+    "steps.provenance_steps",
+]
 
 TESTING_LABEL = "bgh.dev/testing"
 MARKERS = {

@@ -1,0 +1,607 @@
+"""Who answered: each hop of gateway A's answer resolved to its ReplicaSet and judged.
+
+Gateway A's ``/versions`` names the pod that answered for A, B and C. A ``History`` of the
+namespace's Rollouts, Services, ReplicaSets and Pods (fed by watches, stamped with the time each
+change was seen) says which ReplicaSet a pod belongs to (its ``rollouts-pod-template-hash`` label,
+the ReplicaSet's ``rollout.argoproj.io/revision``) and, at any moment, which ReplicaSet is active
+and which is preview for each Rollout: by the Rollout's ``status.blueGreen.activeSelector`` /
+``previewSelector`` and by the hash in the active and preview Services' selectors. A hop is
+**active** (the ReplicaSet is active by either), **preview** (preview and not active) or **stale**
+(neither, e.g. the old active still draining), with the evidence.
+
+The isolation invariants are judged over recorded answers (``judge``):
+
+1. no user request (through gateway A's active Service) reaches a ReplicaSet that is preview-only;
+2. a preview request (through gateway A's preview Service) reaches the preview of every service
+   released together with gateway A (the release: gateway A has a preview of its own, and the
+   service's preview carries the same ``root-version`` label) and the active of every other one;
+3. no user request reaches a stale ReplicaSet (the old active after a switch), except on a
+   connection opened before the switch: tolerated for ``grace`` seconds after it, and counted.
+
+Each judgement looks at every moment in force while the request ran, widened by ``tolerance``
+seconds for the watches' delivery lag: a hop is wrong only if it was wrong throughout.
+Pure apart from ``Recorder``, which feeds a ``History`` from the API server.
+"""
+
+from __future__ import annotations
+
+import bisect
+import enum
+import logging
+import statistics
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.dataplane.informer import Informer
+from harness.errors import ConfigError, WaitTimeout
+from harness.kube import (
+    HASH_LABEL,
+    POD,
+    REPLICA_SET,
+    ROLLOUT,
+    SERVICE,
+    Kind,
+    Kube,
+    pod_from,
+    replica_set_from,
+    rollout_from,
+    service_from,
+)
+from harness.probes import SERVICES, Answer, Side
+
+log = logging.getLogger("bgh.provenance")
+
+ROOT_VERSION_LABEL = "root-version"
+GATEWAY = SERVICES["a"]
+
+
+class Role(enum.StrEnum):
+    """What a ReplicaSet is to its Rollout at one moment."""
+
+    ACTIVE = "active"
+    PREVIEW = "preview"
+    STALE = "stale"
+
+
+# -- what was seen, and when -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Selectors:
+    """One Rollout's two views of its active and preview ReplicaSets (pod-template hashes)."""
+
+    rollout: str
+    active_selector: str  # status.blueGreen.activeSelector
+    preview_selector: str  # status.blueGreen.previewSelector
+    active_service: str  # the active Service's rollouts-pod-template-hash ("" unknown)
+    preview_service: str
+
+    def role(self, pod_hash: str) -> Role:
+        if pod_hash in (self.active_selector, self.active_service):
+            return Role.ACTIVE
+        if pod_hash in (self.preview_selector, self.preview_service):
+            return Role.PREVIEW
+        return Role.STALE
+
+    @property
+    def releasing(self) -> bool:
+        """A preview that is not (by either view) the active ReplicaSet."""
+        preview = self.preview_service or self.preview_selector
+        return bool(preview) and preview not in (self.active_selector, self.active_service)
+
+    def describe(self) -> str:
+        text = (
+            f"Rollout {self.rollout}: activeSelector={self.active_selector or '-'} "
+            f"previewSelector={self.preview_selector or '-'}; Service {self.rollout} selects "
+            f"{self.active_service or '-'}, {self.rollout}-preview selects "
+            f"{self.preview_service or '-'}"
+        )
+        if self.active_service and self.active_service != self.active_selector:
+            text += " (the active Service disagrees with the Rollout)"
+        if self.preview_service and self.preview_service != self.preview_selector:
+            text += " (the preview Service disagrees with the Rollout)"
+        return text
+
+
+@dataclass(frozen=True)
+class Moment:
+    """Every Rollout's selectors from ``at`` (wall clock) until the next moment."""
+
+    at: float
+    selectors: Mapping[str, Selectors]
+
+
+@dataclass(frozen=True)
+class Origin:
+    """The ReplicaSet a pod belongs to."""
+
+    pod: str
+    rollout: str
+    pod_template_hash: str
+    replica_set: str = ""
+    revision: int | None = None
+    root_version: str = ""
+
+    def describe(self) -> str:
+        revision = "?" if self.revision is None else str(self.revision)
+        name = self.replica_set or f"{self.rollout}-{self.pod_template_hash}"
+        return f"{self.pod} in ReplicaSet {name} (rev {revision})"
+
+
+@dataclass(frozen=True)
+class Switch:
+    """The active Service of ``rollout`` moved from one ReplicaSet to another at ``at``."""
+
+    rollout: str
+    at: float
+    old: str
+    new: str
+
+
+class History:
+    """What the namespace looked like over time, from the objects observed (``observe``)."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self.moments: list[Moment] = []
+        self.pods: dict[str, tuple[str, str]] = {}  # pod -> (rollout, hash); kept after deletion
+        self.replica_sets: dict[tuple[str, str], tuple[str, int | None, str]] = {}
+        self.switches: list[Switch] = []
+        self._rollouts: dict[str, tuple[str, str, str, str]] = {}  # name -> status, services
+        self._services: dict[str, str] = {}  # Service name -> hash in its selector
+        self._lock = threading.Lock()
+
+    def observe(self, kind: Kind, obj: Mapping[str, Any], *, at: float) -> None:
+        """Record one object as seen at ``at``; deletions keep what was learnt of pods."""
+        if (obj.get("metadata") or {}).get("namespace", self.namespace) != self.namespace:
+            return
+        with self._lock:
+            if kind is POD:
+                pod = pod_from(obj)
+                app, pod_hash = pod.labels.get("app", ""), pod.labels.get(HASH_LABEL, "")
+                if app and pod_hash:
+                    self.pods[pod.name] = (app, pod_hash)
+            elif kind is REPLICA_SET:
+                rs = replica_set_from(obj)
+                if rs.owner and rs.pod_template_hash:
+                    labels = (rs.template.get("metadata") or {}).get("labels") or {}
+                    self.replica_sets[(rs.owner, rs.pod_template_hash)] = (
+                        rs.name,
+                        rs.revision,
+                        str(labels.get(ROOT_VERSION_LABEL, "")),
+                    )
+            elif kind is ROLLOUT:
+                r = rollout_from(obj)
+                self._rollouts[r.name] = (
+                    r.active_selector,
+                    r.preview_selector,
+                    r.active_service,
+                    r.preview_service,
+                )
+                self._moment(at)
+            elif kind is SERVICE:
+                service = service_from(obj)
+                before = self._services.get(service.name, "")
+                self._services[service.name] = service.pod_template_hash
+                owner = next((n for n, v in self._rollouts.items() if v[2] == service.name), None)
+                if owner and before and before != service.pod_template_hash:
+                    self.switches.append(Switch(owner, at, before, service.pod_template_hash))
+                self._moment(at)
+
+    def _moment(self, at: float) -> None:
+        selectors = {
+            name: Selectors(
+                rollout=name,
+                active_selector=active,
+                preview_selector=preview,
+                active_service=self._services.get(active_service, ""),
+                preview_service=self._services.get(preview_service, ""),
+            )
+            for name, (active, preview, active_service, preview_service) in self._rollouts.items()
+        }
+        if self.moments and self.moments[-1].selectors == selectors:
+            return
+        if self.moments and at < self.moments[-1].at:
+            at = self.moments[-1].at  # watches of two kinds may deliver a hair out of order
+        self.moments.append(Moment(at, selectors))
+
+    def during(self, start: float, end: float) -> list[Moment]:
+        """The moments in force at some time in [start, end], oldest first."""
+        with self._lock:
+            times = [m.at for m in self.moments]
+            first = max(0, bisect.bisect_right(times, start) - 1)
+            last = bisect.bisect_right(times, end)
+            return self.moments[first:last]
+
+    def origin(self, pod: str) -> Origin | None:
+        with self._lock:
+            found = self.pods.get(pod)
+            if found is None:
+                return None
+            rollout, pod_hash = found
+            name, revision, root = self.replica_sets.get((rollout, pod_hash), ("", None, ""))
+            return Origin(pod, rollout, pod_hash, name, revision, root)
+
+    def root_version(self, rollout: str, pod_hash: str) -> str:
+        with self._lock:
+            return self.replica_sets.get((rollout, pod_hash), ("", None, ""))[2]
+
+
+# -- judging answers -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One service's part in an answer, resolved and classified at the answer's start."""
+
+    service: str
+    pod: str
+    version: str
+    origin: Origin | None
+    role: Role | None  # None: the pod or its Rollout was never seen
+    evidence: str
+
+    def describe(self) -> str:
+        where = self.origin.describe() if self.origin else f"{self.pod} (never seen)"
+        role = self.role.value if self.role else "unresolved"
+        return f"{self.service} {self.version}: {where}: {role}; {self.evidence}"
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """An answer with each hop resolved."""
+
+    answer: Answer
+    hops: tuple[Hop, ...]
+
+    def describe(self) -> str:
+        lines = [f"{self.answer.side} answer at {_clock(self.answer.at)}: {self.answer.describe()}"]
+        lines += [f"    {hop.describe()}" for hop in self.hops]
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **self.answer.as_dict(),
+            "hops": [
+                {
+                    "service": h.service,
+                    "pod": h.pod,
+                    "version": h.version,
+                    "replica_set": h.origin.replica_set if h.origin else "",
+                    "pod_template_hash": h.origin.pod_template_hash if h.origin else "",
+                    "revision": h.origin.revision if h.origin else None,
+                    "role": h.role.value if h.role else "unresolved",
+                    "evidence": h.evidence,
+                }
+                for h in self.hops
+            ],
+        }
+
+
+def resolve(answer: Answer, history: History) -> Provenance:
+    """Each hop of ``answer`` resolved to its ReplicaSet and role when the request started."""
+    moments = history.during(answer.at, answer.at)
+    moment = moments[-1] if moments else None
+    hops = []
+    for service, pod in sorted(answer.pods.items()):
+        origin = history.origin(pod)
+        selectors = moment.selectors.get(origin.rollout) if moment and origin else None
+        if origin is None or selectors is None:
+            what = "pod never seen" if origin is None else f"Rollout {origin.rollout} not seen"
+            hops.append(Hop(service, pod, answer.versions.get(service, ""), origin, None, what))
+            continue
+        role = selectors.role(origin.pod_template_hash)
+        hops.append(
+            Hop(service, pod, answer.versions.get(service, ""), origin, role, selectors.describe())
+        )
+    return Provenance(answer, tuple(hops))
+
+
+@dataclass(frozen=True)
+class Violation:
+    """An answer that broke an invariant, with its chain and the selectors at that moment."""
+
+    invariant: int
+    why: str
+    provenance: Provenance
+
+    def describe(self) -> str:
+        return f"invariant {self.invariant}: {self.why}\n  {self.provenance.describe()}"
+
+
+@dataclass(frozen=True)
+class SideCount:
+    side: Side
+    checked: int  # answers with at least one hop, judged
+    unanswered: int  # answers without any hop (transport errors, A failing): nothing to judge
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The invariants over a run of answers."""
+
+    counts: tuple[SideCount, ...]
+    violations: tuple[Violation, ...]
+    drained: tuple[Provenance, ...]  # user answers from the old active on an already-open path
+    drained_late: float  # the longest such answer after its switch, seconds
+    lags: tuple[float, ...]  # per switch: seconds to the first user answer from the new RS
+    grace: float
+    provenance: tuple[Provenance, ...] = field(repr=False, default=())
+
+    def checked(self, side: Side) -> int:
+        return sum(c.checked for c in self.counts if c.side == side)
+
+    def of(self, *invariants: int) -> list[Violation]:
+        return [v for v in self.violations if v.invariant in invariants]
+
+    def summary(self) -> str:
+        sides = ", ".join(
+            f"{c.side} {c.checked} checked ({c.unanswered} without hops)" for c in self.counts
+        )
+        lags = (
+            f"; switch to first user answer from the new ReplicaSet: "
+            f"{', '.join(f'{lag:.2f}s' for lag in self.lags)}"
+            if self.lags
+            else ""
+        )
+        return (
+            f"answers: {sides}; violations: {len(self.violations)}; drained on open "
+            f"connections: {len(self.drained)} (latest {self.drained_late:.2f}s after the "
+            f"switch, grace {self.grace:g}s){lags}"
+        )
+
+    def report(self, invariants: Sequence[int] = (1, 2, 3), *, most: int = 5) -> str:
+        """The summary, then the first violations of ``invariants`` with their chains."""
+        chosen = self.of(*invariants)
+        lines = [self.summary()]
+        lines += [v.describe() for v in chosen[:most]]
+        if len(chosen) > most:
+            lines.append(f"... and {len(chosen) - most} more (provenance.json)")
+        return "\n".join(lines)
+
+
+def judge(
+    answers: Iterable[Answer],
+    history: History,
+    *,
+    tolerance: float = 0.5,
+    grace: float = 2.0,
+) -> Verdict:
+    """The three invariants over ``answers``; see the module docstring."""
+    if tolerance < 0 or grace < tolerance:
+        raise ConfigError(
+            f"tolerance {tolerance}s and grace {grace}s: expected 0 <= tolerance <= grace"
+        )
+    violations: list[Violation] = []
+    drained: list[Provenance] = []
+    drained_late = 0.0
+    counts: dict[Side, list[int]] = {Side.ACTIVE: [0, 0], Side.PREVIEW: [0, 0]}
+    resolved = []
+    for answer in sorted(answers, key=lambda a: a.at):
+        provenance = resolve(answer, history)
+        resolved.append(provenance)
+        count = counts.setdefault(answer.side, [0, 0])
+        if not provenance.hops:
+            count[1] += 1
+            continue
+        count[0] += 1
+        start, end = answer.at - tolerance, answer.at + answer.latency + tolerance
+        window = history.during(start, end)
+        earlier = history.during(answer.at - grace, end)
+        unresolved = [h for h in provenance.hops if h.role is None]
+        if unresolved:
+            hop = unresolved[0]
+            violations.append(
+                Violation(
+                    1 if answer.side == Side.ACTIVE else 2,
+                    f"{hop.service} answered from {hop.pod}, which no watch ever saw "
+                    f"({hop.evidence}): its side cannot be proven",
+                    provenance,
+                )
+            )
+            continue
+        if answer.side == Side.ACTIVE:
+            found = _judge_user(provenance, window, earlier)
+        else:
+            found = _judge_tester(provenance, history, window, earlier)
+        if isinstance(found, Violation):
+            violations.append(found)
+        elif found is not None:
+            drained.append(provenance)
+            drained_late = max(drained_late, found)
+    return Verdict(
+        counts=tuple(SideCount(side, c[0], c[1]) for side, c in counts.items()),
+        violations=tuple(violations),
+        drained=tuple(drained),
+        drained_late=drained_late,
+        lags=tuple(switch_lags(resolved, history)),
+        grace=grace,
+        provenance=tuple(resolved),
+    )
+
+
+def _roles(hop: Hop, moments: Sequence[Moment]) -> set[Role]:
+    origin = hop.origin
+    if origin is None:
+        return set()
+    return {
+        m.selectors[origin.rollout].role(origin.pod_template_hash)
+        for m in moments
+        if origin.rollout in m.selectors
+    }
+
+
+def _judge_user(
+    provenance: Provenance, window: Sequence[Moment], earlier: Sequence[Moment]
+) -> Violation | float | None:
+    """None: fine; seconds: tolerated on an open connection that long after a switch."""
+    late = None
+    for hop in provenance.hops:
+        roles = _roles(hop, window)
+        if Role.ACTIVE in roles:
+            continue
+        active_since = [m.at for m in earlier if Role.ACTIVE in _roles(hop, [m])]
+        if active_since:
+            # The old active, a moment after the switch: a connection opened before it.
+            switched = next(
+                (m.at for m in earlier if m.at > active_since[-1]), provenance.answer.at
+            )
+            late = max(late or 0.0, provenance.answer.at - switched)
+        elif Role.PREVIEW in roles:
+            return Violation(
+                1, f"a user request reached {hop.service}'s preview-only ReplicaSet", provenance
+            )
+        else:
+            return Violation(
+                3,
+                f"a user request reached {hop.service}'s ReplicaSet that was neither active "
+                "nor preview, nor active a moment before (the grace for open connections)",
+                provenance,
+            )
+    return late
+
+
+def expected(moment: Moment, history: History) -> dict[str, str]:
+    """The hash each service's hop must have on a preview request at ``moment``."""
+    gateway = moment.selectors.get(GATEWAY)
+    if gateway is None:
+        return {}
+    release_root = ""
+    if gateway.releasing:
+        release_root = history.root_version(
+            GATEWAY, gateway.preview_service or gateway.preview_selector
+        )
+    wanted = {}
+    for name, s in moment.selectors.items():
+        preview = s.preview_service or s.preview_selector
+        active = s.active_service or s.active_selector
+        in_release = name == GATEWAY or (
+            s.releasing
+            and release_root != ""
+            and history.root_version(name, preview) == release_root
+        )
+        wanted[name] = preview if in_release else active
+    return wanted
+
+
+def _judge_tester(
+    provenance: Provenance,
+    history: History,
+    window: Sequence[Moment],
+    earlier: Sequence[Moment],
+) -> Violation | float | None:
+    def coherent(moment: Moment) -> bool:
+        wanted = expected(moment, history)
+        return all(
+            h.origin is not None and wanted.get(h.origin.rollout) == h.origin.pod_template_hash
+            for h in provenance.hops
+        )
+
+    if any(coherent(m) for m in window):
+        return None
+    fine_before = [m for m in earlier if coherent(m)]
+    if fine_before:
+        following = [m.at for m in earlier if m.at > fine_before[-1].at]
+        return provenance.answer.at - (following[0] if following else provenance.answer.at)
+    moment = window[-1] if window else None
+    wanted = expected(moment, history) if moment else {}
+    wrong = [
+        f"{h.service} from {h.origin.pod_template_hash if h.origin else '?'}, expected "
+        f"{wanted.get(h.origin.rollout if h.origin else h.service, '?')}"
+        for h in provenance.hops
+        if h.origin is None or wanted.get(h.origin.rollout) != h.origin.pod_template_hash
+    ]
+    return Violation(
+        2,
+        "a preview request's chain is not the release's (preview of the services released "
+        "with gateway A, active of the others): " + "; ".join(wrong),
+        provenance,
+    )
+
+
+def switch_lags(resolved: Sequence[Provenance], history: History) -> list[float]:
+    """For each active Service switch: seconds from the switch to the end of the first user
+    answer (started after it) with that service's hop on the new ReplicaSet."""
+    lags = []
+    for switch in history.switches:
+        ends = [
+            p.answer.at + p.answer.latency
+            for p in resolved
+            if p.answer.side == Side.ACTIVE
+            and p.answer.at + p.answer.latency >= switch.at
+            and any(
+                h.origin is not None
+                and h.origin.rollout == switch.rollout
+                and h.origin.pod_template_hash == switch.new
+                for h in p.hops
+            )
+        ]
+        if ends:
+            lags.append(min(ends) - switch.at)
+    return lags
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    """The ``share`` quantile (0..1) of ``values``, linear between order statistics."""
+    if not values:
+        raise ConfigError("no values: a percentile of nothing is not a figure")
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[round(share * 100) - 1]
+
+
+def _clock(at: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(at)) + f".{int(at % 1 * 1000):03d}Z"
+
+
+# -- feeding a History from the API server ---------------------------------------------------
+
+
+class Recorder:
+    """Watches a namespace's Rollouts, Services, ReplicaSets and Pods into a ``History``."""
+
+    KINDS = (ROLLOUT, SERVICE, REPLICA_SET, POD)
+
+    def __init__(self, kube: Kube, *, clock: Any = time.time) -> None:
+        self.kube = kube
+        self.history = History(kube.namespace)
+        self.clock = clock
+        self._stop = threading.Event()
+        self._synced: set[str] = set()
+        self._changed = threading.Condition()
+        self._informers = [
+            Informer(kube, kind, self._post, self._stop, all_namespaces=False)
+            for kind in self.KINDS
+        ]
+
+    def _post(self, kind: Kind, event: str, obj: Any) -> None:
+        at = self.clock()
+        if event == "SYNC":
+            for item in obj:
+                self.history.observe(kind, item, at=at)
+            with self._changed:
+                self._synced.add(kind.plural)
+                self._changed.notify_all()
+        elif event != "DELETED":
+            self.history.observe(kind, obj, at=at)
+
+    def start(self, *, within: float = 30.0) -> History:
+        """Start watching; returns once every kind has been listed once."""
+        for informer in self._informers:
+            informer.start()
+        wanted = {k.plural for k in self.KINDS}
+        with self._changed:
+            if not self._changed.wait_for(lambda: self._synced >= wanted, timeout=within):
+                self.stop()
+                raise WaitTimeout(
+                    f'recording namespace "{self.kube.namespace}": not every kind was listed '
+                    f"within {within:g}s; listed: {', '.join(sorted(self._synced)) or 'none'} "
+                    f"of {', '.join(sorted(wanted))}"
+                )
+        return self.history
+
+    def stop(self) -> None:
+        self._stop.set()

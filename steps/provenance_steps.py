@@ -1,0 +1,120 @@
+"""Steps and hooks about who answered: the isolation invariants, watched in every runbook.
+
+Every scenario that changes the system (not ``@readonly``) gets two background streams once its
+first step has brought the demo system up: users through gateway A's active Service and testers
+through its preview Service, judged against the Rollouts' selectors as they were when each answer
+came (harness/isolation.py). At the end of the scenario every answer is judged; a violation fails
+the scenario with the offending chains, and ``provenance.json`` (every answer's hops, the
+selectors over time) is written beside the scenario's other artifacts.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from pytest_bdd import parsers, then, when
+
+from harness.errors import ConfigError
+from harness.isolation import Isolation, by_service, figures, sample, write_provenance
+from harness.probes import Side
+from harness.provenance import Verdict
+from harness.rollouts import Rollouts
+from steps.plugin import DemoSystem, _feature_of, _slug
+
+_ISOLATION = pytest.StashKey[Isolation]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("bgh").addoption(
+        "--bgh-provenance-figures",
+        default=None,
+        help="append each scenario's isolation figures to this JSON-lines file "
+        "(benchmarks/bench_provenance.py reads it)",
+    )
+
+
+def pytest_bdd_after_step(request: pytest.FixtureRequest) -> None:
+    """Start the streams once the scenario's first step has the demo system up."""
+    node = request.node
+    if _ISOLATION in node.stash or node.get_closest_marker("readonly") is not None:
+        return
+    if "demo" not in request.fixturenames:
+        return
+    demo: DemoSystem = request.getfixturevalue("demo")
+    isolation = Isolation(demo.kube, demo.gateway)
+    node.stash[_ISOLATION] = isolation
+    isolation.start()
+
+
+def pytest_bdd_after_scenario(request: pytest.FixtureRequest) -> None:
+    """Judge every answer; a violation fails a scenario that has not failed already."""
+    isolation = request.node.stash.get(_ISOLATION, None)
+    if isolation is None:
+        return
+    verdict = isolation.stop()
+    failing = sys.exc_info()[1] is not None
+    _record_figures(request, verdict)
+    if verdict.violations or failing:
+        path = _artifacts(request) / "provenance.json"
+        write_provenance(verdict, isolation.history, path)
+        if not failing:
+            raise AssertionError(
+                f"isolation invariants broken (chains in {path}):\n{verdict.report()}"
+            )
+
+
+def _artifacts(request: pytest.FixtureRequest) -> Path:
+    item = request.node
+    base = Path(item.config.getoption("bgh_artifacts"))
+    return base / _feature_of(item) / _slug(item.name.removeprefix("test_"))
+
+
+def _record_figures(request: pytest.FixtureRequest, verdict: Verdict) -> None:
+    target = request.config.getoption("bgh_provenance_figures")
+    if not target:
+        return
+    line = {"feature": _feature_of(request.node), "scenario": request.node.name}
+    with Path(target).open("a") as out:
+        out.write(json.dumps({**line, **figures(verdict)}) + "\n")
+
+
+@pytest.fixture
+def isolation(request: pytest.FixtureRequest) -> Isolation:
+    """The scenario's background streams (started by its first step)."""
+    found: Isolation | None = request.node.stash.get(_ISOLATION, None)
+    if found is None:
+        raise ConfigError(
+            "no isolation streams in this scenario: they start after a first step that brings "
+            "the demo system up, and never in @readonly scenarios"
+        )
+    return found
+
+
+@then("users never reached preview")
+def _(isolation: Isolation) -> None:
+    verdict = isolation.verdict()
+    assert verdict.checked(Side.ACTIVE) > 0, f"no user answer to judge: {verdict.summary()}"
+    assert [v.describe() for v in verdict.of(1, 3)] == [], verdict.summary()
+
+
+@then("every preview answer came from the release")
+def _(isolation: Isolation) -> None:
+    verdict = isolation.verdict()
+    assert verdict.checked(Side.PREVIEW) > 0, f"no preview answer to judge: {verdict.summary()}"
+    assert [v.describe() for v in verdict.of(2)] == [], verdict.summary()
+
+
+@then("every answer through active and preview came from its own side")
+def _(demo: DemoSystem) -> None:
+    verdict = sample(demo.kube, demo.gateway)
+    per_service = by_service(verdict)
+    assert min(verdict.checked(s) for s in (Side.ACTIVE, Side.PREVIEW)) > 0, verdict.summary()
+    assert [v.describe() for v in verdict.violations] == [], f"per service: {per_service}"
+
+
+@when(parsers.parse('I set the image of "{rollout}" to version "{version}"'))
+def _(rollouts: Rollouts, rollout: str, version: str) -> None:
+    rollouts.set_image_version(rollout, version)
