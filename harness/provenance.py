@@ -443,12 +443,11 @@ def _judge_user(
         roles = _roles(hop, window)
         if Role.ACTIVE in roles:
             continue
-        active_since = [m.at for m in earlier if Role.ACTIVE in _roles(hop, [m])]
-        if active_since:
+        active = [i for i, m in enumerate(earlier) if Role.ACTIVE in _roles(hop, [m])]
+        if active:
             # The old active, a moment after the switch: a connection opened before it.
-            switched = next(
-                (m.at for m in earlier if m.at > active_since[-1]), provenance.answer.at
-            )
+            after = active[-1] + 1
+            switched = earlier[after].at if after < len(earlier) else provenance.answer.at
             late = max(late or 0.0, provenance.answer.at - switched)
         elif Role.PREVIEW in roles:
             return Violation(
@@ -502,10 +501,11 @@ def _judge_tester(
 
     if any(coherent(m) for m in window):
         return None
-    fine_before = [m for m in earlier if coherent(m)]
-    if fine_before:
-        following = [m.at for m in earlier if m.at > fine_before[-1].at]
-        return provenance.answer.at - (following[0] if following else provenance.answer.at)
+    fine = [i for i, m in enumerate(earlier) if coherent(m)]
+    if fine:
+        after = fine[-1] + 1
+        changed = earlier[after].at if after < len(earlier) else provenance.answer.at
+        return provenance.answer.at - changed
     moment = window[-1] if window else None
     wanted = expected(moment, history) if moment else {}
     wrong = [
