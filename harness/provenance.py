@@ -5,9 +5,10 @@ namespace's Rollouts, Services, ReplicaSets and Pods (fed by watches, stamped wi
 change was seen) says which ReplicaSet a pod belongs to (its ``rollouts-pod-template-hash`` label,
 the ReplicaSet's ``rollout.argoproj.io/revision``) and, at any moment, which ReplicaSet is active
 and which is preview for each Rollout: by the Rollout's ``status.blueGreen.activeSelector`` /
-``previewSelector`` and by the hash in the active and preview Services' selectors. A hop is
-**active** (the ReplicaSet is active by either), **preview** (preview and not active) or **stale**
-(neither, e.g. the old active still draining), with the evidence.
+``previewSelector``, the controller's record, with the hash in the active and preview Services'
+selectors as evidence (a disagreement, such as a selector patched by hand, is named). A hop is
+**active**, **preview** (preview and not active) or **stale** (neither, e.g. the old active still
+draining), with that evidence.
 
 The isolation invariants are judged over recorded answers (``judge``):
 
@@ -79,18 +80,29 @@ class Selectors:
     active_service: str  # the active Service's rollouts-pod-template-hash ("" unknown)
     preview_service: str
 
+    @property
+    def active(self) -> str:
+        """The active ReplicaSet as the controller recorded it (the Service's before it has)."""
+        return self.active_selector or self.active_service
+
+    @property
+    def preview(self) -> str:
+        return self.preview_selector or self.preview_service
+
     def role(self, pod_hash: str) -> Role:
-        if pod_hash in (self.active_selector, self.active_service):
+        # The Rollout's status is the controller's record; a Service selector that disagrees
+        # (patched by hand, or switched a moment before the status is written) is evidence,
+        # and the judging's tolerance covers the controller's own moment.
+        if pod_hash == self.active:
             return Role.ACTIVE
-        if pod_hash in (self.preview_selector, self.preview_service):
+        if pod_hash == self.preview:
             return Role.PREVIEW
         return Role.STALE
 
     @property
     def releasing(self) -> bool:
-        """A preview that is not (by either view) the active ReplicaSet."""
-        preview = self.preview_service or self.preview_selector
-        return bool(preview) and preview not in (self.active_selector, self.active_service)
+        """A preview that is not the active ReplicaSet."""
+        return bool(self.preview) and self.preview != self.active
 
     def describe(self) -> str:
         text = (
@@ -470,19 +482,15 @@ def expected(moment: Moment, history: History) -> dict[str, str]:
         return {}
     release_root = ""
     if gateway.releasing:
-        release_root = history.root_version(
-            GATEWAY, gateway.preview_service or gateway.preview_selector
-        )
+        release_root = history.root_version(GATEWAY, gateway.preview)
     wanted = {}
     for name, s in moment.selectors.items():
-        preview = s.preview_service or s.preview_selector
-        active = s.active_service or s.active_selector
         in_release = name == GATEWAY or (
             s.releasing
             and release_root != ""
-            and history.root_version(name, preview) == release_root
+            and history.root_version(name, s.preview) == release_root
         )
-        wanted[name] = preview if in_release else active
+        wanted[name] = s.preview if in_release else s.active
     return wanted
 
 

@@ -219,15 +219,18 @@ def test_answers_without_hops_are_counted_but_not_judged() -> None:
     assert verdict.violations == ()
 
 
-def test_a_service_selector_patched_by_hand_shows_in_the_evidence() -> None:
+def test_a_service_selector_patched_by_hand_sends_users_to_preview_with_the_evidence() -> None:
     history = at_rest()
     add_replica_set(history, "service-b", "b2", 2, "v2")
     set_sides(history, "service-b", "b1", "b2", at=10.0)
     history.observe(SERVICE, service("service-b", "b2"), at=11.0)  # kubectl patch, by hand
 
-    hop = {h.service: h for h in resolve(answer(Side.ACTIVE, 12.0, b="b2"), history).hops}
-    assert hop["service-b"].role is Role.ACTIVE  # the Service sends users there: it is active
-    assert "the active Service disagrees with the Rollout" in hop["service-b"].evidence
+    verdict = judge([answer(Side.ACTIVE, 12.0, b="b2")], history)
+
+    (violation,) = verdict.violations
+    assert violation.invariant == 1
+    assert "Service service-b selects b2" in violation.describe()
+    assert "(the active Service disagrees with the Rollout)" in violation.describe()
 
 
 def test_the_switch_lag_is_from_the_service_switch_to_the_first_user_answer_from_the_new_rs() -> (
