@@ -215,8 +215,11 @@ def test_the_chart_as_rendered_by_helm_routes_the_same() -> None:
     helm = gitops.helm_binary(load_settings())
     objects = GitOps(TREE).render("qa", helm=helm, namespace=NAMESPACE)
     rendered = [virtual_service_from(o) for o in objects if o["kind"] == "VirtualService"]
-    root = next(iter(rendered[0].http[0].match[0].source_labels.values()))
-    new_caller = pod("gateway-a-new-2", {"app": "gateway-a", HASH: "new", "root-version": root})
+    root = rendered[0].http[0].match[0].source_labels["root-version"]
+    labels = {"app": "gateway-a", HASH: "new", "root-version": root}
+    new_caller = pod("gateway-a-new-2", {**labels, "role": "preview"})
+    # The hazard the role label closes: an active caller that carries the newest root version.
+    active_caller = pod("gateway-a-new-3", {**labels, "role": "active"})
     routes = Router(
         namespace=NAMESPACE,
         pods=PODS,
@@ -231,6 +234,8 @@ def test_the_chart_as_rendered_by_helm_routes_the_same() -> None:
     )
     assert routes.resolve(GATEWAY_OLD, "service-b", 8081, "http").service.name == "service-b"
     assert routes.resolve(GATEWAY_OLD, "service-c", 8082, "tcp").service.name == "service-c"
+    assert routes.resolve(active_caller, "service-b", 8081, "http").service.name == "service-b"
+    assert routes.resolve(active_caller, "service-c", 8082, "tcp").service.name == "service-c"
 
 
 # -- Istio's match semantics -----------------------------------------------------------------
