@@ -1,0 +1,100 @@
+"""The isolation invariants per runbook: answers checked per side, violations, switch lag.
+
+    flock /tmp/bgh-cluster.lock .venv/bin/python benchmarks/bench_provenance.py [-k EXPR]
+
+Runs the mutating runbooks once on the local target with ``--bgh-provenance-figures``: every
+scenario's two background streams (users through active, testers through preview, 5 requests/s
+each) are judged at its end (docs/provenance.md) and its figures appended to a JSON-lines file.
+Per runbook: the answers checked per side, the violations (goal 0), the user answers tolerated
+on connections opened before a switch, and the time from the active Service's selector switch
+(as the watch saw it) to the end of the first user answer from the new ReplicaSet, p50/p95 over
+every switch in the runbook. Results go to benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.results import write_section  # noqa: E402
+from harness.provenance import percentile  # noqa: E402
+
+MUTATING = "not analysis and not release_guide and not gitops and not readonly"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-k", default="", help="pytest -k expression to narrow the runbooks")
+    parser.add_argument("-m", default=MUTATING, help=f"pytest -m expression (default: {MUTATING})")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        figures_file = Path(scratch) / "figures.jsonl"
+        argv = [sys.executable, "-m", "pytest", "tests/runbooks", "-q", "-p", "no:cacheprovider"]
+        argv += ["-m", args.m, "--bgh-provenance-figures", str(figures_file)]
+        if args.k:
+            argv += ["-k", args.k]
+        result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
+        print(result.stdout[-3000:], flush=True)
+        lines = figures_file.read_text().splitlines() if figures_file.exists() else []
+    scenarios = [json.loads(line) for line in lines]
+    if not scenarios:
+        raise SystemExit(f"no scenario recorded figures; pytest said:\n{result.stdout[-2000:]}")
+    per: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {
+            "scenarios": 0,
+            "active": 0,
+            "preview": 0,
+            "violations": 0,
+            "drained": 0,
+            "lags": [],
+        }
+    )
+    for s in scenarios:
+        row = per[s["feature"]]
+        row["scenarios"] += 1
+        row["active"] += s["checked"].get("active", 0)
+        row["preview"] += s["checked"].get("preview", 0)
+        row["violations"] += s["violations"]
+        row["drained"] += s["drained"]
+        row["lags"] += s["switch_lags_s"]
+    rows = []
+    for feature, row in sorted(per.items()):
+        lags = row["lags"]
+        lag = (
+            f"{percentile(lags, 0.5) * 1000:.0f} / {percentile(lags, 0.95) * 1000:.0f} ms "
+            f"(n={len(lags)})"
+            if lags
+            else "no switch"
+        )
+        rows.append(
+            f"| {feature} | {row['scenarios']} | {row['active']} | {row['preview']} | "
+            f"{row['violations']} | {row['drained']} | {lag} |"
+        )
+        print(rows[-1], flush=True)
+    outcome = (result.stdout.strip().splitlines() or ["no output"])[-1].strip("= ")
+    body = f"""
+`python benchmarks/bench_provenance.py` on {platform.machine()}, {os.cpu_count()} cores, local
+target; pytest: {outcome}. Answers are those of the two background streams (5 requests/s per
+side, fresh connections); "drained" are user answers from the old active on a connection opened
+before the switch (tolerated for 2 s); the lag runs from the active Service's selector switch, as
+the watch saw it, to the end of the first user answer from the new ReplicaSet.
+
+| runbook | scenarios | user answers checked | preview answers checked | violations | drained | switch → first user answer from new RS, p50 / p95 |
+|---|---|---|---|---|---|---|
+""" + "\n".join(rows)
+    write_section("Isolation invariants per runbook", body)
+
+
+if __name__ == "__main__":
+    main()
