@@ -30,6 +30,11 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.results import write_section  # noqa: E402
 from harness.provenance import percentile  # noqa: E402
 
+HEADER = (
+    "| runbook | scenarios | user answers checked | preview answers checked | violations "
+    "| drained | switch → first user answer from new RS, p50 / p95 |\n"
+    "|---|---|---|---|---|---|---|"
+)
 MUTATING = "not analysis and not release_guide and not gitops and not readonly"
 
 
@@ -90,8 +95,7 @@ side, fresh connections); "drained" are user answers from the old active on a co
 before the switch (tolerated for 2 s); the lag runs from the active Service's selector switch, as
 the watch saw it, to the end of the first user answer from the new ReplicaSet.
 
-| runbook | scenarios | user answers checked | preview answers checked | violations | drained | switch → first user answer from new RS, p50 / p95 |
-|---|---|---|---|---|---|---|
+{HEADER}
 """ + "\n".join(rows)
     write_section("Isolation invariants per runbook", body)
 
