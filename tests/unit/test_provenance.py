@@ -85,6 +85,15 @@ def at_rest() -> History:
     return history
 
 
+def b_promoted() -> History:
+    """B's revision 2 on preview from second 10, switched to active at second 20."""
+    history = at_rest()
+    add_replica_set(history, "service-b", "b2", 2, "v3")
+    set_sides(history, "service-b", "b1", "b2", at=10.0)
+    set_sides(history, "service-b", "b2", "b2", at=20.0)
+    return history
+
+
 def answer(side: Side, at: float, **hashes: str) -> Answer:
     """Gateway A's answer naming pod 0 of each ReplicaSet given (a="a1", b="b2", ...)."""
     body: dict[str, Any] = {"pods": {}}
@@ -138,10 +147,7 @@ def test_a_user_answer_from_a_preview_only_replica_set_breaks_invariant_1_with_i
 def test_the_old_active_is_tolerated_on_open_connections_for_the_grace_then_is_invariant_3() -> (
     None
 ):
-    history = at_rest()
-    add_replica_set(history, "service-b", "b2", 2, "v3")
-    set_sides(history, "service-b", "b1", "b2", at=10.0)
-    set_sides(history, "service-b", "b2", "b2", at=20.0)
+    history = b_promoted()
 
     verdict = judge(
         [
@@ -236,10 +242,7 @@ def test_a_service_selector_patched_by_hand_sends_users_to_preview_with_the_evid
 def test_the_switch_lag_is_from_the_service_switch_to_the_first_user_answer_from_the_new_rs() -> (
     None
 ):
-    history = at_rest()
-    add_replica_set(history, "service-b", "b2", 2, "v3")
-    set_sides(history, "service-b", "b1", "b2", at=10.0)
-    set_sides(history, "service-b", "b2", "b2", at=20.0)
+    history = b_promoted()
 
     verdict = judge(
         [
