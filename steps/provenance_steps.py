@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pytest_bdd import parsers, then, when
@@ -22,9 +23,11 @@ from harness.isolation import Isolation, by_service, figures, sample, write_prov
 from harness.probes import Side
 from harness.provenance import Verdict
 from harness.rollouts import Rollouts
+from harness.timeline import timeline_svg
 from steps.plugin import DemoSystem, _feature_of, _slug
 
 _ISOLATION = pytest.StashKey[Isolation]()
+_VERDICT = pytest.StashKey[Verdict]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -55,6 +58,7 @@ def pytest_bdd_after_scenario(request: pytest.FixtureRequest) -> None:
     if isolation is None:
         return
     verdict = isolation.stop()
+    request.node.stash[_VERDICT] = verdict
     failing = sys.exc_info()[1] is not None
     _record_figures(request, verdict)
     if verdict.violations or failing:
@@ -64,6 +68,23 @@ def pytest_bdd_after_scenario(request: pytest.FixtureRequest) -> None:
             raise AssertionError(
                 f"isolation invariants broken (chains in {path}):\n{verdict.report()}"
             )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """The verdict's summary in the report; in the HTML report, the answers over time."""
+    report = yield
+    verdict = item.stash.get(_VERDICT, None)
+    isolation = item.stash.get(_ISOLATION, None)
+    if report.when != "call" or verdict is None or isolation is None:
+        return report
+    report.sections.append(("bgh isolation", verdict.summary()))
+    if item.config.pluginmanager.has_plugin("html"):
+        from pytest_html import extras
+
+        svg = timeline_svg(verdict, isolation.history)
+        report.extras = [*getattr(report, "extras", []), extras.html(svg)]
+    return report
 
 
 def _artifacts(request: pytest.FixtureRequest) -> Path:

@@ -16,6 +16,7 @@ from harness.errors import ConfigError
 from harness.kube import POD, REPLICA_SET, ROLLOUT, SERVICE
 from harness.probes import Answer, Side, answer_from
 from harness.provenance import History, Role, judge, percentile, resolve
+from harness.timeline import timeline_svg
 
 NS = "demo"
 KEYS = {"gateway-a": "a", "service-b": "b", "service-c": "c"}
@@ -268,3 +269,24 @@ def test_percentiles_need_values_and_interpolate() -> None:
 def test_a_grace_shorter_than_the_tolerance_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"tolerance 1\.0s and grace 0\.5s"):
         judge([], History(NS), tolerance=1.0, grace=0.5)
+
+
+def test_the_timeline_colours_each_replica_set_and_marks_the_switch_and_violations() -> None:
+    history = b_promoted()
+    verdict = judge(
+        [
+            answer(Side.ACTIVE, 15.0, b="b2"),  # a user on B's preview: flagged
+            answer(Side.ACTIVE, 19.0),
+            answer(Side.ACTIVE, 21.0, b="b2"),
+            answer(Side.PREVIEW, 21.5, b="b2"),
+        ],
+        history,
+    )
+
+    svg = timeline_svg(verdict, history)
+
+    assert svg.startswith("<svg") and svg.endswith("</svg>")
+    assert svg.count("<rect") == 4 * 3 + 4  # a mark per hop, a key per ReplicaSet
+    assert "service-b rev 2 (b2)" in svg and "service-b rev 1 (b1)" in svg
+    assert "service-b switch" in svg
+    assert svg.count("▼") == 1
