@@ -52,14 +52,18 @@ class Isolation:
         """Record the namespace, then start both streams; returns once both sides answered."""
         self.recorder.start()
         self._running.callback(self.recorder.stop)
-        self.traffic = self._running.enter_context(
-            self.gateway.steady_traffic(rps=self.rps, sides=BOTH)
-        )
-        self.traffic.wait_until(
-            lambda t: all(any(a.side == s for a in t.answers) for s in BOTH),
-            what="a first answer on both sides",
-            within=within,
-        )
+        try:
+            self.traffic = self._running.enter_context(
+                self.gateway.steady_traffic(rps=self.rps, sides=BOTH)
+            )
+            self.traffic.wait_until(
+                lambda t: all(any(a.side == s for a in t.answers) for s in BOTH),
+                what="a first answer on both sides",
+                within=within,
+            )
+        except BaseException:
+            self._running.close()
+            raise
 
     def answers(self) -> list[Answer]:
         if self.traffic is None:
