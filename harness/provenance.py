@@ -151,6 +151,7 @@ class Switch:
     at: float
     old: str
     new: str
+    resource_version: int = 0  # the Service's, to order the switch against the Rollout's updates
 
 
 class History:
@@ -162,6 +163,9 @@ class History:
         self.pods: dict[str, tuple[str, str]] = {}  # pod -> (rollout, hash); kept after deletion
         self.replica_sets: dict[tuple[str, str], tuple[str, int | None, str]] = {}
         self.switches: list[Switch] = []
+        # name -> [(resourceVersion, held, stableRS)]: whether the controller was holding the
+        # Rollout (a pause, no promote --full, no abort) at each version seen.
+        self.holds: dict[str, list[tuple[int, bool, str]]] = {}
         self._rollouts: dict[str, tuple[str, str, str, str]] = {}  # name -> status, services
         self._services: dict[str, str] = {}  # Service name -> hash in its selector
         self._lock = threading.Lock()
@@ -187,6 +191,10 @@ class History:
                     )
             elif kind is ROLLOUT:
                 r = rollout_from(obj)
+                held = (bool(r.pause_conditions) or r.paused) and not (r.promote_full or r.abort)
+                self.holds.setdefault(r.name, []).append(
+                    (_version(r.resource_version), held, r.stable_hash)
+                )
                 self._rollouts[r.name] = (
                     r.active_selector,
                     r.preview_selector,
@@ -200,7 +208,15 @@ class History:
                 self._services[service.name] = service.pod_template_hash
                 owner = next((n for n, v in self._rollouts.items() if v[2] == service.name), None)
                 if owner and before and before != service.pod_template_hash:
-                    self.switches.append(Switch(owner, at, before, service.pod_template_hash))
+                    self.switches.append(
+                        Switch(
+                            owner,
+                            at,
+                            before,
+                            service.pod_template_hash,
+                            _version(service.resource_version),
+                        )
+                    )
                 self._moment(at)
 
     def _moment(self, at: float) -> None:
@@ -227,6 +243,46 @@ class History:
             first = max(0, bisect.bisect_right(times, start) - 1)
             last = bisect.bisect_right(times, end)
             return self.moments[first:last]
+
+    def by_hand(self, switch: Switch) -> bool:
+        """Whether the controller did not make ``switch``: it only moves the active Service once
+        promoted (pause cleared), on ``promote --full``, or back to stableRS on abort; a switch
+        to anything else while it holds the Rollout paused was made by someone else.
+
+        Decided from the Rollout's last version before the Service's: resourceVersions are
+        etcd's revision, one counter for every object (opaque by contract, ordered in practice
+        on every etcd-backed API server), so the watches' delivery order does not matter.
+        """
+        with self._lock:
+            earlier = [
+                h for h in self.holds.get(switch.rollout, []) if h[0] < switch.resource_version
+            ]
+        if not earlier or not switch.resource_version:
+            return False
+        _, held, stable = max(earlier)
+        return held and switch.new != stable
+
+    def hand_switched(self, rollout: str, at: float) -> Switch | None:
+        """The switch of ``rollout``'s active Service in force at ``at``, if made by hand."""
+        with self._lock:
+            made = [s for s in self.switches if s.rollout == rollout and s.at <= at]
+        return made[-1] if made and self.by_hand(made[-1]) else None
+
+    def role(self, moment: Moment, rollout: str, pod_hash: str) -> tuple[Role, str] | None:
+        """The role of a ReplicaSet at ``moment`` and the evidence; None if the Rollout was not
+        seen. A ReplicaSet put behind the active Service by hand stays what the controller had
+        made it: the preview."""
+        selectors = moment.selectors.get(rollout)
+        if selectors is None:
+            return None
+        evidence = selectors.describe()
+        switch = self.hand_switched(rollout, moment.at)
+        if switch is not None and pod_hash == switch.new:
+            return Role.PREVIEW, (
+                f"{evidence}; the active Service was switched {switch.old} -> {switch.new} "
+                "while the Rollout was paused: not by Argo Rollouts (no promote)"
+            )
+        return selectors.role(pod_hash), evidence
 
     def origin(self, pod: str) -> Origin | None:
         with self._lock:
@@ -300,15 +356,16 @@ def resolve(answer: Answer, history: History) -> Provenance:
     hops = []
     for service, pod in sorted(answer.pods.items()):
         origin = history.origin(pod)
-        selectors = moment.selectors.get(origin.rollout) if moment and origin else None
-        if origin is None or selectors is None:
+        judged = (
+            history.role(moment, origin.rollout, origin.pod_template_hash)
+            if moment and origin
+            else None
+        )
+        if origin is None or judged is None:
             what = "pod never seen" if origin is None else f"Rollout {origin.rollout} not seen"
             hops.append(Hop(service, pod, answer.versions.get(service, ""), origin, None, what))
             continue
-        role = selectors.role(origin.pod_template_hash)
-        hops.append(
-            Hop(service, pod, answer.versions.get(service, ""), origin, role, selectors.describe())
-        )
+        hops.append(Hop(service, pod, answer.versions.get(service, ""), origin, *judged))
     return Provenance(answer, tuple(hops))
 
 
@@ -416,7 +473,7 @@ def judge(
             )
             continue
         if answer.side == Side.ACTIVE:
-            found = _judge_user(provenance, window, earlier)
+            found = _judge_user(provenance, history, window, earlier)
         else:
             found = _judge_tester(provenance, history, window, earlier)
         if isinstance(found, Violation):
@@ -435,27 +492,27 @@ def judge(
     )
 
 
-def _roles(hop: Hop, moments: Sequence[Moment]) -> set[Role]:
+def _roles(hop: Hop, moments: Sequence[Moment], history: History) -> set[Role]:
     origin = hop.origin
     if origin is None:
         return set()
-    return {
-        m.selectors[origin.rollout].role(origin.pod_template_hash)
-        for m in moments
-        if origin.rollout in m.selectors
-    }
+    judged = [history.role(m, origin.rollout, origin.pod_template_hash) for m in moments]
+    return {j[0] for j in judged if j is not None}
 
 
 def _judge_user(
-    provenance: Provenance, window: Sequence[Moment], earlier: Sequence[Moment]
+    provenance: Provenance,
+    history: History,
+    window: Sequence[Moment],
+    earlier: Sequence[Moment],
 ) -> Violation | float | None:
     """None: fine; seconds: tolerated on an open connection that long after a switch."""
     late = None
     for hop in provenance.hops:
-        roles = _roles(hop, window)
+        roles = _roles(hop, window, history)
         if Role.ACTIVE in roles:
             continue
-        active = [i for i, m in enumerate(earlier) if Role.ACTIVE in _roles(hop, [m])]
+        active = [i for i, m in enumerate(earlier) if Role.ACTIVE in _roles(hop, [m], history)]
         if active:
             # The old active, a moment after the switch: a connection opened before it.
             after = active[-1] + 1
@@ -535,6 +592,8 @@ def switch_lags(resolved: Sequence[Provenance], history: History) -> list[float]
     answer (started after it) with that service's hop on the new ReplicaSet."""
     lags = []
     for switch in history.switches:
+        if history.by_hand(switch):
+            continue
         ends = [
             p.answer.at + p.answer.latency
             for p in resolved
@@ -559,6 +618,10 @@ def percentile(values: Sequence[float], share: float) -> float:
     if len(values) == 1:
         return values[0]
     return statistics.quantiles(values, n=100, method="inclusive")[round(share * 100) - 1]
+
+
+def _version(resource_version: str) -> int:
+    return int(resource_version) if resource_version.isdigit() else 0
 
 
 def _clock(at: float) -> str:

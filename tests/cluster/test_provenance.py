@@ -133,7 +133,7 @@ def test_an_active_service_selector_patched_by_hand_is_caught(released: Released
     )
     verdict = released.judge()
     assert _user_hops_on(verdict, "service-b") == {released.preview}, verdict.report()
-    assert "the active Service disagrees with the Rollout" in verdict.of(1)[0].describe()
+    assert "while the Rollout was paused: not by Argo Rollouts" in verdict.of(1)[0].describe()
 
 
 def test_with_the_old_virtual_service_users_reach_the_service_released_alone(

@@ -22,20 +22,33 @@ NS = "demo"
 KEYS = {"gateway-a": "a", "service-b": "b", "service-c": "c"}
 
 
-def rollout(name: str, active: str, preview: str) -> dict[str, Any]:
+def rollout(
+    name: str,
+    active: str,
+    preview: str,
+    *,
+    version: int = 0,
+    paused: bool = False,
+    stable: str = "",
+) -> dict[str, Any]:
+    status: dict[str, Any] = {"stableRS": stable or active}
+    if paused:
+        status["pauseConditions"] = [
+            {"reason": "BlueGreenPause", "startTime": "2026-12-03T10:00:00Z"}
+        ]
     return {
-        "metadata": {"name": name, "namespace": NS},
+        "metadata": {"name": name, "namespace": NS, "resourceVersion": str(version)},
         "spec": {
             "strategy": {"blueGreen": {"activeService": name, "previewService": f"{name}-preview"}}
         },
-        "status": {"blueGreen": {"activeSelector": active, "previewSelector": preview}},
+        "status": {**status, "blueGreen": {"activeSelector": active, "previewSelector": preview}},
     }
 
 
-def service(name: str, pod_hash: str) -> dict[str, Any]:
+def service(name: str, pod_hash: str, *, version: int = 0) -> dict[str, Any]:
     app = name.removesuffix("-preview")
     return {
-        "metadata": {"name": name, "namespace": NS},
+        "metadata": {"name": name, "namespace": NS, "resourceVersion": str(version)},
         "spec": {"selector": {"app": app, "rollouts-pod-template-hash": pod_hash}},
     }
 
@@ -226,18 +239,38 @@ def test_answers_without_hops_are_counted_but_not_judged() -> None:
     assert verdict.violations == ()
 
 
-def test_a_service_selector_patched_by_hand_sends_users_to_preview_with_the_evidence() -> None:
+def test_an_active_service_switched_by_hand_during_the_pause_is_still_the_preview() -> None:
+    """What the controller does after `kubectl patch service service-b` during the pause: it
+    reads the selector back into its status and takes the ReplicaSet as active and stable."""
     history = at_rest()
     add_replica_set(history, "service-b", "b2", 2, "v2")
     set_sides(history, "service-b", "b1", "b2", at=10.0)
-    history.observe(SERVICE, service("service-b", "b2"), at=11.0)  # kubectl patch, by hand
+    history.observe(ROLLOUT, rollout("service-b", "b1", "b2", version=100, paused=True), at=10.0)
+    history.observe(SERVICE, service("service-b", "b2", version=101), at=11.0)  # by hand
+    history.observe(ROLLOUT, rollout("service-b", "b2", "b2", version=102), at=11.01)
 
     verdict = judge([answer(Side.ACTIVE, 12.0, b="b2")], history)
 
     (violation,) = verdict.violations
     assert violation.invariant == 1
-    assert "Service service-b selects b2" in violation.describe()
-    assert "(the active Service disagrees with the Rollout)" in violation.describe()
+    assert "switched b1 -> b2 while the Rollout was paused" in violation.describe()
+    assert verdict.lags == ()  # not the controller's switch: no figure from it
+
+
+def test_a_switch_after_promote_is_the_controllers() -> None:
+    history = at_rest()
+    add_replica_set(history, "service-b", "b2", 2, "v2")
+    set_sides(history, "service-b", "b1", "b2", at=10.0)
+    history.observe(ROLLOUT, rollout("service-b", "b1", "b2", version=100, paused=True), at=10.0)
+    # promote clears the pause; the controller switches; the Rollout's watch event comes last.
+    history.observe(SERVICE, service("service-b", "b2", version=102), at=20.0)
+    history.observe(ROLLOUT, rollout("service-b", "b1", "b2", version=101), at=20.01)
+    history.observe(ROLLOUT, rollout("service-b", "b2", "b2", version=103), at=20.02)
+
+    verdict = judge([answer(Side.ACTIVE, 20.5, b="b2")], history)
+
+    assert verdict.violations == ()
+    assert len(verdict.lags) == 1
 
 
 def test_the_switch_lag_is_from_the_service_switch_to_the_first_user_answer_from_the_new_rs() -> (
