@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,10 +43,12 @@ class Released:
     active: str  # B's active pod-template hash
     preview: str  # B's preview pod-template hash
 
-    def judge(self) -> Verdict:
-        """Both streams until each side has answered ``ANSWERS_PER_SIDE`` times."""
+    def judge(self, during: Callable[[], object] = lambda: None) -> Verdict:
+        """Both streams, ``during`` done once they run, until each side has answered
+        ``ANSWERS_PER_SIDE`` times."""
         isolation = Isolation(self.kube, gateway_for(self.settings), rps=10)
         isolation.start()
+        during()  # watched: a change made before the recorder started would be its first state
         assert isolation.traffic is not None
         isolation.traffic.wait_until(
             lambda t: all(
@@ -125,13 +127,14 @@ def test_a_virtual_service_sending_active_a_to_preview_b_is_caught(
 
 
 def test_an_active_service_selector_patched_by_hand_is_caught(released: Released) -> None:
-    released.kube.patch(
-        SERVICE,
-        "service-b",
-        {"spec": {"selector": {HASH_LABEL: released.preview}}},
-        content_type=MERGE_PATCH,
+    verdict = released.judge(
+        lambda: released.kube.patch(
+            SERVICE,
+            "service-b",
+            {"spec": {"selector": {HASH_LABEL: released.preview}}},
+            content_type=MERGE_PATCH,
+        )
     )
-    verdict = released.judge()
     assert _user_hops_on(verdict, "service-b") == {released.preview}, verdict.report()
     assert "while the Rollout was paused: not by Argo Rollouts" in verdict.of(1)[0].describe()
 
