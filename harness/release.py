@@ -21,9 +21,10 @@ from harness import gitops
 from harness.argocd import GitOpsDelivery
 from harness.errors import ConfigError
 from harness.gitops import Bump, Deployed, GitOps
-from harness.kube import Kube, Rollout
+from harness.kube import REPLICA_SET, Kube, Resource, Rollout, replica_set_from
 from harness.rollouts import Phase, Rollouts, phase_of
 from harness.settings import Settings
+from harness.waits import wait_for
 
 _ROOT = re.compile(r"^v(\d+)\.(\d+)\.(\d+)(-.*)?$")
 CALLER = "gateway-a"  # calls B and C; every other service calls nobody
@@ -131,6 +132,8 @@ class Releases:
         release = self.release(service, version, greeting=greeting)
         promote_release(rollouts, release.rollouts)
         rollouts.wait_for_every_phase(release.rollouts, Phase.HEALTHY)
+        for name in release.rollouts:
+            wait_for_ephemeral_metadata_moved(rollouts, name)
         return release
 
     def versions(self) -> dict[str, str]:
@@ -164,3 +167,30 @@ def promote_release(rollouts: Rollouts, names: Iterable[str], *, full: bool = Fa
 def _degraded(rollout: Rollout) -> str | None:
     phase, message = phase_of(rollout)
     return f"the rollout is Degraded: {message}" if phase is Phase.DEGRADED else None
+
+
+EPHEMERAL_METADATA = "rollout.argoproj.io/ephemeral-metadata"
+
+
+def wait_for_ephemeral_metadata_moved(rollouts: Rollouts, name: str) -> None:
+    """Block until no ReplicaSet of ``name`` but the stable one carries ephemeral metadata.
+
+    Healthy is reported on the reconcile that marks the new ReplicaSet stable; the controller
+    strips ``role`` from the older ReplicaSets' templates a reconcile later
+    (rollout/ephemeralmetadata.go). An undo in between copies that label into the Rollout's
+    template (the plugin copies the template as it is), which makes a new pod-template hash
+    instead of the fast rollback to the ReplicaSet still up.
+    """
+    stable = rollouts.read(name).stable_hash
+    source = Resource(rollouts.kube, REPLICA_SET, replica_set_from)
+    for rs in rollouts.replica_sets(name):
+        if rs.pod_template_hash == stable or EPHEMERAL_METADATA not in rs.annotations:
+            continue
+        wait_for(
+            source,
+            rs.name,
+            lambda r: EPHEMERAL_METADATA not in r.annotations,
+            what=f"ReplicaSet {rs.namespace}/{rs.name}: ephemeral metadata removed",
+            describe=lambda r: f"annotations {sorted(r.annotations)}",
+            within=rollouts.timeout,
+        )
