@@ -19,7 +19,7 @@ from rich.table import Table
 from analysis.cli import gate as gate_command
 from harness.errors import ConfigError, HarnessError
 from harness.settings import ENV_PREFIX, Settings, load_settings
-from harness.targets.kind import KindTarget
+from harness.targets.kind import KindTarget, docker_host, egress_guard
 from harness.targets.local import LocalTarget
 
 app = typer.Typer(
@@ -85,6 +85,30 @@ def up(
                 )
             settings.local.argocd = True
         _target(settings).up()
+
+    _run(act)
+
+
+@app.command("docker-setup")
+def docker_setup() -> None:
+    """For the kind target on a machine without a running Docker: install Debian's docker.io
+    when missing and start dockerd behind the egress guard (root). A running Docker is left as
+    it is; the guard is checked where bgh set Docker up."""
+
+    def act() -> None:
+        settings = load_settings()
+        report = _report(time.monotonic())
+        if docker_host.set_up_here():
+            # Repair the guard before anything checks it: this is the command that fixes it.
+            for change in egress_guard.install():
+                report(f"egress guard: {change}")
+        host = docker_host.ensure(cache_dir=settings.cache_dir, report=report)
+        if docker_host.set_up_here():
+            for state in egress_guard.require():
+                report(f"egress guard ({state.family}): in place, "
+                       f"{state.rejected_packets} packets rejected so far")  # fmt: skip
+        if not host.actions:
+            report(f"Docker {host.server_version} answers ({host.client}); nothing to set up")
 
     _run(act)
 

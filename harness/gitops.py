@@ -377,7 +377,13 @@ class Kubectl:
         return self.run(*argv, stdin=yaml.safe_dump_all(placed, sort_keys=False))
 
     def ensure_namespace(self, namespace: str) -> None:
-        manifest = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+        """Create or keep ``namespace``, labelled for Istio's sidecar injection: the demo
+        system's routes only apply to pods with a sidecar, in every namespace it runs in."""
+        manifest = {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": namespace, "labels": {"istio-injection": "enabled"}},
+        }
         self.run(
             "apply",
             "--server-side",
@@ -401,7 +407,7 @@ def helm_binary(settings: Settings, report: Report = lambda _line: None) -> Path
 
 
 def kubectl_for(settings: Settings) -> Kubectl:
-    """kubectl for the current target: the one built with the local target, else from PATH."""
+    """kubectl for the current target: the one the local or kind target built, else PATH's."""
     kubeconfig = settings.kubeconfig
     if settings.target == "local":
         from harness.targets.local import LocalTarget
@@ -416,7 +422,13 @@ def kubectl_for(settings: Settings) -> Kubectl:
     if settings.target == "kind":
         from harness.targets.kind import KindTarget
 
-        kubeconfig = kubeconfig or KindTarget(settings).kubeconfig
+        kind = KindTarget(settings)
+        if not kind.kubectl_path().is_file():
+            raise ConfigError(
+                f"kubectl of the kind target is not built ({kind.kubectl_path()}); "
+                "run `bgh up --target kind` first"
+            )
+        return Kubectl(kind.kubectl_path(), kubeconfig or kind.kubeconfig, settings.context)
     found = shutil.which("kubectl")
     if found is None:
         raise ConfigError(f"the {settings.target} target needs kubectl on PATH")
@@ -424,7 +436,7 @@ def kubectl_for(settings: Settings) -> Kubectl:
 
 
 def flavour_for(settings: Settings) -> str:
-    """The chart's ``flavour`` value: kind exposes gateway A on NodePorts."""
+    """The chart's ``flavour`` value: on kind the analysis server runs in the cluster."""
     return "kind" if settings.target == "kind" else "default"
 
 

@@ -8,8 +8,8 @@ connections (so a Service switch shows up as soon as it happens, as it would for
 every answer recorded for zero-downtime and analysis scenarios.
 
 Where the Services are depends on the target: on ``local`` the data plane serves each one on a
-loopback address; on ``kind`` gateway A's NodePorts are mapped to the host's ports 3000 (active)
-and 3001 (preview); on ``existing`` the settings name both URLs.
+loopback address; on ``kind`` the API server's Service proxy serves both Services through the
+target's ``kubectl proxy``; on ``existing`` the settings name both URLs.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import httpx
 
 from harness.errors import ConfigError, HarnessError, ProbeError
 from harness.settings import Settings
+from harness.targets.kind import KindTarget
 from harness.targets.local import LocalTarget
 from harness.waits import poll
 
@@ -336,8 +337,12 @@ def gateway_for(settings: Settings, *, namespace: str | None = None) -> Gateway:
     if settings.target == "local":
         locate = LocalServices(LocalTarget(settings), namespace).locate
     elif settings.target == "kind":
-        # harness/targets/kind/kind-config.yaml maps NodePorts 30300/30301 to these host ports.
-        urls = {Side.ACTIVE: "http://127.0.0.1:3000", Side.PREVIEW: "http://127.0.0.1:3001"}
+        # Through `kubectl proxy` and the API server's Service proxy: no NodePort per scenario.
+        kind = KindTarget(settings)
+        urls = {
+            Side.ACTIVE: kind.gateway_url(namespace, "gateway-a"),
+            Side.PREVIEW: kind.gateway_url(namespace, "gateway-a-preview"),
+        }
         locate = urls.__getitem__
     else:
         urls = {}

@@ -71,6 +71,25 @@ class LocalTarget(BaseModel):
     )
 
 
+class KindTarget(BaseModel):
+    """How the kind target gets its images and reaches gateway A."""
+
+    images: Literal["auto", "build", "pull"] = Field(
+        "auto",
+        description=(
+            "Where the kind target's images come from: pull (the pinned upstream images), "
+            "build (made on this machine from the Go module proxy and debootstrap, for machines "
+            "that reach no image registry) or auto (build where bgh set Docker up itself)."
+        ),
+    )
+    proxy_port: int = Field(
+        18001,
+        ge=1,
+        le=65535,
+        description="Loopback port of the `kubectl proxy` through which probes reach gateway A.",
+    )
+
+
 class Settings(BaseSettings):
     """Every knob of the harness. Field descriptions double as the README's settings table."""
 
@@ -120,6 +139,7 @@ class Settings(BaseSettings):
     )
     timeouts: Timeouts = Field(default_factory=Timeouts)  # type: ignore[arg-type]
     local: LocalTarget = Field(default_factory=LocalTarget)  # type: ignore[arg-type]
+    kind: KindTarget = Field(default_factory=KindTarget)  # type: ignore[arg-type]
 
     def timeout(self, kind: str) -> float:
         """The scaled deadline for one kind of operation, in seconds."""

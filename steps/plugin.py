@@ -36,6 +36,7 @@ from harness.probes import Gateway, gateway_for
 from harness.release import Releases
 from harness.rollouts import Rollouts
 from harness.settings import Settings, load_settings
+from harness.targets.kind import KindTarget
 
 pytest_plugins = ["steps.rollout_steps", "steps.probe_steps", "steps.gitops_steps"]
 
@@ -47,6 +48,7 @@ MARKERS = {
     "traffic": "plays steady user traffic through gateway A",
     "release_guide": "a step of the blue-green release guide",
     "slow": "takes more than half a minute",
+    "mesh": "needs Istio's routing by source labels (A's preview pods reach B's and C's preview)",
 }
 _ARTIFACTS = pytest.StashKey[Path]()
 _SYSTEM = pytest.StashKey["DemoSystem"]()
@@ -151,6 +153,8 @@ def demo(
         request.node.stash[_SYSTEM] = system = _system(settings, kube)
         yield system
         return
+    if bgh_settings.target == "kind":
+        _skip_without_addons(bgh_settings, request)
     namespace = f"rb-{uuid.uuid4().hex[:8]}"
     if request.node.get_closest_marker("gitops") is not None:
         yield from _delivered_by_argocd(bgh_settings, request, tmp_path, namespace)
@@ -204,6 +208,22 @@ def _delivered_by_argocd(
     finally:
         delivery.teardown()
         gitops.kubectl_for(settings).run("delete", "namespace", namespace, "--wait=false")
+
+
+def _skip_without_addons(settings: Settings, request: pytest.FixtureRequest) -> None:
+    """On kind, a scenario needing the mesh or Prometheus is skipped when the cluster lacks it,
+    with the reason read from the cluster (the local target emulates both, so runs them)."""
+    needs = {
+        "mesh": ("istio", "needs mesh routing (Istio's sidecars send gateway A's preview pods "
+                 "to the previews of B and C)"),
+        "analysis": ("prometheus", "needs Prometheus to judge the preview"),
+    }  # fmt: skip
+    for marker, (addon, why) in needs.items():
+        if request.node.get_closest_marker(marker) is None:
+            continue
+        missing = KindTarget(settings).missing_addon(addon)
+        if missing:
+            pytest.skip(f"@{marker}: {why}; {missing}")
 
 
 def _kube(settings: Settings) -> Kube:

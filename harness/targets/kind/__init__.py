@@ -144,6 +144,7 @@ class KindTarget:
         node_image_reference: str = versions.KIND_NODE_IMAGE,
         addons: Addons = Addons(istio=True, prometheus=True, argocd=True),
         loaded: Sequence[str] = (),
+        istio_crds: Path | None = None,
     ) -> list[Step]:
         """Every command ``up`` runs after the images exist, in order."""
         kubectl = (kubectl_binary, f"--kubeconfig={self.kubeconfig}")
@@ -217,6 +218,21 @@ class KindTarget:
                         "--set",
                         "profile=minimal",
                         "-y",
+                    ),
+                )
+            )
+        elif istio_crds is not None:
+            # Without the control plane the chart's VirtualServices still apply (and read back).
+            steps.append(
+                Step(
+                    f"Istio {versions.ISTIO} CRDs (no control plane)",
+                    (
+                        *kubectl,
+                        "apply",
+                        "--server-side",
+                        "--force-conflicts",
+                        "-f",
+                        str(istio_crds),
                     ),
                 )
             )
@@ -295,8 +311,17 @@ class KindTarget:
         )
         self.report(f"images: {len(loaded)} ready in {time.monotonic() - step:.1f}s")
         self.config_file.write_text(yaml.safe_dump(self.cluster_config(built_node_image=build)))
-        self.rollouts_manifest.write_text(rollouts_install_manifest(nodes))
+        self.rollouts_manifest.write_text(rollouts_install_manifest(nodes, loaded_image=build))
         addons = Addons(istio=istioctl is not None, prometheus=not build, argocd=not build)
+        istio_crds: Path | None = None
+        if not addons.istio:
+            istio = builds.ensure_built(
+                builds.ISTIO,
+                cache_dir=self.cache_dir,
+                go=self.settings.local.go,
+                report=self.report,
+            )
+            istio_crds = istio.directory / "crds" / "customresourcedefinitions.gen.yaml"
         if not addons.istio:
             self.report(
                 "Istio: not installed ("
@@ -312,23 +337,17 @@ class KindTarget:
                 "Prometheus and Argo CD: not installed (their images cannot be pulled here); "
                 "@analysis and @gitops scenarios will be skipped on kind"
             )
+        plan = self.plan(
+            kind=kind,
+            kubectl_binary=str(kubectl),
+            node_image_reference=reference,
+            addons=addons,
+            loaded=loaded,
+            istio_crds=istio_crds,
+        )
         if self._cluster_exists(kind):
             self.report(f"kind cluster {CLUSTER_NAME}: already exists")
-            plan = self.plan(
-                kind=kind,
-                kubectl_binary=str(kubectl),
-                node_image_reference=reference,
-                addons=addons,
-                loaded=loaded,
-            )[1:]
-        else:
-            plan = self.plan(
-                kind=kind,
-                kubectl_binary=str(kubectl),
-                node_image_reference=reference,
-                addons=addons,
-                loaded=loaded,
-            )
+            plan = plan[1:]
         for each in plan:
             self._run(each)
         self._start_proxy(kubectl)
@@ -404,6 +423,33 @@ class KindTarget:
             f"http://127.0.0.1:{self.settings.kind.proxy_port}/api/v1/namespaces/{namespace}"
             f"/services/{service}:http/proxy"
         )
+
+    def missing_addon(self, addon: str) -> str | None:
+        """Why ``addon`` ("istio" or "prometheus") is not usable on this cluster, or None when
+        it runs: read from the cluster (a Deployment with ready replicas), not assumed."""
+        where = {"istio": ("istio-system", "istiod"), "prometheus": ("istio-system", "prometheus")}
+        namespace, name = where[addon]
+        result = subprocess.run(
+            [
+                str(self.kubectl_path()),
+                f"--kubeconfig={self.kubeconfig}",
+                "-n",
+                namespace,
+                "get",
+                "deployment",
+                name,
+                "-o",
+                "jsonpath={.status.readyReplicas}",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        if result.returncode == 0 and result.stdout.strip() not in ("", "0"):
+            return None
+        seen = (result.stderr.strip() or "no ready replicas").splitlines()[0]
+        return f"this kind cluster has no running {name} in {namespace} ({seen})"
 
     def kubectl_path(self) -> Path:
         return binaries.KUBERNETES_NODE.install_dir(self._kind_cache()) / "kubectl"

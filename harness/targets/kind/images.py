@@ -158,20 +158,26 @@ class LocalImages:
         return ROLLOUTS_IMAGE
 
 
-def rollouts_install_manifest(node_images: NodeImageBuilder) -> str:
+def rollouts_install_manifest(node_images: NodeImageBuilder, *, loaded_image: bool) -> str:
     """Argo Rollouts' install.yaml from the pinned module, naming the release's image.
 
-    The module's copy names ``:latest``, which the release process replaces with the tag; with
-    ``:latest`` kubelet would also always pull."""
+    The module's copy names ``:latest``, which the release process replaces with the tag. Its
+    controller is pulled ``Always``; an image loaded into the nodes (``loaded_image``) has no
+    registry behind it, so there it is ``IfNotPresent``."""
     module = node_images.module_dir(ROLLOUTS_MODULE, versions.ARGO_ROLLOUTS)
     text = (module / "manifests" / "install.yaml").read_text()
-    latest = "quay.io/argoproj/argo-rollouts:latest"
-    if text.count(latest) != 1:
-        raise TargetError(
-            f"Argo Rollouts {versions.ARGO_ROLLOUTS}'s manifests/install.yaml names {latest} "
-            f"{text.count(latest)} times, expected once"
-        )
-    return text.replace(latest, ROLLOUTS_IMAGE)
+    replacements = {"quay.io/argoproj/argo-rollouts:latest": ROLLOUTS_IMAGE}
+    if loaded_image:
+        policy = "        imagePullPolicy: "
+        replacements[f"{policy}Always\n"] = f"{policy}IfNotPresent\n"
+    for old, new in replacements.items():
+        if text.count(old) != 1:
+            raise TargetError(
+                f"Argo Rollouts {versions.ARGO_ROLLOUTS}'s manifests/install.yaml has "
+                f"{old.strip()!r} {text.count(old)} times, expected once"
+            )
+        text = text.replace(old, new)
+    return text
 
 
 def image_ids(docker: Docker, references: Iterable[str]) -> dict[str, str]:

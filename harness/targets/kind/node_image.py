@@ -182,7 +182,7 @@ class NodeImageBuilder:
             check=False,
             timeout=600,
             cwd=tempfile.gettempdir(),
-            env={**os.environ, "GOFLAGS": "-mod=mod"},
+            env={**os.environ, "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "auto"},
         )
         if result.returncode != 0:
             raise TargetError(
