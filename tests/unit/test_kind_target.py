@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -230,3 +231,17 @@ def test_kind_gets_every_version_the_runbooks_and_qa_deploy() -> None:
     qa = yaml.safe_load((ROOT / "gitops" / "envs" / "qa_version.yaml").read_text())
     named |= {entry["version"] for entry in qa["services"].values()}
     assert named <= set(DEMO_VERSIONS), sorted(named - set(DEMO_VERSIONS))
+
+
+def test_a_version_a_release_bumps_qa_to_is_built_and_loaded(tmp_path: Path) -> None:
+    """Defect: kind loaded only 1.0.0, 1.1.0 and 1.2.0, so the release's kind run could not
+    deploy the version it bumped QA to."""
+    shutil.copytree(ROOT / "gitops", tmp_path / "gitops")
+    qa = tmp_path / "gitops" / "envs" / "qa_version.yaml"
+    qa.write_text(qa.read_text().replace("version: 1.0.0", "version: 2.4.0", 1))
+    target = KindTarget(load_settings(state_dir=tmp_path, gitops_dir=tmp_path / "gitops"))
+    versions = {image.version for image in target.images}
+    assert versions == {*DEMO_VERSIONS, "2.4.0"}
+    assert [i.reference for i in target.images if i.version == "2.4.0"] == [
+        f"ghcr.io/bluegreen-harness/{s}:2.4.0" for s in ("gateway-a", "service-b", "service-c")
+    ]

@@ -93,7 +93,7 @@ class KindTarget:
         self,
         settings: Settings,
         *,
-        versions: Sequence[str] = DEMO_VERSIONS,
+        versions: Sequence[str] | None = None,
         analysis_tag: str = "dev",
         registry: str = "ghcr.io/bluegreen-harness",
         report: Report = lambda _line: None,
@@ -105,7 +105,10 @@ class KindTarget:
         self.config_file = self.root / "kind-config.yaml"
         self.rollouts_manifest = self.root / "argo-rollouts-install.yaml"
         self.cache_dir = settings.cache_dir
-        # One image per service and version, each reporting its version (build arg VERSION).
+        # One image per service and version, each reporting its version (build arg VERSION):
+        # the runbooks' versions and every one a version file names (a release's QA bump).
+        if versions is None:
+            versions = sorted({*DEMO_VERSIONS, *versions_named(settings.gitops_dir)}, key=_semver)
         self.images = tuple(
             Image(s, version, f"{registry}/{s}:{version}") for version in versions for s in SERVICES
         )
@@ -538,6 +541,19 @@ class KindTarget:
                 f"  command: {step}\n{indent_tail(result.stderr or result.stdout)}"
             )
         self.report(f"{step.name}: done in {time.monotonic() - started:.1f}s")
+
+
+def versions_named(gitops_dir: Path) -> set[str]:
+    """Every service version the environments' version files name (``envs/*_version.yaml``)."""
+    named: set[str] = set()
+    for file in sorted((gitops_dir / "envs").glob("*_version.yaml")):
+        services = (yaml.safe_load(file.read_text()) or {}).get("services") or {}
+        named |= {str(entry["version"]) for entry in services.values() if entry.get("version")}
+    return named
+
+
+def _semver(version: str) -> tuple[int, ...]:
+    return tuple(int(part) if part.isdigit() else 0 for part in version.split("."))
 
 
 def check_version(tool: str, argv: Sequence[str], pinned: str) -> None:
