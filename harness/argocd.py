@@ -305,9 +305,9 @@ class GitRepository:
         """``gitops/`` in the working clone: where ``bgh bump --commit --push`` edits."""
         return self.work / "gitops"
 
-    @property
-    def root_application(self) -> Path:
-        return self.gitops_dir / "app-of-apps" / "root-app.yaml"
+    def root_application(self, env: str) -> Path:
+        """The root Application of one environment (one per environment, see gitops/)."""
+        return self.gitops_dir / "app-of-apps" / f"root-{env}.yaml"
 
     def exists(self) -> bool:
         return (self.bare / "HEAD").is_file() and (self.work / ".git").is_dir()
@@ -421,7 +421,7 @@ class GitOpsDelivery:
         self.repository = repository
         self.env = env
         self.report = report
-        self.root_document = applications_in(repository.root_application)[0]
+        self.root_document = applications_in(repository.root_application(env))[0]
         self.root = str(self.root_document["metadata"]["name"])
 
     def children(self) -> list[Application]:

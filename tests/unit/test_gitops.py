@@ -175,12 +175,24 @@ def test_no_service_asks_for_a_node_port(helm: Path, flavour: str) -> None:
         assert all("nodePort" not in port for port in service["spec"]["ports"]), name
 
 
+@pytest.mark.parametrize("env", ENVS)
+def test_each_environment_has_its_own_root_over_its_own_apps_alone(env: str) -> None:
+    """Defect: one root recursing into gitops/apps put production's Applications, whose
+    destination cluster the QA Argo CD does not know, in error there."""
+    root = GitOps(TREE).root_application(env)
+    assert root["metadata"]["name"] == f"bluegreen-demo-{env}"
+    assert root["spec"]["source"]["path"] == f"gitops/apps/{env}"
+    assert "directory" not in root["spec"]["source"], "no recursion into other environments"
+    assert sorted(p.name for p in (TREE / "app-of-apps").iterdir()) == [
+        "root-prod.yaml",
+        "root-qa.yaml",
+    ]
+
+
 def test_the_root_app_manages_one_child_per_service_and_environment() -> None:
     tree = GitOps(TREE)
-    root = tree.root_application()
-    assert root["spec"]["source"]["path"] == "gitops/apps"
-    assert root["spec"]["source"]["directory"]["recurse"] is True
     for env in ENVS:
+        root = tree.root_application(env)
         apps = tree.applications(env)
         assert sorted(a.name for a in apps) == [
             f"{env}-{s}" for s in ("analysis", "gateway-a", "service-b", "service-c")
@@ -398,3 +410,28 @@ def test_the_judge_window_spans_four_scrapes_of_the_targets_prometheus(
     for server in servers.values():
         (container,) = server["spec"]["template"]["spec"]["containers"]
         assert f"--window={window}s" in container["args"]
+
+
+def test_sync_wave_comments_promise_no_order_argo_cd_does_not_give() -> None:
+    """Defect: a comment said the analysis Application syncs "before the Rollouts"; Argo CD has
+    no health check for Application objects since 1.8, so waves of Applications only order
+    their creation. Every commented wave on an Application says so."""
+    checked = 0
+    for file in sorted((TREE / "apps").glob("*/*.yaml")):
+        lines = file.read_text().splitlines()
+        for i, line in enumerate(lines):
+            if "argocd.argoproj.io/sync-wave" not in line or not lines[i - 1].strip().startswith(
+                "#"
+            ):
+                continue
+            comment = []
+            j = i - 1
+            while lines[j].strip().startswith("#"):
+                comment.insert(0, lines[j].strip("# "))
+                j -= 1
+            text = " ".join(comment)
+            assert "no health" in text and "does not wait" in text, f"{file}: {text}"
+            checked += 1
+    assert checked == 2, "the analysis Application's wave, in qa and prod"
+    docs = (TREE.parent / "docs" / "gitops.md").read_text()
+    assert "removed the health assessment of Application" in docs
