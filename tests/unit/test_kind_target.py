@@ -74,7 +74,7 @@ def test_rollouts_crds_are_applied_server_side(target: KindTarget) -> None:
     annotation (argo-rollouts#4687)."""
     commands = _commands(target)
     install = next(c for c in commands if str(target.rollouts_manifest) in c)
-    assert "apply --server-side --force-conflicts -n argo-rollouts" in install
+    assert "apply -n argo-rollouts --server-side --force-conflicts -f" in install
     namespace_step = next(s for s in target.plan() if s.name == "namespace argo-rollouts")
     assert commands.index(str(namespace_step)) < commands.index(install)
 

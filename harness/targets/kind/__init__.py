@@ -182,20 +182,13 @@ class KindTarget:
             )
         steps += [
             _namespace(kubectl, "argo-rollouts", labels={}),
-            Step(
+            # Server-side: its CRDs are larger than the 262,144-byte last-applied annotation a
+            # client-side apply writes (upstream switched for this, argo-rollouts#4687).
+            _server_side_apply(
+                kubectl,
                 f"Argo Rollouts {versions.ARGO_ROLLOUTS}",
-                # Server-side: its CRDs are larger than the 262,144-byte last-applied annotation
-                # a client-side apply writes (upstream switched for this, argo-rollouts#4687).
-                (
-                    *kubectl,
-                    "apply",
-                    "--server-side",
-                    "--force-conflicts",
-                    "-n",
-                    "argo-rollouts",
-                    "-f",
-                    str(self.rollouts_manifest),
-                ),
+                str(self.rollouts_manifest),
+                namespace="argo-rollouts",
             ),
             Step(
                 "Argo Rollouts ready",
@@ -227,36 +220,21 @@ class KindTarget:
         elif istio_crds is not None:
             # Without the control plane the chart's VirtualServices still apply (and read back).
             steps.append(
-                Step(
-                    f"Istio {versions.ISTIO} CRDs (no control plane)",
-                    (
-                        *kubectl,
-                        "apply",
-                        "--server-side",
-                        "--force-conflicts",
-                        "-f",
-                        str(istio_crds),
-                    ),
+                _server_side_apply(
+                    kubectl, f"Istio {versions.ISTIO} CRDs (no control plane)", str(istio_crds)
                 )
             )
         steps.append(_namespace(kubectl, namespace, labels=dict([INJECTION_LABEL])))
         if addons.argocd:
             steps += [
                 _namespace(kubectl, "argocd", labels={}),
-                Step(
+                # Server-side: the ApplicationSet CRD is larger than a client-side apply's
+                # last-applied annotation may be.
+                _server_side_apply(
+                    kubectl,
                     f"Argo CD {versions.ARGO_CD}",
-                    # Server-side: the ApplicationSet CRD is larger than a client-side apply's
-                    # last-applied annotation may be.
-                    (
-                        *kubectl,
-                        "apply",
-                        "-n",
-                        "argocd",
-                        "--server-side",
-                        "--force-conflicts",
-                        "-f",
-                        versions.ARGO_CD_INSTALL,
-                    ),
+                    versions.ARGO_CD_INSTALL,
+                    namespace="argocd",
                 ),
             ]
         if addons.prometheus:
@@ -566,6 +544,15 @@ def check_version(tool: str, argv: Sequence[str], pinned: str) -> None:
             f"{tool} must be version {pinned}; `{tool} {' '.join(argv)}` says: "
             f"{said.splitlines()[0] if said else f'(exit {result.returncode})'}"
         )
+
+
+def _server_side_apply(
+    kubectl: Sequence[str], name: str, manifest: str, *, namespace: str | None = None
+) -> Step:
+    scope = ("-n", namespace) if namespace else ()
+    return Step(
+        name, (*kubectl, "apply", *scope, "--server-side", "--force-conflicts", "-f", manifest)
+    )
 
 
 def _namespace(kubectl: Sequence[str], name: str, *, labels: dict[str, str]) -> Step:

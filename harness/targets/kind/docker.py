@@ -71,18 +71,20 @@ class Docker:
         """``producer | docker ARGS``: a tar stream into ``docker import`` or ``docker exec -i``."""
         with tempfile.TemporaryFile() as errors:
             source = subprocess.Popen(list(producer), stdout=subprocess.PIPE, stderr=errors)
-            assert source.stdout is not None
+            stream = source.stdout
+            if stream is None:  # Popen with stdout=PIPE always sets it; this satisfies mypy.
+                raise TargetError(f"{what}: {producer[0]} gave no output stream")
             try:
                 result = subprocess.run(
                     [self.client, *args],
-                    stdin=source.stdout,
+                    stdin=stream,
                     capture_output=True,
                     check=False,
                     timeout=timeout,
                     env=self.env,
                 )
             finally:
-                source.stdout.close()
+                stream.close()
                 source_rc = source.wait(timeout=timeout)
             errors.seek(0)
             producer_errors = errors.read().decode(errors="replace")

@@ -69,7 +69,7 @@ class LocalImages:
             ).stdout.strip()
         )
         self.report(f"building {reference} (Go toolchain and the services' modules, offline)")
-        work = Path(tempfile.mkdtemp(prefix="golang-", dir=self.node_images._build_dir()))
+        work = Path(tempfile.mkdtemp(prefix="golang-", dir=self.node_images.build_dir()))
         try:
             modcache = work / "gomodcache"
             result = subprocess.run(
@@ -103,7 +103,7 @@ class LocalImages:
         """An empty root with ``/etc/passwd`` (nonroot is 65532), like a distroless static image."""
         reference = "bgh.local/static:nonroot"
         if not self.docker.has_image(reference):
-            with tempfile.TemporaryDirectory(dir=self.node_images._build_dir()) as work:
+            with tempfile.TemporaryDirectory(dir=self.node_images.build_dir()) as work:
                 archive = static_root(Path(work) / "static.tar", {})
                 self.docker.run("import", str(archive), reference, what=f"importing {reference}")
         return reference
@@ -139,7 +139,7 @@ class LocalImages:
             go=self.node_images.go,
             report=self.report,
         ).path("rollouts-controller")
-        with tempfile.TemporaryDirectory(dir=self.node_images._build_dir()) as work:
+        with tempfile.TemporaryDirectory(dir=self.node_images.build_dir()) as work:
             archive = static_root(
                 Path(work) / "rollouts.tar", {"/bin/rollouts-controller": controller}
             )

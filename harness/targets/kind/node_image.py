@@ -255,7 +255,7 @@ class NodeImageBuilder:
         if self.docker.has_image(reference):
             return NodeImage(reference, time.monotonic() - started, cached=True)
         self.report(f"building kind node image {reference}")
-        work = Path(tempfile.mkdtemp(prefix="node-", dir=self._build_dir()))
+        work = Path(tempfile.mkdtemp(prefix="node-", dir=self.build_dir()))
         try:
             base = self._base_image(work, built)
             self._preload(base, reference, work, built)
@@ -265,7 +265,7 @@ class NodeImageBuilder:
         self.report(f"kind node image {reference} built in {seconds:.0f}s")
         return NodeImage(reference, seconds, cached=False)
 
-    def _build_dir(self) -> Path:
+    def build_dir(self) -> Path:
         directory = self.kind_cache / "build"
         directory.mkdir(parents=True, exist_ok=True)
         return directory
