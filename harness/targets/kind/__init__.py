@@ -17,11 +17,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from harness import versions
+from harness.argocd import ArgoCD
 from harness.errors import ConfigError, TargetError, indent_tail
+from harness.kube import Kube
+from harness.kubectl import Kubectl, kubectl_on_path
+from harness.probes import Gateway, Side
 from harness.settings import Settings
-from harness.targets import ComponentStatus
+from harness.target import ComponentStatus
 
 CONFIG = Path(__file__).parent / "kind-config.yaml"
 CLUSTER_NAME = "bgh"
@@ -62,6 +67,10 @@ DEMO_VERSIONS = ("1.0.0", "1.1.0", "1.2.0")
 class KindTarget:
     """Create, provision and delete the kind cluster."""
 
+    name: Literal["kind"] = "kind"
+    chart_flavour = "kind"  # gateway A on NodePorts, mapped to the host by kind-config.yaml
+    owns_cluster = True
+
     def __init__(
         self,
         settings: Settings,
@@ -86,7 +95,7 @@ class KindTarget:
         """Every command ``up`` runs, in order."""
         kubectl = ("kubectl", f"--kubeconfig={self.kubeconfig}")
         namespace = self.settings.namespace
-        wait = f"{self.settings.timeout('up'):.0f}s"
+        wait = f"{self.settings.deadlines.up:.0f}s"
         steps = [
             Step(
                 "kind cluster",
@@ -290,6 +299,40 @@ class KindTarget:
         self._run(
             Step("export logs", ("kind", "export", "logs", str(directory), "--name", CLUSTER_NAME))
         )
+
+    # -- where things are (the Target protocol) ----------------------------------------------
+
+    def kube(self, namespace: str | None = None) -> Kube:
+        return Kube(
+            kubeconfig=self.settings.kubeconfig or self.kubeconfig,
+            context=self.settings.context,
+            namespace=namespace or self.settings.namespace,
+        )
+
+    def kubectl(self) -> Kubectl:
+        return kubectl_on_path(
+            self.settings,
+            needed_by="the kind target",
+            kubeconfig=self.settings.kubeconfig or self.kubeconfig,
+        )
+
+    def gateway(self, namespace: str | None = None) -> Gateway:
+        # kind-config.yaml maps gateway A's NodePorts 30300/30301 to these host ports.
+        urls = {Side.ACTIVE: "http://127.0.0.1:3000", Side.PREVIEW: "http://127.0.0.1:3001"}
+        return Gateway(urls.__getitem__, timeout=self.settings.deadlines.probe)
+
+    def pod_logs(self, namespace: str, pod: str) -> str | None:
+        return None
+
+    @property
+    def prometheus_url(self) -> str | None:
+        return self.settings.prometheus_url
+
+    def gitops_argocd(self) -> ArgoCD | None:
+        return None  # Argo CD runs in the kind nodes: it cannot read a file:// repository here
+
+    def refresh_argocd(self) -> list[str]:
+        return []
 
     def _run(self, step: Step) -> None:
         started = time.monotonic()
