@@ -181,7 +181,7 @@ def bump(
         if dry_run:
             console.print("dry run: nothing written")
         elif commit:
-            console.print(f"committed {change.file} as {git_commit(change)}: {change.message}")
+            console.print(f"committed {change.file} as {git_commit(change)[:7]}: {change.message}")
             if push:
                 pushed = git_push(change.file.parent)
                 console.print(f"pushed {pushed[:7]}; {_refresh_local_argocd()}")

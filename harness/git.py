@@ -20,19 +20,29 @@ from harness.gitops import Bump, round_trip_yaml
 
 
 def commit(bump: Bump) -> str:
-    """``git commit`` the bumped version file alone (other staged changes stay staged)."""
-    directory = bump.file.parent
-    git(
-        directory,
-        "commit",
-        "--quiet",
-        "-m",
-        bump.message,
-        "--",
-        bump.file.name,
-        what=f"git commit of {bump.file}",
-    )
-    return git(directory, "rev-parse", "--short", "HEAD").strip()
+    """``git commit`` the bumped version file alone (other staged changes stay staged); the
+    commit."""
+    return commit_file(bump.file, bump.message)
+
+
+def commit_file(file: Path, message: str) -> str:
+    """``git commit`` ``file`` alone in the repository it is in; the new commit."""
+    where = file.parent
+    git(where, "commit", "--quiet", "-m", message, "--", file.name, what=f"git commit of {file}")
+    return head(where)
+
+
+def push(work_tree: Path, *upstream: str) -> str:
+    """``git push`` the branch of the clone ``work_tree`` is in (to ``upstream``, e.g. ``origin
+    main``, which it then tracks; else to the branch's upstream); the commit pushed."""
+    argv = ["push", "--quiet", *(("--set-upstream", *upstream) if upstream else ())]
+    git(work_tree, *argv, what=f"git push from {work_tree}")
+    return head(work_tree)
+
+
+def head(work_tree: Path) -> str:
+    """The commit checked out in ``work_tree``."""
+    return git(work_tree, "rev-parse", "HEAD").strip()
 
 
 def git(where: Path, *args: str, what: str | None = None) -> str:
@@ -99,22 +109,14 @@ class GitRepository:
 
     def commit(self, file: Path, message: str) -> str:
         """Commit ``file`` of the working clone alone; returns the new commit."""
-        git(self.work, "commit", "--quiet", "-m", message, "--", str(file))
-        return self.head()
+        return commit_file(self.work / file, message)
 
     def push(self) -> str:
         """Push the working clone's branch; returns the commit pushed."""
-        git(self.work, "push", "--quiet", "--set-upstream", "origin", "main")
-        return self.head()
+        return push(self.work, "origin", "main")
 
     def head(self) -> str:
-        return git(self.work, "rev-parse", "HEAD").strip()
-
-
-def push(work_tree: Path) -> str:
-    """``git push`` the branch of the clone ``work_tree`` is in to its upstream; the commit."""
-    git(work_tree, "push", "--quiet", what=f"git push from {work_tree}")
-    return git(work_tree, "rev-parse", "HEAD").strip()
+        return head(self.work)
 
 
 def _rewrite_applications(file: Path, url: str, suffix: str, namespace: str | None) -> None:

@@ -43,8 +43,9 @@ APPLY_ORDER = ("Namespace", "AnalysisTemplate", "Service", "VirtualService", "Ro
 
 
 @dataclass(frozen=True)
-class Application:
-    """One child Argo CD Application: what it renders, with which values, to which namespace."""
+class ChildApplication:
+    """What one child Argo CD Application asks to render: chart, values, namespace (its spec,
+    read from the file; ``harness.argocd.Application`` is its live status)."""
 
     name: str
     file: Path
@@ -199,7 +200,7 @@ class GitOps:
 
     # -- applications and rendering ---------------------------------------------------------
 
-    def applications(self, env: str) -> list[Application]:
+    def applications(self, env: str) -> list[ChildApplication]:
         """The child Applications of one environment, from ``apps/<env>/*.yaml``."""
         self.version_file(env)
         found = []
@@ -396,7 +397,7 @@ def read_documents(file: Path) -> list[dict[str, Any]]:
         raise ConfigError(f"cannot read {file}: {exc}") from exc
 
 
-def _application(root: Path, file: Path, doc: Mapping[str, Any]) -> Application:
+def _application(root: Path, file: Path, doc: Mapping[str, Any]) -> ChildApplication:
     spec = doc.get("spec") or {}
     source = spec.get("source") or {}
     helm = source.get("helm") or {}
@@ -417,7 +418,7 @@ def _application(root: Path, file: Path, doc: Mapping[str, Any]) -> Application:
             raise ConfigError(
                 f"{file}: Application {name} names value file {value_file}, which does not exist"
             )
-    return Application(
+    return ChildApplication(
         name=name,
         file=file,
         chart=chart,
@@ -429,7 +430,7 @@ def _application(root: Path, file: Path, doc: Mapping[str, Any]) -> Application:
 
 
 def _helm_template(
-    helm: Path, app: Application, *, namespace: str, flavour: str
+    helm: Path, app: ChildApplication, *, namespace: str, flavour: str
 ) -> list[dict[str, Any]]:
     argv = [str(helm), "template", app.release, str(app.chart), "--namespace", namespace]
     for value_file in app.value_files:

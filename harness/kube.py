@@ -1,8 +1,12 @@
-"""The one module that talks to the Kubernetes API, through the official ``kubernetes`` client.
+"""The API client: every read, watch, patch and apply, through the official ``kubernetes`` client.
 
-Raw objects become small frozen dataclasses at this edge (``Rollout``, ``ReplicaSet``, ...), so
-nothing else indexes API dicts. API errors become harness errors: a 404 is ``NotFound`` naming the
-objects that do exist; a 410 during a watch is ``Expired`` so a wait can read again and resume.
+The only module that imports that client (``harness.kubectl`` is the one other route to the API
+server, for server-side apply of rendered manifests). Raw objects become small frozen dataclasses
+at this edge (``Rollout``, ``ReplicaSet``, ``Service``, ``Pod``), so the domain modules index no
+API dicts. API errors become harness errors: ``get`` of a missing object is ``NotFound`` naming
+the objects of that kind that do exist; 401/403 ``Forbidden``, 409 ``Conflict``; a 410 during a
+watch is ``Expired`` and a refused, reset or busy API server ``Unreachable``, so a wait reads
+again and resumes.
 """
 
 from __future__ import annotations

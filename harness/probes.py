@@ -28,6 +28,7 @@ import httpx
 
 from harness.errors import ConfigError, HarnessError, ProbeError
 from harness.waits import poll
+from harness.words import parse_word
 
 SERVICES = {"a": "gateway-a", "b": "service-b", "c": "service-c"}
 
@@ -40,12 +41,8 @@ class Side(StrEnum):
 
     @classmethod
     def parse(cls, text: str) -> Side:
-        try:
-            return cls(text.strip().lower())
-        except ValueError:
-            raise ConfigError(
-                f'unknown side "{text}"; expected one of {", ".join(s.value for s in cls)}'
-            ) from None
+        """A side as a runbook writes it, in any case; a harness error names the valid words."""
+        return parse_word(cls, text.strip().lower(), "side")
 
 
 Locate = Callable[[Side], str]

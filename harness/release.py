@@ -8,21 +8,18 @@ reaching the active ones. Every Rollout therefore gets a new revision and waits 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from harness.delivery import ArgoCDDelivery, Deployed, DirectApply, settle
 from harness.errors import ConfigError
-from harness.gitops import Bump, GitOps
+from harness.gitops import ROOT_VERSION, Bump, GitOps
 from harness.rollouts import Phase, Rollouts
 from harness.target import Target
-
-_ROOT = re.compile(r"^v(\d+)\.(\d+)\.(\d+)(-.*)?$")
 
 
 def next_root_version(root_version: str) -> str:
     """The next minor root version: v2.1.0 -> v2.2.0, v2.1.3-rc.1 -> v2.2.0."""
-    match = _ROOT.match(root_version)
+    match = ROOT_VERSION.fullmatch(root_version)
     if match is None:
         raise ConfigError(
             f'root version "{root_version}" is not vMAJOR.MINOR.PATCH (e.g. v2.1.0); fix '

@@ -304,17 +304,19 @@ class KindTarget:
 
     def kube(self, namespace: str | None = None) -> Kube:
         return Kube(
-            kubeconfig=self.settings.kubeconfig or self.kubeconfig,
+            kubeconfig=self._kubeconfig(),
             context=self.settings.context,
             namespace=namespace or self.settings.namespace,
         )
 
     def kubectl(self) -> Kubectl:
         return kubectl_on_path(
-            self.settings,
-            needed_by="the kind target",
-            kubeconfig=self.settings.kubeconfig or self.kubeconfig,
+            self.settings, needed_by="the kind target", kubeconfig=self._kubeconfig()
         )
+
+    def _kubeconfig(self) -> Path:
+        """``BGH_KUBECONFIG`` when set, else the one ``kind create cluster`` wrote."""
+        return self.settings.kubeconfig or self.kubeconfig
 
     def gateway(self, namespace: str | None = None) -> Gateway:
         # kind-config.yaml maps gateway A's NodePorts 30300/30301 to these host ports.

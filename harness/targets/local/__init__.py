@@ -56,11 +56,9 @@ class LocalTarget:
             log=self.servers.dataplane.log,
             run_dir=self.servers.dataplane_dir,
         )
-        self.argocd = LocalArgoCD(self.root, settings, self.control_plane, self.state, report)
-
-    @property
-    def state_file(self) -> Path:
-        return self.state.file
+        self.argocd = LocalArgoCD(
+            self.root, settings, self.control_plane, self.state, self.kube, report
+        )
 
     @property
     def rollouts_controller(self) -> Process:
@@ -87,7 +85,7 @@ class LocalTarget:
 
     def kube(self, namespace: str | None = None) -> Kube:
         return Kube(
-            kubeconfig=self.settings.kubeconfig or self.kubeconfig,
+            kubeconfig=self._kubeconfig(),
             context=self.settings.context,
             namespace=namespace or self.settings.namespace,
         )
@@ -99,7 +97,7 @@ class LocalTarget:
             raise ConfigError(
                 f"kubectl of the local target is not built ({binary}); run `bgh up` first"
             )
-        return Kubectl(binary, self.settings.kubeconfig or self.kubeconfig, self.settings.context)
+        return Kubectl(binary, self._kubeconfig(), self.settings.context)
 
     def gateway(self, namespace: str | None = None) -> Gateway:
         """Gateway A where the data plane serves its Services on loopback."""
@@ -109,15 +107,16 @@ class LocalTarget:
     def pod_logs(self, namespace: str, pod: str) -> str | None:
         return self.dataplane.pod_logs(namespace, pod)
 
+    def _kubeconfig(self) -> Path:
+        """What the harness reaches the API server with: ``BGH_KUBECONFIG`` when set, else the
+        one ``up`` wrote (the target's own processes always use that one)."""
+        return self.settings.kubeconfig or self.kubeconfig
+
     def gitops_argocd(self) -> ArgoCD:
         self.start_argocd()
         return self.argocd_client()
 
     # -- the data plane ---------------------------------------------------------------------
-
-    @property
-    def dataplane_url(self) -> str:
-        return self.dataplane.url
 
     def read_dataplane(self) -> dict[str, Any]:
         return self.dataplane.read()

@@ -50,9 +50,11 @@ class LocalArgoCD:
         settings: Settings,
         control_plane: ControlPlane,
         state: State,
+        kube: Callable[[str], Kube],
         report: Callable[[str], None],
     ) -> None:
         self.run_dir = run_dir
+        self.kube = kube
         self.settings = settings
         self.control_plane = control_plane
         self.state = state
@@ -65,12 +67,9 @@ class LocalArgoCD:
 
     def client(self) -> argocd.ArgoCD:
         """Argo CD's Applications on this target (namespace ``argocd``)."""
-        kube = Kube(
-            kubeconfig=self.settings.kubeconfig or self.control_plane.kubeconfig,
-            context=self.settings.context,
-            namespace=argocd.ARGOCD_NAMESPACE,
+        return argocd.ArgoCD(
+            self.kube(argocd.ARGOCD_NAMESPACE), timeout=self.settings.deadlines.sync
         )
-        return argocd.ArgoCD(kube, timeout=self.settings.deadlines.sync)
 
     def processes(self) -> tuple[Process, ...]:
         """In the order to stop them."""
@@ -116,11 +115,6 @@ class LocalArgoCD:
             )
         else:
             self.report("argocd: already running")
-
-    def stop(self) -> None:
-        for process in self.processes():
-            if process.stop(grace=15.0):
-                self.report(f"{process.name}: stopped")
 
     # -- configuration ----------------------------------------------------------------------
 
