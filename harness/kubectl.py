@@ -1,8 +1,10 @@
 """kubectl as a subprocess: the one route besides ``harness.kube``'s client to the API server.
 
 Used where kubectl itself is the point: server-side apply of rendered manifests (with schemas and
-admission checked by the server), and a namespace created the way a person would. Its failure is
-a ``TargetError`` with the command and kubectl's own words.
+admission checked by the server), a namespace created the way a person would, and the local
+control plane's bring-up (CRDs, waits for nodes, ``/readyz``). Its failure is a ``TargetError``
+with the command and kubectl's own words. (The kind target's plan lists its kubectl commands
+itself: they are steps of upstream's install docs.)
 """
 
 from __future__ import annotations
@@ -22,13 +24,27 @@ from harness.settings import Settings
 
 @dataclass(frozen=True)
 class Kubectl:
-    """The kubectl binary bound to one kubeconfig and context."""
+    """The kubectl binary bound to one kubeconfig and context; with ``log``, every command and
+    its output are appended to that file, which a failure then names."""
 
     binary: Path
     kubeconfig: Path | None
     context: str | None
+    log: Path | None = None
 
     def run(self, *argv: str, stdin: str | None = None) -> str:
+        result = self.attempt(*argv, stdin=stdin)
+        if result.returncode != 0:
+            command = " ".join(result.args)
+            where = f"  log: {self.log}\n" if self.log is not None else ""
+            raise TargetError(
+                f"kubectl failed (exit {result.returncode})\n  command: {command}\n{where}"
+                + indent_tail(result.stderr or result.stdout, lines=30)
+            )
+        return result.stdout
+
+    def attempt(self, *argv: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run one command and return how it went, failed or not."""
         command = [str(self.binary)]
         if self.kubeconfig is not None:
             command.append(f"--kubeconfig={self.kubeconfig}")
@@ -36,12 +52,19 @@ class Kubectl:
             command.append(f"--context={self.context}")
         command.extend(argv)
         result = subprocess.run(command, input=stdin, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise TargetError(
-                f"kubectl failed (exit {result.returncode})\n  command: {' '.join(command)}\n"
-                + indent_tail(result.stderr or result.stdout, lines=30)
-            )
-        return result.stdout
+        if self.log is not None:
+            self.log.parent.mkdir(parents=True, exist_ok=True)
+            with self.log.open("a") as out:
+                out.write(
+                    f"$ {' '.join(command)}\n{result.stdout}{result.stderr}"
+                    f"(exit {result.returncode})\n"
+                )
+        return result
+
+    def is_ready(self) -> tuple[bool, str]:
+        """Whether the API server's ``/readyz`` answers ok (within 2 s), and what it said."""
+        result = self.attempt("get", "--raw", "/readyz", "--request-timeout=2s")
+        return result.returncode == 0, (result.stdout + result.stderr).strip()
 
     def apply(
         self, objects: Iterable[Mapping[str, Any]], *, namespace: str, dry_run: bool = False

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from harness import builds
 from harness.errors import TargetError, indent_tail
+from harness.kubectl import Kubectl
 from harness.settings import Settings
 from harness.target import ComponentStatus
 from harness.targets.local.state import State
@@ -261,22 +262,10 @@ class ControlPlane:
         "ready" can come before the API server's post-start hooks have all passed."""
         if not self.kubeconfig.is_file():
             return False
-        argv = [
-            str(built["kubernetes"].path("kubectl")),
-            f"--kubeconfig={self.kubeconfig}",
-            "get",
-            "--raw",
-            "/readyz",
-            "--request-timeout=2s",
-        ]
-        last, ready = poll(
-            lambda: subprocess.run(argv, capture_output=True, text=True, check=False),
-            lambda result: result.returncode == 0,
-            within=within,
-            cap=0.5,
-        )
+        kubectl = Kubectl(built["kubernetes"].path("kubectl"), self.kubeconfig, None)
+        (ready, said), _ = poll(kubectl.is_ready, lambda answer: answer[0], within=within, cap=0.5)
         if not ready and within:
-            self.report(f"kube-apiserver /readyz: {(last.stdout + last.stderr).strip()[-400:]}")
+            self.report(f"kube-apiserver /readyz: {said[-400:]}")
         return ready
 
     # -- commands -------------------------------------------------------------------------
@@ -288,10 +277,10 @@ class ControlPlane:
         )
 
     def kubectl(self, built: Built, argv: Sequence[str], *, stdin: str | None = None) -> str:
+        """The control plane's own kubectl, logged to ``logs/kubectl.log``."""
         binary = built["kubernetes"].path("kubectl")
-        return self.run(
-            "kubectl", [str(binary), f"--kubeconfig={self.kubeconfig}", *argv], stdin=stdin
-        )
+        log = self.root / "logs" / "kubectl.log"
+        return Kubectl(binary, self.kubeconfig, None, log=log).run(*argv, stdin=stdin)
 
     def run(
         self,
