@@ -9,6 +9,7 @@ in ``harness.targets`` is the one place that reads that setting and picks the im
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from harness.argocd import ArgoCD
@@ -90,3 +91,34 @@ class Target(Protocol):
     def status(self) -> list[ComponentStatus]:
         """Each component and whether it runs."""
         ...
+
+
+class TargetDefaults:
+    """What a target offers unless it says otherwise: the API client through its kubeconfig, no
+    pod logs kept, the Prometheus the settings name, no Argo CD reading this machine's Git."""
+
+    settings: Settings
+
+    def kubeconfig_in_use(self) -> Path | None:
+        """The kubeconfig the harness reaches the API server with (``BGH_KUBECONFIG``)."""
+        return self.settings.kubeconfig
+
+    def kube(self, namespace: str | None = None) -> Kube:
+        return Kube(
+            kubeconfig=self.kubeconfig_in_use(),
+            context=self.settings.context,
+            namespace=namespace or self.settings.namespace,
+        )
+
+    def pod_logs(self, namespace: str, pod: str) -> str | None:
+        return None
+
+    @property
+    def prometheus_url(self) -> str | None:
+        return self.settings.prometheus_url
+
+    def gitops_argocd(self) -> ArgoCD | None:
+        return None
+
+    def refresh_argocd(self) -> list[str]:
+        return []

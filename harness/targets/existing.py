@@ -10,13 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from harness.argocd import ArgoCD
 from harness.errors import ConfigError
-from harness.kube import Kube
 from harness.kubectl import Kubectl, kubectl_on_path
 from harness.probes import Gateway, Side
 from harness.settings import Settings
-from harness.target import ComponentStatus
+from harness.target import ComponentStatus, TargetDefaults
 
 NOTHING_TO_RUN = (
     "the existing target is a cluster someone else runs: there is nothing to bring up or "
@@ -25,20 +23,13 @@ NOTHING_TO_RUN = (
 
 
 @dataclass(frozen=True)
-class ExistingTarget:
+class ExistingTarget(TargetDefaults):
     """A cluster the harness did not make."""
 
     settings: Settings
     name: Literal["existing"] = "existing"
     chart_flavour: str = "default"
     owns_cluster: bool = False
-
-    def kube(self, namespace: str | None = None) -> Kube:
-        return Kube(
-            kubeconfig=self.settings.kubeconfig,
-            context=self.settings.context,
-            namespace=namespace or self.settings.namespace,
-        )
 
     def kubectl(self) -> Kubectl:
         return kubectl_on_path(self.settings, needed_by="the existing target")
@@ -60,19 +51,6 @@ class ExistingTarget:
             return urls[side]
 
         return Gateway(locate, timeout=self.settings.deadlines.probe)
-
-    def pod_logs(self, namespace: str, pod: str) -> str | None:
-        return None
-
-    @property
-    def prometheus_url(self) -> str | None:
-        return self.settings.prometheus_url
-
-    def gitops_argocd(self) -> ArgoCD | None:
-        return None
-
-    def refresh_argocd(self) -> list[str]:
-        return []
 
     def up(self) -> float:
         raise ConfigError(NOTHING_TO_RUN)

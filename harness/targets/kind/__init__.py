@@ -20,13 +20,11 @@ from pathlib import Path
 from typing import Literal
 
 from harness import versions
-from harness.argocd import ArgoCD
 from harness.errors import ConfigError, TargetError, indent_tail
-from harness.kube import Kube
 from harness.kubectl import Kubectl, kubectl_on_path
 from harness.probes import Gateway, Side
 from harness.settings import Settings
-from harness.target import ComponentStatus
+from harness.target import ComponentStatus, TargetDefaults
 
 CONFIG = Path(__file__).parent / "kind-config.yaml"
 CLUSTER_NAME = "bgh"
@@ -64,7 +62,7 @@ class Image:
 DEMO_VERSIONS = ("1.0.0", "1.1.0", "1.2.0")
 
 
-class KindTarget:
+class KindTarget(TargetDefaults):
     """Create, provision and delete the kind cluster."""
 
     name: Literal["kind"] = "kind"
@@ -302,39 +300,19 @@ class KindTarget:
 
     # -- where things are (the Target protocol) ----------------------------------------------
 
-    def kube(self, namespace: str | None = None) -> Kube:
-        return Kube(
-            kubeconfig=self._kubeconfig(),
-            context=self.settings.context,
-            namespace=namespace or self.settings.namespace,
-        )
+    def kubeconfig_in_use(self) -> Path:
+        """``BGH_KUBECONFIG`` when set, else the one ``kind create cluster`` wrote."""
+        return self.settings.kubeconfig or self.kubeconfig
 
     def kubectl(self) -> Kubectl:
         return kubectl_on_path(
-            self.settings, needed_by="the kind target", kubeconfig=self._kubeconfig()
+            self.settings, needed_by="the kind target", kubeconfig=self.kubeconfig_in_use()
         )
-
-    def _kubeconfig(self) -> Path:
-        """``BGH_KUBECONFIG`` when set, else the one ``kind create cluster`` wrote."""
-        return self.settings.kubeconfig or self.kubeconfig
 
     def gateway(self, namespace: str | None = None) -> Gateway:
         # kind-config.yaml maps gateway A's NodePorts 30300/30301 to these host ports.
         urls = {Side.ACTIVE: "http://127.0.0.1:3000", Side.PREVIEW: "http://127.0.0.1:3001"}
         return Gateway(urls.__getitem__, timeout=self.settings.deadlines.probe)
-
-    def pod_logs(self, namespace: str, pod: str) -> str | None:
-        return None
-
-    @property
-    def prometheus_url(self) -> str | None:
-        return self.settings.prometheus_url
-
-    def gitops_argocd(self) -> ArgoCD | None:
-        return None  # Argo CD runs in the kind nodes: it cannot read a file:// repository here
-
-    def refresh_argocd(self) -> list[str]:
-        return []
 
     def _run(self, step: Step) -> None:
         started = time.monotonic()

@@ -20,12 +20,11 @@ from harness.argocd import ArgoCD
 from harness.delivery import ArgoCDDelivery
 from harness.errors import ConfigError, TargetError, log_tail
 from harness.gitops import GitOps
-from harness.kube import Kube
 from harness.kubectl import Kubectl
 from harness.probes import Gateway
 from harness.release import next_root_version
 from harness.settings import Settings
-from harness.target import ComponentStatus
+from harness.target import ComponentStatus, TargetDefaults
 from harness.targets.local.argocd import LocalArgoCD
 from harness.targets.local.control_plane import ControlPlane
 from harness.targets.local.dataplane_client import DataPlaneClient, LocalServices
@@ -36,7 +35,7 @@ from harness.targets.processes import Process, debian_command
 Report = Callable[[str], None]
 
 
-class LocalTarget:
+class LocalTarget(TargetDefaults):
     """Bring the local cluster up, report on it, and take it down again."""
 
     name: Literal["local"] = "local"
@@ -83,13 +82,6 @@ class LocalTarget:
 
     # -- where things are (the Target protocol) ----------------------------------------------
 
-    def kube(self, namespace: str | None = None) -> Kube:
-        return Kube(
-            kubeconfig=self._kubeconfig(),
-            context=self.settings.context,
-            namespace=namespace or self.settings.namespace,
-        )
-
     def kubectl(self) -> Kubectl:
         """The kubectl built with the control plane."""
         binary = builds.KUBERNETES.install_dir(self.settings.cache_dir) / "kubectl"
@@ -97,7 +89,7 @@ class LocalTarget:
             raise ConfigError(
                 f"kubectl of the local target is not built ({binary}); run `bgh up` first"
             )
-        return Kubectl(binary, self._kubeconfig(), self.settings.context)
+        return Kubectl(binary, self.kubeconfig_in_use(), self.settings.context)
 
     def gateway(self, namespace: str | None = None) -> Gateway:
         """Gateway A where the data plane serves its Services on loopback."""
@@ -107,9 +99,9 @@ class LocalTarget:
     def pod_logs(self, namespace: str, pod: str) -> str | None:
         return self.dataplane.pod_logs(namespace, pod)
 
-    def _kubeconfig(self) -> Path:
-        """What the harness reaches the API server with: ``BGH_KUBECONFIG`` when set, else the
-        one ``up`` wrote (the target's own processes always use that one)."""
+    def kubeconfig_in_use(self) -> Path:
+        """``BGH_KUBECONFIG`` when set, else the one ``up`` wrote (the target's own processes
+        always use that one)."""
         return self.settings.kubeconfig or self.kubeconfig
 
     def gitops_argocd(self) -> ArgoCD:
