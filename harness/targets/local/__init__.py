@@ -69,10 +69,8 @@ class LocalTarget(TargetDefaults):
 
     @property
     def prometheus_url(self) -> str:
-        """Base URL of the target's Prometheus (``BGH_PROMETHEUS_URL`` when set, else from the
-        ports ``up`` recorded)."""
-        if self.settings.prometheus_url:
-            return self.settings.prometheus_url
+        """Base URL of the target's Prometheus (the one its analysis server reads), from the
+        ports ``up`` recorded."""
         return f"http://127.0.0.1:{self.state.port('prometheus_port')}"
 
     @property
