@@ -26,13 +26,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import yaml
 
-from harness import versions
+from harness import builds, versions
 from harness.errors import ConfigError, TargetError, indent_tail
+from harness.kubectl import Kubectl
+from harness.probes import Gateway, Side
 from harness.settings import Settings
-from harness.targets import ComponentStatus, builds
+from harness.target import ComponentStatus, TargetDefaults
 from harness.targets.kind import binaries, docker_host, egress_guard, node_image
 from harness.targets.kind.docker import Docker
 from harness.targets.kind.images import LocalImages, rollouts_install_manifest
@@ -86,8 +89,12 @@ class Addons:
 DEMO_VERSIONS = ("1.0.0", "1.1.0", "1.2.0")
 
 
-class KindTarget:
+class KindTarget(TargetDefaults):
     """Create, provision and delete the kind cluster."""
+
+    name: Literal["kind"] = "kind"
+    chart_flavour = "kind"  # the analysis server runs in the cluster
+    owns_cluster = True
 
     def __init__(
         self,
@@ -152,7 +159,7 @@ class KindTarget:
         """Every command ``up`` runs after the images exist, in order."""
         kubectl = (kubectl_binary, f"--kubeconfig={self.kubeconfig}")
         namespace = self.settings.namespace
-        wait = f"{self.settings.timeout('up'):.0f}s"
+        wait = f"{self.settings.deadlines.up:.0f}s"
         steps = [
             Step(
                 "kind cluster",
@@ -507,6 +514,31 @@ class KindTarget:
             self.proxy, f"http://127.0.0.1:{port}/readyz", within=30, command=" ".join(argv)
         )
         self.report(f"kubectl proxy: 127.0.0.1:{port} ready in {seconds:.1f}s")
+
+    # -- where things are (the Target protocol) ----------------------------------------------
+
+    def kubeconfig_in_use(self) -> Path:
+        """``BGH_KUBECONFIG`` when set, else the one ``kind create cluster`` wrote."""
+        return self.settings.kubeconfig or self.kubeconfig
+
+    def kubectl(self) -> Kubectl:
+        """The pinned kubectl the kind target built (the node image's)."""
+        if not self.kubectl_path().is_file():
+            raise ConfigError(
+                f"kubectl of the kind target is not built ({self.kubectl_path()}); "
+                "run `bgh up --target kind` first"
+            )
+        return Kubectl(self.kubectl_path(), self.kubeconfig_in_use(), self.settings.context)
+
+    def gateway(self, namespace: str | None = None) -> Gateway:
+        """Gateway A's Services through ``kubectl proxy`` and the API server's Service proxy:
+        no NodePort per scenario."""
+        namespace = namespace or self.settings.namespace
+        urls = {
+            Side.ACTIVE: self.gateway_url(namespace, "gateway-a"),
+            Side.PREVIEW: self.gateway_url(namespace, "gateway-a-preview"),
+        }
+        return Gateway(urls.__getitem__, timeout=self.settings.deadlines.probe)
 
     def _run(self, step: Step) -> None:
         started = time.monotonic()

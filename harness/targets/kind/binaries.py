@@ -1,5 +1,5 @@
 """The Go binaries a kind node image carries when no image can be pulled, built from the Go
-module proxy like the local target's (``harness.targets.builds``) and cached under
+module proxy like the local target's (``harness.builds``) and cached under
 ``<cache>/kind/bin/`` keyed by version and wrapper module.
 
 The Kubernetes binaries report their release (``kubeadm`` picks the control-plane image tags
@@ -9,7 +9,7 @@ from its own version), so they get the version ldflags upstream's ``hack/lib/ver
 from __future__ import annotations
 
 from harness import versions
-from harness.targets.builds import Component
+from harness.builds import Component
 
 
 def _version_ldflags(version: str) -> tuple[str, ...]:

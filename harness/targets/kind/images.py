@@ -22,9 +22,8 @@ import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from harness import versions
+from harness import builds, versions
 from harness.errors import ConfigError, TargetError
-from harness.targets import builds
 from harness.targets.kind import rootfs
 from harness.targets.kind.docker import Docker, static_root
 from harness.targets.kind.node_image import NodeImageBuilder

@@ -32,9 +32,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import versions
+from harness import builds, versions
 from harness.errors import ConfigError, TargetError
-from harness.targets import builds
 from harness.targets.kind import binaries, egress_guard, rootfs
 from harness.targets.kind.docker import Docker, static_root
 
