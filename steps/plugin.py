@@ -158,6 +158,8 @@ def demo(
     )
     request.node.stash[_SYSTEM] = system = _system(target_for(settings))
     system.releases.deploy()
+    # "The demo system is running" means serving, not only Healthy Rollouts.
+    system.gateway.wait_until_answering()
     yield system
     system.target.kubectl().run("delete", "namespace", settings.namespace, "--wait=false")
 
