@@ -133,44 +133,6 @@ def _record(record_property: Record, outcomes: list[Outcome]) -> None:
     record_property("rbac", json.dumps([o.as_dict() for o in outcomes]))
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("feature", MUTATING, ids=lambda f: f.stem)
-def test_every_mutating_runbook_passes_as_the_runbook_identity(
-    local: LocalTarget,
-    policy: None,
-    feature: Path,
-    tmp_path: Path,
-    record_property: Record,
-) -> None:
-    """Scenario by scenario, each in a namespace of its own freshly deployed by the owner."""
-    outcomes: list[Outcome] = []
-    for index, scenario in enumerate(scenarios_of(feature, tmp_path / "collect")):
-        namespace = _fresh_namespace(local)
-        try:
-            workdir = tmp_path / str(index)
-            tree = deploy_demo(local, namespace, workdir)
-            outcomes += run_runbook(
-                local,
-                feature=feature,
-                namespace=namespace,
-                identity=RUNBOOKS,
-                workdir=workdir,
-                gitops_dir=tree,
-                select=scenario,
-            )
-        finally:
-            _drop(local, namespace)
-    _record(record_property, outcomes)
-    if "@gitops" in feature.read_text().split("Feature:", 1)[0]:
-        # Argo CD delivers these from a Git repository on this machine, which the existing
-        # target cannot reach: said so, never counted as a pass.
-        assert {o.result for o in outcomes} == {"skipped"}
-        assert all("@gitops runs on the local target" in o.reason for o in outcomes)
-        return
-    assert [(o.scenario, o.result, o.reason) for o in outcomes if o.result != "passed"] == []
-    assert outcomes
-
-
 @pytest.fixture(scope="module")
 def deployed(
     cluster: Cluster, tmp_path_factory: pytest.TempPathFactory
@@ -338,3 +300,40 @@ def test_the_nightly_runbook_fails_when_there_is_nothing_to_check(
     assert outcome.result == "failed"
     assert f'no Rollouts in namespace "{namespace}": nothing to check' in outcome.reason
 
+
+@pytest.mark.slow
+@pytest.mark.parametrize("feature", MUTATING, ids=lambda f: f.stem)
+def test_every_mutating_runbook_passes_as_the_runbook_identity(
+    local: LocalTarget,
+    policy: None,
+    feature: Path,
+    tmp_path: Path,
+    record_property: Record,
+) -> None:
+    """Scenario by scenario, each in a namespace of its own freshly deployed by the owner."""
+    outcomes: list[Outcome] = []
+    for index, scenario in enumerate(scenarios_of(feature, tmp_path / "collect")):
+        namespace = _fresh_namespace(local)
+        try:
+            workdir = tmp_path / str(index)
+            tree = deploy_demo(local, namespace, workdir)
+            outcomes += run_runbook(
+                local,
+                feature=feature,
+                namespace=namespace,
+                identity=RUNBOOKS,
+                workdir=workdir,
+                gitops_dir=tree,
+                select=scenario,
+            )
+        finally:
+            _drop(local, namespace)
+    _record(record_property, outcomes)
+    if "@gitops" in feature.read_text().split("Feature:", 1)[0]:
+        # Argo CD delivers these from a Git repository on this machine, which the existing
+        # target cannot reach: said so, never counted as a pass.
+        assert {o.result for o in outcomes} == {"skipped"}
+        assert all("@gitops runs on the local target" in o.reason for o in outcomes)
+        return
+    assert [(o.scenario, o.result, o.reason) for o in outcomes if o.result != "passed"] == []
+    assert outcomes
