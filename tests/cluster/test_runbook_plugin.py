@@ -90,7 +90,7 @@ def test_artifacts_keep_env_names_and_never_their_values(
     )
     result.assert_outcomes(failed=1)
     scenario = "a-failure-with-a-credential-in-the-env"
-    artifacts = Path(pytester.path) / ".artifacts" / "leak" / scenario
+    artifacts = Path(pytester.path) / ".artifacts" / "typo" / scenario  # run() names it typo
     files = [path for path in artifacts.rglob("*") if path.is_file()]
     assert {"pods.yaml", "replicasets.yaml", "rollouts.yaml"} <= {path.name for path in files}
     assert [path.name for path in files if secret in path.read_text()] == []
