@@ -32,14 +32,14 @@ def main() -> None:
     result = subprocess.run(
         [
             sys.executable, "-m", "pytest", "tests/cluster/test_rbac.py", "-q",
-            "-p", "no:cacheprovider", f"--junitxml={report}",
+            "-p", "no:cacheprovider", f"--junitxml={report}", "-o", "junit_family=legacy",
         ],
         cwd=ROOT, capture_output=True, text=True, check=False,
     )  # fmt: skip
     wall = time.monotonic() - started
     print(result.stdout[-3000:])
     cells: dict[tuple[str, str], list[dict[str, object]]] = defaultdict(list)
-    denials: dict[str, list[str]] = defaultdict(list)
+    denials: dict[tuple[str, str], list[str]] = defaultdict(list)
     tests = []
     for case in ET.parse(report).getroot().iter("testcase"):
         failed = case.find("failure") is not None or case.find("error") is not None
@@ -48,9 +48,8 @@ def main() -> None:
             if prop.get("name") != "rbac":
                 continue
             value = json.loads(prop.get("value", "null"))
-            if isinstance(value, dict):  # {identity: [what was refused]}
-                for identity, refused in value.items():
-                    denials[identity] += refused
+            if isinstance(value, dict):  # what an identity was refused outside a runbook
+                denials[(str(value["identity"]), str(value["by"]))] += value["refused"]
                 continue
             for outcome in value:
                 cells[(outcome["feature"], outcome["identity"])].append(outcome)
@@ -66,9 +65,10 @@ def main() -> None:
             verdict = f"**pass** ({verdict})"
         seconds = sum(float(str(o["seconds"])) for o in outcomes)
         rows.append(f"| {feature} | {identity} | {len(outcomes)} | {verdict} | {seconds:.1f} |")
-    for identity, refused in sorted(denials.items()):
-        rows.append(f"| {', '.join(sorted(refused))} | {identity} | - | **deny** (403) | - |")
+    for (identity, by), refused in sorted(denials.items()):
+        rows.append(f"| {', '.join(refused)} | {identity} | - | **deny** ({by}) | - |")
     failed_tests = [name for name, state in tests if state == "failed"]
+    failures = f" (failed: {', '.join(failed_tests)})" if failed_tests else ""
     body = f"""
 Measured {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())} by `python benchmarks/bench_rbac.py`
 on {platform.machine()}, 2 cores, against the local target (kube-apiserver v1.34.12, RBAC and
@@ -83,8 +83,8 @@ Not run by identity: gitops_bump (@gitops), which the local target's Argo CD del
 repository on this machine; the plugin's existing-target path, the one that takes an identity,
 does not set that up.
 
-tests/cluster/test_rbac.py: {len(tests) - len(failed_tests)} of {len(tests)} tests passed
-{("(failed: " + ", ".join(failed_tests) + ")") if failed_tests else ""} in {wall:.0f} s.
+tests/cluster/test_rbac.py: {len(tests) - len(failed_tests)} of {len(tests)} tests passed{failures},
+{wall:.0f} s in all.
 """
     write_section("RBAC matrix", body)
     sys.exit(result.returncode)

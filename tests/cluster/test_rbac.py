@@ -211,7 +211,9 @@ def test_neither_identity_may_read_secrets_or_exec_into_a_pod(
         with pytest.raises(TargetError) as refused:
             kubectl.run(*argv)
         refusals[what] = str(refused.value)
-    record_property("rbac", json.dumps({identity: sorted(refusals)}))
+    record_property(
+        "rbac", json.dumps({"identity": identity, "by": "RBAC, 403", "refused": sorted(refusals)})
+    )
     assert 'cannot list resource "secrets"' in refusals["Secrets"]
     # kubectl exec asks over WebSockets first: the verb checked is get or create by version.
     assert 'resource "pods/exec"' in refusals["pod exec"]
@@ -222,7 +224,7 @@ def test_neither_identity_may_read_secrets_or_exec_into_a_pod(
 
 
 def test_the_policy_lets_the_runbook_identity_release_but_not_rewrite_the_pod_template(
-    local: LocalTarget, policy: None, namespace: str
+    local: LocalTarget, policy: None, namespace: str, record_property: Record
 ) -> None:
     bind_identities(local, namespace)
     owner_kubectl(local).run("apply", "-n", namespace, "-f", "-", stdin=blue_green_manifest("b"))
@@ -271,6 +273,11 @@ def test_the_policy_lets_the_runbook_identity_release_but_not_rewrite_the_pod_te
         assert "bgh-runbooks-rollout-edits" in message, what
         assert expected[what] in " ".join(message.split()), what
     assert rollouts.read("b").images == {"app": DEMO_IMAGE}  # nothing got through
+    refused = [f"Rollout edit: {what}" for what in denials]
+    record_property(
+        "rbac",
+        json.dumps({"identity": RUNBOOKS, "by": "admission policy, 422", "refused": refused}),
+    )
 
     # The policy binds the runbook identity, not the cluster's owner.
     owner = _kube(local, namespace, None)
