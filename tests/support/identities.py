@@ -20,9 +20,11 @@ from pathlib import Path
 
 import yaml
 
-from harness import gitops
+from harness import builds
+from harness.delivery import DirectApply
+from harness.kubectl import Kubectl
 from harness.settings import load_settings
-from harness.targets import builds
+from harness.targets import target_for
 from harness.targets.local import LocalTarget
 
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -76,7 +78,7 @@ def deploy_demo(target: LocalTarget, namespace: str, workdir: Path) -> Path:
     settings = load_settings(
         target="local", namespace=namespace, gitops_dir=tree, state_dir=target.root.parent
     )
-    gitops.deploy(settings, "qa")
+    DirectApply(target_for(settings)).deploy("qa")
     bind_identities(target, namespace)
     owner_kubectl(target).run("label", "namespace", namespace, "bgh.dev/testing=true")
     return tree
@@ -86,10 +88,10 @@ def bind_identities(target: LocalTarget, namespace: str) -> None:
     owner_kubectl(target).run("apply", "-n", namespace, "-f", str(ROLES))
 
 
-def owner_kubectl(target: LocalTarget, *, impersonate: str | None = None) -> gitops.Kubectl:
+def owner_kubectl(target: LocalTarget, *, impersonate: str | None = None) -> Kubectl:
     """The local target's kubectl with its owner's kubeconfig, acting as ``impersonate``."""
     binary = builds.KUBERNETES.install_dir(target.settings.cache_dir) / "kubectl"
-    return gitops.Kubectl(binary, target.kubeconfig, None, impersonate)
+    return Kubectl(binary, target.kubeconfig, None, impersonate=impersonate)
 
 
 def token_kubeconfig(target: LocalTarget, token: str, path: Path) -> Path:
