@@ -4,9 +4,10 @@ The only module that imports that client (``harness.kubectl`` is the one other r
 server, for server-side apply of rendered manifests). Raw objects become small frozen dataclasses
 at this edge (``Rollout``, ``ReplicaSet``, ``Service``, ``Pod``), so the domain modules index no
 API dicts. API errors become harness errors: ``get`` of a missing object is ``NotFound`` naming
-the objects of that kind that do exist; 401/403 ``Forbidden``, 409 ``Conflict``; a 410 during a
+the objects of that kind that do exist; 403 ``Forbidden`` (the identity lacks a permission), 401
+``Unauthorized`` (the credentials themselves are rejected), 409 ``Conflict``; a 410 during a
 watch is ``Expired`` and a refused, reset or busy API server ``Unreachable``, so a wait reads
-again and resumes.
+again and resumes. ``impersonate`` acts as another user, as ``kubectl --as`` does.
 """
 
 from __future__ import annotations
@@ -365,7 +366,14 @@ def analysis_run_from(obj: Mapping[str, Any]) -> AnalysisRun:
 class Kube:
     """Raw reads, watches and patches against one namespace."""
 
-    def __init__(self, *, kubeconfig: Path | None, context: str | None, namespace: str) -> None:
+    def __init__(
+        self,
+        *,
+        kubeconfig: Path | None,
+        context: str | None,
+        namespace: str,
+        impersonate: str | None = None,
+    ) -> None:
         self.namespace = namespace
         try:
             api_client = config.new_client_from_config(
@@ -378,6 +386,9 @@ class Kube:
                 f"{exc}; set BGH_KUBECONFIG (e.g. BGH_KUBECONFIG=.bgh/local/kubeconfig) or run "
                 "`bgh up` first"
             ) from exc
+        if impersonate:
+            # What `kubectl --as` sends: the API server authorizes the request as this user.
+            api_client.set_default_header("Impersonate-User", impersonate)
         self.api = api_client
 
     @property
@@ -583,9 +594,18 @@ def _translate(status: int, reason: str, body: bytes, method: str, path: str) ->
         return Expired(f"{method} {path}: {reason}")
     if status == 409:
         return Conflict(f"{method} {path}: conflict: {reason}")
-    if status in (401, 403):
+    if status == 401:
+        # Not a permission the identity lacks but credentials the server rejects: nothing it
+        # would be allowed to do can be checked, so this must fail, never skip like a 403.
+        return Unauthorized(
+            f"{method} {path} was refused (401 Unauthorized): {reason}. The API server did not "
+            "accept the kubeconfig's credentials: its token or certificate is expired or invalid; "
+            "renew it (e.g. kubectl create token <service account>) and point BGH_KUBECONFIG at "
+            "the new kubeconfig."
+        )
+    if status == 403:
         return Forbidden(
-            f"{method} {path} was refused ({status}): {reason}. The harness's identity lacks "
+            f"{method} {path} was refused (403): {reason}. The harness's identity lacks "
             "this permission; gitops/rbac/harness-roles.yaml lists what each kind of runbook "
             "needs."
         )
@@ -597,7 +617,11 @@ class Conflict(ApiError):
 
 
 class Forbidden(ApiError):
-    """401/403: the harness's identity may not do this (RBAC)."""
+    """403: the harness's identity may not do this (RBAC)."""
+
+
+class Unauthorized(ApiError):
+    """401: the API server rejects the credentials themselves (expired or invalid token)."""
 
 
 @dataclass(frozen=True)

@@ -188,6 +188,18 @@ class Rollouts:
         """Every Rollout in the namespace."""
         return sorted(o["metadata"]["name"] for o in self.kube.list(ROLLOUT)[0])
 
+    def names_to_check(self) -> list[str]:
+        """Every Rollout in the namespace, for a check over all of them: none is a NotFound,
+        since "every Rollout is Healthy" over zero Rollouts would pass having checked nothing."""
+        names = self.names()
+        if not names:
+            raise NotFound(
+                f'no Rollouts in namespace "{self.kube.namespace}": nothing to check, and a '
+                "check over zero Rollouts is not a pass. Is the demo system deployed there, and "
+                "is BGH_NAMESPACE (--bgh-namespace) its namespace?"
+            )
+        return names
+
     def version(self, name: str) -> str:
         """The tag of the Rollout's first container image (what the pod template asks for)."""
         image = next(iter(self.read(name).images.values()), "")
@@ -196,7 +208,7 @@ class Rollouts:
     def not_in_phase(self, phase: Phase) -> dict[str, str]:
         """Every Rollout not in ``phase`` now, with the phase and message it is in instead."""
         found = {}
-        for name in self.names():
+        for name in self.names_to_check():
             current, message = self.read_status(name)
             if current is not phase:
                 found[name] = f"{current.value}: {message}" if message else current.value
@@ -215,7 +227,7 @@ class Rollouts:
     def selector_disagreements(self) -> list[str]:
         """Every Rollout whose status selectors differ from its Services' selectors."""
         found = []
-        for name in self.names():
+        for name in self.names_to_check():
             rollout = self.read(name)
             for service, selector in (
                 (rollout.active_service, rollout.active_selector),

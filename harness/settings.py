@@ -112,6 +112,13 @@ class Settings(BaseSettings):
         None, description="Kubeconfig file; the local and kind targets write their own."
     )
     context: str | None = Field(None, description="Kubeconfig context; none means the current one.")
+    impersonate: str | None = Field(
+        None,
+        min_length=1,
+        description="Act as this user on the API server, as `kubectl --as` does (e.g. "
+        "system:serviceaccount:demo:bgh-runbooks); the kubeconfig's own user needs the "
+        "impersonate verb. None: the kubeconfig's user.",
+    )
     namespace: str = Field(
         "demo",
         pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",

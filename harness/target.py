@@ -108,6 +108,7 @@ class TargetDefaults:
             kubeconfig=self.kubeconfig_in_use(),
             context=self.settings.context,
             namespace=namespace or self.settings.namespace,
+            impersonate=self.settings.impersonate,
         )
 
     def pod_logs(self, namespace: str, pod: str) -> str | None:

@@ -50,7 +50,8 @@ def test_environment_renders_without_problems(helm: Path, env: str) -> None:
     objects = tree.render(env, helm=helm)
     assert problems(objects, tree.read_versions(env)) == []
     kinds = sorted({o["kind"] for o in objects})
-    in_cluster = ["Deployment"] if env == "prod" else []  # prod runs the analysis server
+    # prod runs the analysis server, fenced in by its NetworkPolicy
+    in_cluster = ["Deployment", "NetworkPolicy"] if env == "prod" else []
     expected = ["AnalysisTemplate", "Rollout", "Service", "VirtualService", *in_cluster]
     assert kinds == sorted(expected)
 
@@ -149,6 +150,33 @@ def test_the_analysis_server_runs_in_the_cluster_and_the_judge_calls_it_there(
     prometheus = templates["bgh-error-rate"]["spec"]["metrics"][0]["provider"]["prometheus"]
     assert f"--prometheus-url={prometheus['address']}" in container["args"]
     assert prometheus["address"] == "http://prometheus.istio-system.svc:9090"
+
+
+@pytest.mark.parametrize(
+    ("env", "flavour"), [("prod", "default"), ("qa", "kind"), ("prod", "kind")]
+)
+def test_only_the_rollouts_controller_may_call_the_analysis_server(
+    helm: Path, env: str, flavour: str
+) -> None:
+    objects = GitOps(TREE).render(env, helm=helm, flavour=flavour)
+    (policy,) = _by_kind(objects, "NetworkPolicy").values()
+    server = _by_kind(objects, "Deployment")["bgh-analysis"]["spec"]["template"]
+    selector = policy["spec"]["podSelector"]["matchLabels"]
+    assert selector.items() <= server["metadata"]["labels"].items()
+    for rollout in _by_kind(objects, "Rollout").values():  # the demo pods are not fenced in
+        assert not selector.items() <= rollout["spec"]["template"]["metadata"]["labels"].items()
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    (rule,) = policy["spec"]["ingress"]
+    # One peer holding both selectors: pods with that label *in* that namespace. Two peers
+    # would admit either, i.e. every pod of the controller's namespace or any namespace.
+    assert rule["from"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "argo-rollouts"}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "argo-rollouts"}},
+        }
+    ]
+    (container,) = server["spec"]["containers"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": container["ports"][0]["name"]}]
 
 
 def test_on_the_local_target_qa_calls_the_targets_own_server_and_prometheus(helm: Path) -> None:

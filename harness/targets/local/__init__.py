@@ -87,7 +87,12 @@ class LocalTarget(TargetDefaults):
             raise ConfigError(
                 f"kubectl of the local target is not built ({binary}); run `bgh up` first"
             )
-        return Kubectl(binary, self.kubeconfig_in_use(), self.settings.context)
+        return Kubectl(
+            binary,
+            self.kubeconfig_in_use(),
+            self.settings.context,
+            impersonate=self.settings.impersonate,
+        )
 
     def gateway(self, namespace: str | None = None) -> Gateway:
         """Gateway A where the data plane serves its Services on loopback."""
