@@ -7,7 +7,7 @@ no containers, so the metrics come from processes started here, labelled by vers
 Rollout's analysis args name versions, not pod-template hashes. The controller runs on this
 machine and calls the provider on loopback exactly as it would call it in a cluster.
 
-The checks are the default ones with their timing scaled down (1 s steps, 5 s rate window, a 20 s
+The checks are the default ones with their timing scaled down (4 s steps and rate window, a 20 s
 window), and the template makes one measurement (no count, no interval), so a run ends promptly.
 """
 
