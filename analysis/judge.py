@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -261,6 +261,29 @@ def _mann_whitney(p: FloatArray, a: FloatArray, alternative: str) -> float:
     return _p(stats.mannwhitneyu(p, a, alternative=alternative, method=method))
 
 
+def _shifted(
+    c: Condition, direction: Direction, *, alpha: float, shift: float, ratio: float,
+    test: Callable[[str], float],
+) -> tuple[Classification | None, float | None]:
+    """Test each way the condition bounds and ``direction`` allows (``test`` takes scipy's
+    ``alternative``): High or Low with its p-value at the first significant change past every
+    allowance given for that way, else None with the smallest p-value seen (None if no test)."""
+    seen: float | None = None
+    for way, cls, alternative in ((Direction.INCREASE, Classification.HIGH, "greater"),
+                                  (Direction.DECREASE, Classification.LOW, "less")):
+        up = way is Direction.INCREASE
+        shift_limit, ratio_limit = (c.max_increase, c.max_ratio) if up else (
+            None if c.max_decrease is None else -c.max_decrease, c.min_ratio)
+        if (shift_limit is None and ratio_limit is None) or not direction.allows(way):
+            continue
+        p_value = test(alternative)
+        seen = p_value if seen is None else min(seen, p_value)
+        if (p_value < alpha and _beyond(shift_limit, shift, above=up)
+                and _beyond(ratio_limit, ratio, above=up)):
+            return cls, p_value
+    return None, seen
+
+
 def assess_distribution(
     preview: FloatArray,
     active: FloatArray,
@@ -309,31 +332,19 @@ def assess_distribution(
             return result(Classification.HIGH, (
                 f"{above} of {raw_p.size} steps ({above / raw_p.size:.0%}) above max "
                 f"{c.max:g}{unit} (at most {c.max_share_above:.0%} of steps)"))
-    p_value: float | None = None
     if c.relative:
         best = smallest_p(p.size, a.size)
         if best >= alpha:
             return result(Classification.NODATA, (
                 f"too few samples: with {p.size} and {a.size} steps Mann-Whitney's smallest "
                 f"possible p is {best:.2g}, not below alpha {alpha:g}"))
-    wants_up = c.max_increase is not None or c.max_ratio is not None
-    wants_down = c.max_decrease is not None or c.min_ratio is not None
-    if wants_up and direction.allows(Direction.INCREASE):
-        p_value = _mann_whitney(p, a, "greater")
-        if (p_value < alpha and _beyond(c.max_increase, shift, above=True)
-                and _beyond(c.max_ratio, ratio, above=True)):
-            return result(Classification.HIGH, (
-                f"{shift:+.4g}{unit} over active (Hodges-Lehmann; x{ratio:.3g} mean ratio; "
-                f"{c.describe(unit)}), Mann-Whitney p={p_value:.2g}"), p_value)
-    if wants_down and direction.allows(Direction.DECREASE):
-        p_less = _mann_whitney(p, a, "less")
-        p_value = p_less if p_value is None else min(p_value, p_less)
-        if (p_less < alpha and _beyond(None if c.max_decrease is None else -c.max_decrease,
-                                       shift, above=False)
-                and _beyond(c.min_ratio, ratio, above=False)):
-            return result(Classification.LOW, (
-                f"{shift:+.4g}{unit} under active (Hodges-Lehmann; x{ratio:.3g} mean ratio; "
-                f"{c.describe(unit)}), Mann-Whitney p={p_less:.2g}"), p_less)
+    cls, p_value = _shifted(c, direction, alpha=alpha, shift=shift, ratio=ratio,
+                            test=lambda alternative: _mann_whitney(p, a, alternative))
+    if cls is not None:
+        way = "over" if cls is Classification.HIGH else "under"
+        return result(cls, (
+            f"{shift:+.4g}{unit} {way} active (Hodges-Lehmann; x{ratio:.3g} mean ratio; "
+            f"{c.describe(unit)}), Mann-Whitney p={p_value:.2g}"), p_value)
     tested = "" if p_value is None else f", Mann-Whitney p={p_value:.2g}"
     reason = (
         f"median {p_median:.4g}{unit} vs {a_median:.4g}{unit}, shift {shift:+.4g}{unit}{tested}"
@@ -406,8 +417,9 @@ def assess_ratio(
             Classification.HIGH,
             f"ratio {p_ratio:.4g} > max {c.max:g} (~{pe:.0f} of ~{pt:.0f} requests)",
         )
-    if (c.relative and p_value < alpha and _beyond(c.max_increase, diff, above=True)
-            and _beyond(c.max_ratio, ratio, above=True)):
+    cls, _ = _shifted(c, Direction.INCREASE, alpha=alpha, shift=diff, ratio=ratio,
+                      test=lambda _alternative: p_value)
+    if cls is not None:
         return result(
             Classification.HIGH,
             f"ratio {p_ratio:.4g} is {diff:+.4g} over active's {a_ratio:.4g} "
@@ -552,26 +564,14 @@ def assess_quantile(
              [round(a_above), round(a_cum[-1] - a_above)]]
     share = f"{p_above / p_cum[-1]:.2%} vs {a_above / a_cum[-1]:.2%} of requests above " \
             f"{bound:g}{unit}"
-    p_value: float | None = None
-    if (c.max_increase is not None or c.max_ratio is not None) \
-            and direction.allows(Direction.INCREASE):
-        p_value = _p(stats.fisher_exact(table, alternative="greater"))
-        if (p_value < alpha and _beyond(c.max_increase, shift, above=True)
-                and _beyond(c.max_ratio, ratio, above=True)):
-            return result(Classification.HIGH, (
-                f"whole-window {name} {qp:.4g}{unit} vs {qa:.4g}{unit} (x{ratio:.3g}, "
-                f"{shift:+.4g}{unit}; {c.describe(unit)}); {share}, Fisher p={p_value:.2g}"),
-                p_value)
-    if (c.max_decrease is not None or c.min_ratio is not None) \
-            and direction.allows(Direction.DECREASE):
-        p_less = _p(stats.fisher_exact(table, alternative="less"))
-        p_value = p_less if p_value is None else min(p_value, p_less)
-        if (p_less < alpha and _beyond(None if c.max_decrease is None else -c.max_decrease,
-                                       shift, above=False)
-                and _beyond(c.min_ratio, ratio, above=False)):
-            return result(Classification.LOW, (
-                f"whole-window {name} {qp:.4g}{unit} vs {qa:.4g}{unit} (x{ratio:.3g}; "
-                f"{c.describe(unit)}); {share}, Fisher p={p_less:.2g}"), p_less)
+    cls, p_value = _shifted(
+        c, direction, alpha=alpha, shift=shift, ratio=ratio,
+        test=lambda alternative: _p(stats.fisher_exact(table, alternative=alternative)))
+    if cls is not None:
+        return result(cls, (
+            f"whole-window {name} {qp:.4g}{unit} vs {qa:.4g}{unit} (x{ratio:.3g}, "
+            f"{shift:+.4g}{unit}; {c.describe(unit)}); {share}, Fisher p={p_value:.2g}"),
+            p_value)
     tested = "" if p_value is None else f", Fisher p={p_value:.2g}"
     return result(Classification.PASS, (
         f"whole-window {name} {qp:.4g}{unit} vs {qa:.4g}{unit} (x{ratio:.3g}); {share}{tested} "

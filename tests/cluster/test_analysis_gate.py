@@ -45,7 +45,7 @@ GOOD = Spec("1.1.0", "5c8f9d7b4")
 BAD = Spec("1.2.0", "6b7c8d9f2", {"FAULT_ERROR_RATE": "0.5"})
 WINDOW = 20.0  # seconds judged
 DATA_WITHIN = 90.0
-CHECKS = "error-rate,p95-latency,request-volume"
+CHECKS = "error-rate,p95-latency,p95-latency-window,request-volume"
 ROLLOUT = "service-b"
 
 
