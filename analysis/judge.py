@@ -218,10 +218,10 @@ def drop_outliers(values: FloatArray, *, factor: float = 3.0) -> FloatArray:
     """
     if values.size < 4:
         return values
-    spread = float(stats.iqr(values))
+    p1, q1, q3, p99 = (float(v) for v in np.percentile(values, [1, 25, 75, 99]))
+    spread = q3 - q1
     if spread == 0:
         return values
-    p1, q1, q3, p99 = np.percentile(values, [1, 25, 75, 99])
     low, high = min(p1, q1 - factor * spread), max(p99, q3 + factor * spread)
     keep = (values >= low) & (values <= high)
     return np.asarray(values[keep], dtype=np.float64)
