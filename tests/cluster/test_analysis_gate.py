@@ -14,6 +14,8 @@ window), and the template makes one measurement (no count, no interval), so a ru
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -182,6 +184,20 @@ def test_a_good_preview_passes_the_gate_and_waits_for_promotion(
     assert [c.reason for c in rollout.pause_conditions] == ["BlueGreenPause"]
     active, preview = rollouts.revisions(ROLLOUT, active=1, preview=2)
     assert active.agree and preview.agree
+    # `bgh gate --rollout` reads the same Rollout's hashes. kwok's pods run no processes, so
+    # nothing is scraped under those hashes: Inconclusive (exit 3), never Successful.
+    gate = subprocess.run(
+        [str(Path(sys.executable).with_name("bgh")), "gate", "--rollout", ROLLOUT, "--json"],
+        env={**os.environ, "BGH_NAMESPACE": namespace,
+             "BGH_KUBECONFIG": str(cluster.target.kubeconfig),
+             "BGH_PROMETHEUS_URL": judge.prometheus_url},
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    body = json.loads(gate.stdout or "{}")
+    assert (gate.returncode, body.get("preview"), body.get("active"), body.get("service")) == (
+        3, {"label": "rollouts_pod_template_hash", "value": rollout.preview_selector},
+        {"label": "rollouts_pod_template_hash", "value": rollout.active_selector}, ROLLOUT,
+    ), gate.stderr
 
 
 def test_a_bad_preview_fails_the_gate_and_active_stays_on_the_old_replica_set(
