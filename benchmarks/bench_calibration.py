@@ -20,6 +20,12 @@ Scenarios:
 - +50% p95: every preview request is 1.5 times slower;
 - tail in 30% of steps: the preview is 3 times slower in a random 30 % of the steps.
 
+With ``--real MINUTES`` it also replays real A/A data: two identical demo systems (gateway A,
+B and C built from services/, versions 1.0.0 and 1.1.0) under the same generated load, scraped
+each second by Debian's Prometheus for MINUTES, then judged over every non-overlapping window
+of the scaled checks the component tests use (4 s steps and rate window), each way round
+(1.1.0 against 1.0.0 and 1.0.0 against 1.1.0).
+
 Results go to benchmarks/RESULTS.md, section "Analysis calibration (issue #15)".
 """
 
@@ -182,10 +188,68 @@ def run(checks: CheckSet, trials: int,
     return rates, elapsed
 
 
+REAL_WINDOW = 40.0  # seconds: ten 4 s steps
+
+
+def real_aa(minutes: float) -> tuple[dict[str, int], int, str]:
+    """Judge real A/A data: phase counts over every window, the window count, the setup."""
+    import tempfile
+
+    from analysis.prometheus import Prometheus
+    from tests.support.metrics import (
+        Spec,
+        Traffic,
+        scaled_checks,
+        start_prometheus,
+        start_stack,
+        wait_for_scrapes,
+    )
+    from tests.support.services import Services, build_services
+
+    counts: dict[str, int] = {str(p): 0 for p in Phase}
+    with tempfile.TemporaryDirectory(prefix="bench-calibration-") as tmp:
+        run_dir = Path(tmp)
+        (run_dir / "bin").mkdir()
+        services = Services(build_services(run_dir / "bin"), run_dir)
+        specs = (Spec("1.0.0", "7d9f8c6b5"), Spec("1.1.0", "5c8f9d7b4"))
+        stacks = [start_stack(services, spec) for spec in specs]
+        traffic = [Traffic.to(stack) for stack in stacks]
+        for t in traffic:
+            t.start()
+        prometheus, url = start_prometheus(run_dir, stacks)
+        try:
+            checks = load_checks(scaled_checks(run_dir))
+            wait_for_scrapes(url, seconds=30, within=120)
+            began = time.time()
+            # Accumulating data for the replay: the one wait here that is time itself.
+            time.sleep(minutes * 60)
+            ends = np.arange(began + REAL_WINDOW, time.time() - 5, REAL_WINDOW)
+            new, old = Side.parse("preview", "1.1.0"), Side.parse("active", "1.0.0")
+            ways = [(new, old), (Side("preview", old.label, old.value),
+                                 Side("active", new.label, new.value))]
+            with Prometheus(url, timeout=10) as source:
+                for end in ends:
+                    for preview, active in ways:
+                        verdict = judge(source, checks, preview=preview, active=active,
+                                        window=REAL_WINDOW, end=float(end))
+                        counts[str(verdict.phase)] += 1
+            requests = sum(sum(t.codes.values()) for t in traffic)
+        finally:
+            for t in traffic:
+                t.stop()
+            prometheus.stop()
+            services.stop_all()
+    setup = (f"{len(ends)} windows of {REAL_WINDOW:g} s over {minutes:g} min, judged both ways; "
+             f"{requests:,} requests to the two gateways")
+    return counts, 2 * len(ends), setup
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--trials", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=15)
+    parser.add_argument("--real", type=float, default=0.0, metavar="MINUTES",
+                        help="also replay real A/A data gathered for MINUTES")
     args = parser.parse_args()
     checks = load_checks()
     started = time.monotonic()
@@ -211,16 +275,29 @@ def main() -> None:
         p_lines.append(f"| {scenario} | "
                        + " | ".join(f"{rates[scenario]['p:' + n]:.1%}" for n in tested) + " |")
     p95 = float(np.percentile(elapsed, 95))
+    real = ""
+    if args.real > 0:
+        counts, judged, setup = real_aa(args.real)
+        failed = counts["Failed"] / judged
+        real = (
+            f"\nReal A/A data (`--real {args.real:g}`): two identical demo systems under the "
+            f"same load, Debian's Prometheus scraping each second, the scaled checks (4 s steps "
+            f"and rate window) over {setup}: "
+            + ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+            + f" of {judged}; false Failed {failed:.1%} "
+            f"(goal ≤ 6%: {'met' if failed <= 0.06 else '**missed**'}).\n"
+        )
     body = f"""
 Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by
-`python benchmarks/bench_calibration.py --trials {args.trials} --seed {args.seed}` on
+`python benchmarks/bench_calibration.py --trials {args.trials} --seed {args.seed}`
+{f"--real {args.real:g}" if args.real else ""} on
 {os.cpu_count()} CPUs, Linux {platform.release()}, Python {platform.python_version()}, in
 {took:.0f} s. {args.trials} trials per scenario; the default checks (`analysis/checks.yaml`:
 {checks.step:g} s steps, rate window {checks.rate_window}, alpha {checks.alpha:g}) over a
 {WINDOW / 60:g}-minute window, judged by `analysis.judge.judge` with the Prometheus answers
 computed in the benchmark (see its docstring: {RPS:g} rps per side, {ERROR_RATE:.0%} errors,
 log-normal latency with a load factor both sides share). The data is simulated, not replayed
-from a running system.
+from a running system; the real A/A replay, when asked for, follows the tables.
 
 {chr(10).join(lines)}
 
@@ -234,7 +311,7 @@ nominal {checks.alpha:.0%}):
 Judge time per verdict over these in-memory answers (statistics only, 4 checks): p50
 {np.median(elapsed) * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms, max {max(elapsed) * 1000:.1f} ms
 (goal p95 ≤ 500 ms: {'met' if p95 <= 0.5 else '**missed**'}).
-"""
+{real}"""
     print(body)
     write_section(HEADING, body)
 
