@@ -330,6 +330,11 @@ def html_report(verdict: Verdict) -> str:
             f"({e(what)})</span></p>{legend}{''.join(charts)}"
             f"<p><code>{e(shown_query(m))}</code></p></section>"
         )
+    skipped = "".join(
+        f'<tr><td class="phase muted">Skipped</td><td>{e(name)}</td><td></td><td>{e(why)}</td>'
+        "</tr>"
+        for name, _, why in (reason.partition(": ") for reason in verdict.skipped)
+    )
     sides = f"preview {e(str(verdict.preview))} vs active {e(str(verdict.active))}"
     thresholds = (f"pass &ge; {verdict.checks.score.pass_:g}, "
                   f"marginal &ge; {verdict.checks.score.marginal:g}")
@@ -345,7 +350,7 @@ def html_report(verdict: Verdict) -> str:
 <div>{e(verdict.message)}</div>
 </div>
 <table><tr><th>phase</th><th>check</th><th>values</th><th>why</th></tr>
-{''.join(rows)}</table>
+{''.join(rows)}{skipped}</table>
 {''.join(sections)}
 </body></html>
 """
