@@ -104,3 +104,20 @@ def test_a_worse_preview_never_turns_failed_into_successful(
     first = verdict(1.5, errors)
     if first is Phase.FAILED:
         assert verdict(1.5 * worse, errors + more_errors) is not Phase.SUCCESSFUL
+
+
+@SETTINGS
+@given(
+    base=st.lists(st.floats(0.001, 0.2), min_size=N, max_size=N),
+    traffic=st.floats(10.0, 1e6),
+)
+def test_a_clearly_worse_preview_is_never_successful(base: list[float], traffic: float) -> None:
+    """Preview three times slower plus 300 ms and failing 30 % of requests, whatever active's
+    numbers: Failed, or Inconclusive if the data cannot say, but never Successful."""
+    active = np.array(base)
+    values = {"preview:lat": active * 3 + 0.3, "active:lat": active,
+              "preview:err": np.full(N, 0.3 * traffic), "active:err": np.zeros(N),
+              "preview:tot": np.full(N, traffic), "active:tot": np.full(N, traffic)}
+    verdict = judge(_source(values), demo_checks(), preview=PREVIEW, active=ACTIVE, window=60,
+                    end=END)
+    assert verdict.phase is not Phase.SUCCESSFUL
