@@ -1,19 +1,25 @@
 """The judge: preview against active over the same window, check by check, then one verdict.
 
 For every check it range-queries both sides at ``step`` over ``window``, pairs each preview series
-with the active series carrying the same labels (say ``{service="service-b"}``) and compares them
-with scipy:
+with the active series carrying the same labels (say ``{service="service-b"}``), validates every
+value (non-finite, negative, overflowing, mismatched labels: NoData with the reason) and only
+then compares them with scipy:
 
-- distribution (latency-like): drop NaN and ±Inf, drop IQR outliers, Mann-Whitney U (one-sided)
-  with the Hodges-Lehmann shift as the effect size;
-- ratio (error rates): counts over the window (rate x step, summed), Fisher's exact test
-  (one-sided), which stays valid for the sparse counts of a quiet preview;
+- distribution (per-step latency): NaN steps dropped, outliers removed as Kayenta does,
+  Mann-Whitney U (one-sided, exact for small samples, NoData when it cannot reach ``alpha``)
+  with the Hodges-Lehmann shift and the mean ratio as effect sizes, and the share of steps above
+  ``max``;
+- quantile (whole-window latency): the histogram's bucket counts summed over the window, the
+  quantile read from them, Fisher's exact test on the requests above active's quantile bucket;
+- ratio (error rates): counts per step (``increase()`` over a range equal to the step) summed,
+  Fisher's exact test (one-sided), which stays valid for the sparse counts of a quiet preview;
 - volume: requests over the window against a minimum.
 
-Each pair is classified Pass, High, Low or NoData; a check takes its worst pair and becomes a
-``Measurement`` with Argo's phase; weights combine the measurements into a score and a
-``Verdict``. No series, too few samples, too little traffic: NoData, which is never a pass. A
-Prometheus that cannot answer makes an ``Error`` measurement, never an exception.
+Each pair is classified Pass, High, Low or NoData inside a guard, so no answer ends in a
+traceback; a check takes its worst pair and becomes a ``Measurement`` with Argo's phase; group
+and check weights combine the measurements into a score and a ``Verdict``. Missing or unusable
+data is NoData, which is never a pass. A Prometheus that cannot answer makes an ``Error``
+measurement, never an exception.
 """
 
 from __future__ import annotations
