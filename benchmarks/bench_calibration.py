@@ -276,6 +276,7 @@ def main() -> None:
                        + " | ".join(f"{rates[scenario]['p:' + n]:.1%}" for n in tested) + " |")
     p95 = float(np.percentile(elapsed, 95))
     real = ""
+    real_arg = f" --real {args.real:g}" if args.real else ""
     if args.real > 0:
         counts, judged, setup = real_aa(args.real)
         failed = counts["Failed"] / judged
@@ -289,8 +290,7 @@ def main() -> None:
         )
     body = f"""
 Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by
-`python benchmarks/bench_calibration.py --trials {args.trials} --seed {args.seed}`
-{f"--real {args.real:g}" if args.real else ""} on
+`python benchmarks/bench_calibration.py --trials {args.trials} --seed {args.seed}{real_arg}` on
 {os.cpu_count()} CPUs, Linux {platform.release()}, Python {platform.python_version()}, in
 {took:.0f} s. {args.trials} trials per scenario; the default checks (`analysis/checks.yaml`:
 {checks.step:g} s steps, rate window {checks.rate_window}, alpha {checks.alpha:g}) over a
