@@ -184,8 +184,9 @@ def test_a_good_preview_passes_the_gate_and_waits_for_promotion(
     assert [c.reason for c in rollout.pause_conditions] == ["BlueGreenPause"]
     active, preview = rollouts.revisions(ROLLOUT, active=1, preview=2)
     assert active.agree and preview.agree
-    # `bgh gate --rollout` reads the same Rollout's hashes. kwok's pods run no processes, so
-    # nothing is scraped under those hashes: Inconclusive (exit 3), never Successful.
+    # `bgh gate --rollout` reads the same Rollout's hashes. The test's Prometheus scrapes only
+    # the test's own processes, labelled with other hashes: Inconclusive (exit 3), never
+    # Successful.
     gate = subprocess.run(
         [str(Path(sys.executable).with_name("bgh")), "gate", "--rollout", ROLLOUT, "--json"],
         env={**os.environ, "BGH_NAMESPACE": namespace,
