@@ -710,13 +710,16 @@ def _assess_pair(
 ) -> Comparison:
     expected, coverage = window.expected, checks.min_coverage
     if check.kind is Kind.QUANTILE:
+        q = check.quantile
+        if q is None:  # the checks file's validation makes this unreachable
+            raise _Unusable(f"check {check.name!r} is a quantile check without `quantile`")
         buckets = {role: {_le(s): _on_grid(s, grid, fill=math.nan) for s in lst}
                    for role, lst in (("preview", p_list), ("active", a_list))}
         assessment = assess_quantile(
-            buckets["preview"], buckets["active"], quantile=check.quantile or 0.5,
+            buckets["preview"], buckets["active"], quantile=q,
             condition=check.condition, alpha=checks.alpha, min_total=check.min_total,
             direction=check.direction, unit=check.unit)
-        plotted = {role: _quantile_per_step(check.quantile or 0.5, b)
+        plotted = {role: _quantile_per_step(q, b)
                    for role, b in buckets.items()}
         return Comparison(key, assessment, Points(grid, plotted["preview"]),
                           Points(grid, plotted["active"]))
