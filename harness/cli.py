@@ -16,7 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from analysis.cli import gate as gate_command
+from analysis.cli import RolloutSides, gate_command
+from analysis.errors import ArgumentError
 from harness import demo as demo_module
 from harness.delivery import DirectApply
 from harness.errors import ConfigError, HarnessError
@@ -138,8 +139,27 @@ def _run(action: Callable[[], object]) -> None:
         raise typer.Exit(2) from exc
 
 
-# The analysis gate lives in the standalone analysis package; bgh only mounts it.
-app.command("gate")(gate_command)
+def _rollout_sides(name: str) -> RolloutSides:
+    """`bgh gate --rollout`: the Rollout's preview and active hashes, from its status."""
+    from harness.rollouts import Rollouts
+
+    settings = load_settings()
+    try:
+        kube = target_for(settings).kube()
+        rollout = Rollouts(kube, timeout=settings.deadlines.rollout).read(name)
+    except HarnessError as exc:
+        raise ArgumentError(f"--rollout {name}: {exc}") from exc
+    if not rollout.preview_selector or rollout.preview_selector == rollout.active_selector:
+        raise ArgumentError(
+            f'Rollout "{name}" in namespace "{settings.namespace}" has nothing on preview '
+            f"(previewSelector {rollout.preview_selector or '-'}, activeSelector "
+            f"{rollout.active_selector or '-'}); release a version first"
+        )
+    return RolloutSides(rollout.preview_selector, rollout.active_selector, settings.namespace)
+
+
+# The analysis gate lives in the standalone analysis package; bgh mounts it with a Rollout reader.
+app.command("gate")(gate_command(read_rollout=_rollout_sides))
 
 
 @app.callback()

@@ -408,7 +408,7 @@ def test_the_judge_waits_a_window_and_judges_the_rollouts_own_namespace(helm: Pa
     args = rollout["spec"]["strategy"]["blueGreen"]["prePromotionAnalysis"]["args"]
     assert {"name": "namespace", "value": "shop"} in args
     (metric,) = _by_kind(objects, "AnalysisTemplate")["bgh-judge"]["spec"]["metrics"]
-    assert metric["initialDelay"] == "300s"
+    assert metric["initialDelay"] == "360s"
     assert "&namespace={{args.namespace}}&window=300s" in metric["provider"]["web"]["url"]
 
 
