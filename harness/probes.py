@@ -9,7 +9,8 @@ every answer recorded for zero-downtime and analysis scenarios.
 
 Where the Services are depends on the target: on ``local`` the data plane serves each one on a
 loopback address; on ``kind`` gateway A's NodePorts are mapped to the host's ports 3000 (active)
-and 3001 (preview); on ``existing`` the settings name both URLs.
+and 3001 (preview); on ``existing`` the settings name them, or they are found from the cluster
+(harness/discovery.py).
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from typing import Any
 
 import httpx
 
+from harness.discovery import ClusterServices
 from harness.errors import ConfigError, HarnessError, ProbeError
+from harness.kube import Kube
 from harness.settings import Settings
 from harness.targets.local import LocalTarget
 from harness.waits import poll
@@ -340,21 +343,20 @@ def gateway_for(settings: Settings, *, namespace: str | None = None) -> Gateway:
         urls = {Side.ACTIVE: "http://127.0.0.1:3000", Side.PREVIEW: "http://127.0.0.1:3001"}
         locate = urls.__getitem__
     else:
-        urls = {}
-        if settings.gateway_url:
-            urls[Side.ACTIVE] = settings.gateway_url
-        if settings.gateway_preview_url:
-            urls[Side.PREVIEW] = settings.gateway_preview_url
-
-        def locate(side: Side) -> str:
-            if side not in urls:
-                variable = "BGH_GATEWAY_URL" if side == Side.ACTIVE else "BGH_GATEWAY_PREVIEW_URL"
-                raise ConfigError(
-                    f"the existing target needs gateway A's {side} URL: set {variable} "
-                    f"(e.g. {variable}=https://{side}.demo.example.com)"
-                )
-            return urls[side]
-
+        # The settings' URLs win; a side they leave out is found from the cluster.
+        configured: dict[Side, str | None] = {
+            Side.ACTIVE: settings.gateway_url,
+            Side.PREVIEW: settings.gateway_preview_url,
+        }
+        given = {side.value: url for side, url in configured.items() if url}
+        if len(given) == len(configured):
+            locate = given.__getitem__
+        else:
+            kube = Kube(
+                kubeconfig=settings.kubeconfig, context=settings.context, namespace=namespace
+            )
+            names = {Side.ACTIVE.value: "gateway-a", Side.PREVIEW.value: "gateway-a-preview"}
+            locate = ClusterServices(kube, given, names).locate
     return Gateway(locate, timeout=settings.timeout("probe"))
 
 

@@ -10,6 +10,10 @@ Application applied, and releases that are commits pushed there (harness/argocd.
 
 Safety on ``existing``: a scenario not tagged ``@readonly`` runs only in a namespace labelled
 ``bgh.dev/testing=true``; elsewhere it is skipped with the reason, and read-only ones still run.
+Such a scenario runs under the run's Lease on the namespace, only when the namespace is settled
+(or ``--bgh-settle`` settled what an earlier run left), and is restored and verified afterwards,
+pass or fail (harness/guard.py); its releases write a scratch copy of gitops/, and its revision
+numbers count from the revision each Rollout was on (docs/nightly.md).
 
 On failure, before any fixture is torn down, the namespace's state is written under
 ``.artifacts/<feature>/<scenario>/`` (harness/artifacts.py) and summarised in the report.
@@ -31,7 +35,9 @@ import pytest
 
 from harness.artifacts import collect_artifacts
 from harness.errors import HarnessError
+from harness.guard import NamespaceGuard
 from harness.kube import Forbidden, Kube
+from harness.lease import default_identity
 from harness.probes import Gateway, gateway_for
 from harness.release import Releases
 from harness.rollouts import Rollouts
@@ -69,6 +75,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="the namespace on the existing target (others make one per scenario)",
     )
     group.addoption(
+        "--bgh-settle",
+        action="store_true",
+        default=None,
+        help="on existing, restore what an earlier run left unsettled before starting "
+        "(default: BGH_SETTLE); never promotes someone else's release",
+    )
+    group.addoption(
         "--bgh-artifacts",
         default=".artifacts",
         help="where a failed scenario's state is written (default: .artifacts)",
@@ -103,6 +116,8 @@ def bgh_settings(pytestconfig: pytest.Config) -> Settings:
         overrides["target"] = pytestconfig.getoption("bgh_target")
     if pytestconfig.getoption("bgh_namespace"):
         overrides["namespace"] = pytestconfig.getoption("bgh_namespace")
+    if pytestconfig.getoption("bgh_settle"):
+        overrides["settle"] = True
     try:
         settings = load_settings(**overrides)
     except HarnessError as exc:
@@ -148,6 +163,8 @@ def demo(
                     f"{TESTING_LABEL}=true (kubectl label namespace {settings.namespace} "
                     f"{TESTING_LABEL}=true to allow it)"
                 )
+            yield from _guarded(request, settings, kube, tmp_path)
+            return
         request.node.stash[_SYSTEM] = system = _system(settings, kube)
         yield system
         return
@@ -165,6 +182,42 @@ def demo(
     from harness import gitops
 
     gitops.kubectl_for(settings).run("delete", "namespace", settings.namespace, "--wait=false")
+
+
+@pytest.fixture(scope="session")
+def bgh_guard(bgh_settings: Settings, pytestconfig: pytest.Config) -> Iterator[NamespaceGuard]:
+    """This run's custody of the existing namespace: its Lease, taken by the first scenario that
+    changes the namespace and released when the run ends."""
+    kube = _kube(bgh_settings)
+    guard = NamespaceGuard(
+        kube,
+        Rollouts(kube, timeout=bgh_settings.timeout("rollout")),
+        identity=default_identity(),
+        settle=bgh_settings.settle,
+        lock_wait=bgh_settings.lock_wait,
+        report=_progress(pytestconfig),
+    )
+    yield guard
+    guard.close()
+
+
+def _guarded(
+    request: pytest.FixtureRequest, settings: Settings, kube: Kube, tmp_path: Path
+) -> Iterator[DemoSystem]:
+    """A scenario that changes a namespace someone else runs: refused at once unless it is
+    settled, restored and verified afterwards whatever the outcome (a failed restore is an
+    error of the scenario's teardown, with the state left behind)."""
+    guard: NamespaceGuard = request.getfixturevalue("bgh_guard")
+    recorded = guard.begin()
+    shutil.copytree(Path(settings.gitops_dir), tmp_path / "gitops")
+    scratch = settings.model_copy(update={"gitops_dir": tmp_path / "gitops"})
+    system = _system(scratch, kube, first_revision=recorded.first_revisions)
+    request.node.stash[_SYSTEM] = system
+    try:
+        yield system
+    finally:
+        restored = guard.end(recorded)
+        request.node.user_properties.append(("bgh_restore_seconds", f"{restored.seconds:.2f}"))
 
 
 def _delivered_by_argocd(
@@ -219,11 +272,13 @@ def _kube(settings: Settings) -> Kube:
     return Kube(kubeconfig=kubeconfig, context=settings.context, namespace=settings.namespace)
 
 
-def _system(settings: Settings, kube: Kube) -> DemoSystem:
+def _system(
+    settings: Settings, kube: Kube, *, first_revision: dict[str, int] | None = None
+) -> DemoSystem:
     return DemoSystem(
         settings=settings,
         kube=kube,
-        rollouts=Rollouts(kube, timeout=settings.timeout("rollout")),
+        rollouts=Rollouts(kube, timeout=settings.timeout("rollout"), first_revision=first_revision),
         gateway=gateway_for(settings),
         releases=Releases(settings),
     )
