@@ -4,7 +4,6 @@ runs the runbooks on the existing target; the CronJob binds the Roles gitops/rba
 from __future__ import annotations
 
 import subprocess
-
 from pathlib import Path
 from typing import Any
 
