@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import datetime
 import logging
+import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -20,14 +23,15 @@ from pathlib import Path
 import pytest
 
 from harness import gitops
-from harness.kube import LEASE, Kube
-from harness.lease import NAME, RECORD_ANNOTATION, LockHeld, NamespaceLock
+from harness.kube import LEASE, Kube, Resource
+from harness.lease import NAME, RECORD_ANNOTATION, LockHeld, NamespaceLock, holder_from
 from harness.release import Releases
 from harness.restore import Snapshot, read_snapshot, restore, verify
 from harness.rollouts import Phase, Rollouts
 from harness.settings import Settings, load_settings
 from harness.targets import builds
 from harness.targets.local import LocalTarget
+from harness.waits import wait_for
 from tests.cluster.conftest import Cluster
 
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -268,3 +272,48 @@ def test_a_lease_left_by_a_run_that_died_is_taken_over_with_its_record(
     finally:
         taker.record(None)
         taker.release()
+
+
+SLOW_RELEASE = """\
+Feature: Holder
+  Scenario: A release that holds the namespace for a while
+    Given the demo system is running
+    When I release version "1.1.0" of "service-b"
+    Then every rollout of the release becomes Paused
+"""
+
+
+def test_a_second_run_refuses_while_the_first_changes_the_namespace(
+    long_lived: LongLived, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = long_lived.snapshot()
+    # Set up the environment and files the in-process run uses; the first run is a process of
+    # its own started on the same files.
+    run_existing(pytester, monkeypatch, long_lived, SLOW_RELEASE, "--collect-only")
+    first = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--bgh-target",
+         "existing", "--bgh-namespace", long_lived.namespace],
+        cwd=pytester.path, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    try:
+        wait_for(
+            Resource(long_lived.kube, LEASE, holder_from),
+            NAME,
+            lambda h: h.identity.endswith(f"pid {first.pid}"),
+            what="the first run's Lease",
+            describe=lambda h: h.identity or "-",
+            within=60,
+        )
+        second = run_existing(pytester, monkeypatch, long_lived, MUTATING)
+        second.assert_outcomes(errors=1)
+        second.stdout.fnmatch_lines(
+            [f'*LockHeld: namespace "{long_lived.namespace}" is being changed by another run: '
+             f'Lease {long_lived.namespace}/bgh-runbooks is held by "*pid {first.pid}"*']
+        )  # fmt: skip
+        output, _ = first.communicate(timeout=300)
+        assert first.returncode == 0, output
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert verify(long_lived.rollouts, before) == []
