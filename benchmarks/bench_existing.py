@@ -100,6 +100,7 @@ def main() -> None:
             print(rows[-1], flush=True)
             if result.returncode != 0:
                 print(result.stdout[-6000:], flush=True)
+                break  # a red run: the next one would start from whatever it left
     finally:
         kubectl.run("delete", "namespace", namespace, "--wait=false")
     if len(restores) >= 2:
