@@ -146,6 +146,11 @@ def demo(
     """The demo system: deployed fresh in a namespace of its own, or the existing one."""
     readonly = request.node.get_closest_marker("readonly") is not None
     if bgh_settings.target == "existing":
+        if request.node.get_closest_marker("gitops") is not None:
+            pytest.skip(
+                "@gitops needs the demo system delivered from a Git repository of the "
+                "scenario's own, which the local target makes; the existing target has none"
+            )
         kube = _kube(bgh_settings)
         settings = bgh_settings
         if not readonly:
