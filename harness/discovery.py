@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.errors import NotFound
+from harness.errors import ConfigError, HarnessError, NotFound
 from harness.kube import (
     INGRESS,
     ISTIO_GATEWAY,
@@ -41,6 +41,7 @@ from harness.kube import (
 log = logging.getLogger("bgh.discovery")
 
 Obj = Mapping[str, Any]
+_VARIABLES = {"active": "BGH_GATEWAY_URL", "preview": "BGH_GATEWAY_PREVIEW_URL"}
 
 
 @dataclass(frozen=True)
@@ -184,8 +185,10 @@ class ClusterServices:
     """Gateway A's URLs on the existing target: the settings' first, then found from the
     cluster once (on first use) and kept for the run."""
 
-    def __init__(self, kube: Kube, given: Mapping[str, str], names: Mapping[str, str]) -> None:
-        self.kube = kube
+    def __init__(
+        self, connect: Callable[[], Kube], given: Mapping[str, str], names: Mapping[str, str]
+    ) -> None:
+        self.connect = connect  # the cluster is reached only when a URL must be found there
         self.given = dict(given)
         self.names = dict(names)  # side -> Service name
         self._found: dict[str, Found] = {}
@@ -196,20 +199,28 @@ class ClusterServices:
             return self.given[side]
         with self._lock:
             if side not in self._found:
-                self._found[side] = self._discover(self.names[side])
+                try:
+                    self._found[side] = self._discover(self.names[side])
+                except HarnessError as exc:
+                    variable = _VARIABLES.get(side, "BGH_GATEWAY_URL")
+                    raise ConfigError(
+                        f"gateway A's {side} URL is not set and was not found from the cluster "
+                        f"({exc}); set {variable} (e.g. {variable}=https://{side}.demo.example.com)"
+                    ) from exc
                 found = self._found[side]
                 log.info("gateway A %s: %s (from %s)", side, found.url, found.source)
             return self._found[side].url
 
     def _discover(self, service_name: str) -> Found:
-        service = self.kube.get(SERVICE, service_name)
+        kube = self.connect()
+        service = kube.get(SERVICE, service_name)
         return find_url(
             service,
-            namespace=self.kube.namespace,
-            ingresses=_list(self.kube, INGRESS),
-            virtual_services=_list(self.kube, VIRTUAL_SERVICE),
-            gateways=_list(self.kube, ISTIO_GATEWAY, all_namespaces=True),
-            nodes=_list(self.kube, NODE, all_namespaces=True)
+            namespace=kube.namespace,
+            ingresses=_list(kube, INGRESS),
+            virtual_services=_list(kube, VIRTUAL_SERVICE),
+            gateways=_list(kube, ISTIO_GATEWAY, all_namespaces=True),
+            nodes=_list(kube, NODE, all_namespaces=True)
             if (service.get("spec") or {}).get("type") == "NodePort"
             else [],
         )

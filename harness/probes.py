@@ -352,11 +352,14 @@ def gateway_for(settings: Settings, *, namespace: str | None = None) -> Gateway:
         if len(given) == len(configured):
             locate = given.__getitem__
         else:
-            kube = Kube(
-                kubeconfig=settings.kubeconfig, context=settings.context, namespace=namespace
-            )
+
+            def connect() -> Kube:
+                return Kube(
+                    kubeconfig=settings.kubeconfig, context=settings.context, namespace=namespace
+                )
+
             names = {Side.ACTIVE.value: "gateway-a", Side.PREVIEW.value: "gateway-a-preview"}
-            locate = ClusterServices(kube, given, names).locate
+            locate = ClusterServices(connect, given, names).locate
     return Gateway(locate, timeout=settings.timeout("probe"))
 
 

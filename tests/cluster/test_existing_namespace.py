@@ -192,7 +192,7 @@ def test_a_pending_release_fails_the_precondition_within_five_seconds_naming_it(
             started = time.monotonic()
             result = run_existing(pytester, monkeypatch, long_lived, MUTATING, *args)
             seconds = time.monotonic() - started
-            result.assert_outcomes(errors=1)
+            result.assert_outcomes(failed=1)  # pytest-bdd asks for `demo` when the steps run
             assert seconds < 5, f"the precondition took {seconds:.1f}s"
             names = ", ".join(sorted(release.rollouts))
             result.stdout.fnmatch_lines(
@@ -306,7 +306,7 @@ def test_a_second_run_refuses_while_the_first_changes_the_namespace(
             within=60,
         )
         second = run_existing(pytester, monkeypatch, long_lived, MUTATING)
-        second.assert_outcomes(errors=1)
+        second.assert_outcomes(failed=1)
         second.stdout.fnmatch_lines(
             [f'*LockHeld: namespace "{long_lived.namespace}" is being changed by another run: '
              f'Lease {long_lived.namespace}/bgh-runbooks is held by "*pid {first.pid}"*']
