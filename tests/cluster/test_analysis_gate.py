@@ -145,13 +145,11 @@ def _release(cluster: Cluster, namespace: str, judge: Judge, preview: Spec) -> R
         Kube(kubeconfig=cluster.target.kubeconfig, context=None, namespace=namespace),
         timeout=load_settings().timeout("rollout"),
     )
-    cluster.kubectl(
-        *apply, stdin=_manifest(judge.url, preview=ACTIVE.version, active=ACTIVE.version)
-    )
+    cluster.kubectl(*apply, stdin=_manifest(judge.url, preview=ACTIVE.version,
+                                            active=ACTIVE.version))
     rollouts.wait_for_phase(ROLLOUT, Phase.HEALTHY)
-    cluster.kubectl(
-        *apply, stdin=_manifest(judge.url, preview=preview.version, active=ACTIVE.version)
-    )
+    cluster.kubectl(*apply, stdin=_manifest(judge.url, preview=preview.version,
+                                            active=ACTIVE.version))
     return rollouts
 
 
@@ -160,9 +158,8 @@ def _finished_analysis_run(rollouts: Rollouts) -> tuple[str, str, list[Any]]:
     finished = ("Successful", "Failed", "Error", "Inconclusive")
     rollout = rollouts.wait_for(
         ROLLOUT,
-        lambda r: (
-            r.pre_promotion_analysis is not None and r.pre_promotion_analysis.status in finished
-        ),
+        lambda r: r.pre_promotion_analysis is not None
+        and r.pre_promotion_analysis.status in finished,
         expecting="a finished pre-promotion AnalysisRun",
         within=load_settings().timeout("analysis"),
     ).value

@@ -82,11 +82,8 @@ def start_stack(services: Services, spec: Spec) -> Stack:
     b = services.start("service-b", POD_NAME=f"service-b-{spec.hash}-x", **env, **spec.b_env)
     c = services.start("service-c", POD_NAME=f"service-c-{spec.hash}-x", **env)
     a = services.start(
-        "gateway-a",
-        POD_NAME=f"gateway-a-{spec.hash}-x",
-        SERVICE_B_URL=f"http://{b.address}",
-        SERVICE_C_ADDR=c.address,
-        **env,
+        "gateway-a", POD_NAME=f"gateway-a-{spec.hash}-x", SERVICE_B_URL=f"http://{b.address}",
+        SERVICE_C_ADDR=c.address, **env,
     )
     return Stack(spec, a, b, c)
 
@@ -123,9 +120,8 @@ class Traffic:
             thread.join(timeout=10)
 
 
-def eventually(
-    read: Callable[[], T], ok: Callable[[T], bool], *, within: float, describe: str
-) -> T:
+def eventually(read: Callable[[], T], ok: Callable[[T], bool], *, within: float,
+               describe: str) -> T:
     """Read until ``ok`` holds; capped backoff, a deadline, and the last value in the error."""
     deadline = time.monotonic() + within
     delay, last = 0.1, "nothing yet"
@@ -151,30 +147,17 @@ def start_prometheus(run_dir: Path, stacks: Sequence[Stack]) -> tuple[Process, s
     targets = run_dir / "targets.json"
     targets.write_text(json.dumps([t for s in stacks for t in s.scrape_targets()]))
     config = run_dir / "prometheus.yml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "global": {
-                    "scrape_interval": f"{SCRAPE_INTERVAL:g}s",
-                    "scrape_timeout": "900ms",
-                    "evaluation_interval": "15s",
-                },
-                "scrape_configs": [
-                    {"job_name": "bgh", "file_sd_configs": [{"files": [str(targets)]}]}
-                ],
-            }
-        )
-    )
+    config.write_text(yaml.safe_dump({
+        "global": {"scrape_interval": f"{SCRAPE_INTERVAL:g}s", "scrape_timeout": "900ms",
+                   "evaluation_interval": "15s"},
+        "scrape_configs": [{"job_name": "bgh",
+                            "file_sd_configs": [{"files": [str(targets)]}]}],
+    }))
     port = free_port()
     process = Process("prometheus", run_dir)
-    command = [
-        binary,
-        f"--config.file={config}",
-        f"--storage.tsdb.path={run_dir / 'tsdb'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        "--log.level=warn",
-        "--storage.tsdb.retention.time=1h",
-    ]
+    command = [binary, f"--config.file={config}", f"--storage.tsdb.path={run_dir / 'tsdb'}",
+               f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn",
+               "--storage.tsdb.retention.time=1h"]
     process.start(command)
     url = f"http://127.0.0.1:{port}"
     wait_http_ok(process, f"{url}/-/ready", within=30, command=" ".join(command))
@@ -192,9 +175,8 @@ def wait_for_scrapes(prometheus_url: str, *, seconds: float, within: float) -> N
         )
 
 
-def scaled_checks(
-    directory: Path, *, extra: Sequence[dict[str, Any]] = (), name: str = "checks.yaml"
-) -> Path:
+def scaled_checks(directory: Path, *, extra: Sequence[dict[str, Any]] = (),
+                  name: str = "checks.yaml") -> Path:
     """The default checks with 1 s steps and a 5 s rate window, plus ``extra`` checks."""
     raw = yaml.safe_load(DEFAULT_CHECKS.read_text())
     raw.update(step="1s", rate_window=RATE_WINDOW, query_timeout=f"{QUERY_TIMEOUT:g}s")

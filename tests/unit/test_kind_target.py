@@ -106,9 +106,8 @@ def test_the_analysis_image_is_built_from_its_dockerfile_with_the_repository_as_
 
 
 def test_the_analysis_image_is_the_one_the_chart_runs_on_kind() -> None:
-    values = yaml.safe_load(
-        (Path(__file__).parents[2] / "gitops/charts/analysis/values.yaml").read_text()
-    )
+    values = yaml.safe_load((Path(__file__).parents[2] / "gitops/charts/analysis/values.yaml")
+                           .read_text())
     assert values["analysis"]["server"]["image"] == KindTarget(load_settings()).analysis_image
 
 

@@ -83,36 +83,16 @@ class System:
 
 # Odd checks for the fault matrix, on top of the defaults.
 FAULT_CHECKS = [
-    {
-        "name": "nan-value",
-        "kind": "distribution",
-        "condition": {"max": 1},
-        "query": "(sum by (service) (rate(bgh_requests_total{ {selector} }[{rate_window}])) * 0) / 0",
-    },
-    {
-        "name": "inf-value",
-        "kind": "distribution",
-        "condition": {"max": 1},
-        "query": "(sum by (service) (rate(bgh_requests_total{ {selector} }[{rate_window}])) + 1) / 0",
-    },
-    {
-        "name": "malformed",
-        "kind": "distribution",
-        "condition": {"max": 1},
-        "query": "sum by (service) (rate(bgh_requests_total{ {selector} }[{rate_window}])",
-    },
-    {
-        "name": "by-version",
-        "kind": "volume",
-        "condition": {"min": 1},
-        "query": "sum by (version) (rate(bgh_requests_total{ {selector} }[{rate_window}]))",
-    },
-    {
-        "name": "empty",
-        "kind": "distribution",
-        "condition": {"max": 1},
-        "query": "sum by (service) (rate(bgh_no_such_metric_total{ {selector} }[{rate_window}]))",
-    },
+    {"name": "nan-value", "kind": "distribution", "condition": {"max": 1},
+     "query": "(sum by (service) (rate(bgh_requests_total{ {selector} }[{rate_window}])) * 0) / 0"},
+    {"name": "inf-value", "kind": "distribution", "condition": {"max": 1},
+     "query": "(sum by (service) (rate(bgh_requests_total{ {selector} }[{rate_window}])) + 1) / 0"},
+    {"name": "malformed", "kind": "distribution", "condition": {"max": 1},
+     "query": "sum by (service) (rate(bgh_requests_total{ {selector} }[{rate_window}])"},
+    {"name": "by-version", "kind": "volume", "condition": {"min": 1},
+     "query": "sum by (version) (rate(bgh_requests_total{ {selector} }[{rate_window}]))"},
+    {"name": "empty", "kind": "distribution", "condition": {"max": 1},
+     "query": "sum by (service) (rate(bgh_no_such_metric_total{ {selector} }[{rate_window}]))"},
 ]
 
 

@@ -36,115 +36,39 @@ class Case:
 
 BASE = {"preview": "1.1.0", "active": "1.0.0"}
 CASES = [
-    Case(
-        "prometheus down",
-        "down",
-        {**BASE, "checks": "error-rate"},
-        503,
-        "Error",
-        "is unreachable (connection refused)",
-    ),
-    Case(
-        "prometheus slower than the timeout",
-        "hang",
-        {**BASE, "checks": "error-rate"},
-        503,
-        "Error",
-        "did not answer within 2s",
-    ),
-    Case(
-        "prometheus answers 5xx", "500", {**BASE, "checks": "error-rate"}, 503, "Error", "HTTP 500"
-    ),
-    Case(
-        "prometheus answers HTML",
-        "not-json",
-        {**BASE, "checks": "error-rate"},
-        503,
-        "Error",
-        "not with a Prometheus API body",
-    ),
-    Case(
-        "malformed query",
-        "real",
-        {**BASE, "checks": "malformed"},
-        503,
-        "Error",
-        "HTTP 400 bad_data",
-    ),
-    Case(
-        "empty vector",
-        "real",
-        {**BASE, "checks": "empty"},
-        200,
-        "Inconclusive",
-        'no series for preview version="1.1.0"',
-    ),
+    Case("prometheus down", "down", {**BASE, "checks": "error-rate"}, 503, "Error",
+         "is unreachable (connection refused)"),
+    Case("prometheus slower than the timeout", "hang", {**BASE, "checks": "error-rate"}, 503,
+         "Error", "did not answer within 2s"),
+    Case("prometheus answers 5xx", "500", {**BASE, "checks": "error-rate"}, 503, "Error",
+         "HTTP 500"),
+    Case("prometheus answers HTML", "not-json", {**BASE, "checks": "error-rate"}, 503, "Error",
+         "not with a Prometheus API body"),
+    Case("malformed query", "real", {**BASE, "checks": "malformed"}, 503, "Error",
+         "HTTP 400 bad_data"),
+    Case("empty vector", "real", {**BASE, "checks": "empty"}, 200, "Inconclusive",
+         'no series for preview version="1.1.0"'),
     Case("NaN", "real", {**BASE, "checks": "nan-value"}, 200, "Inconclusive", "NaN"),
     Case("+Inf", "real", {**BASE, "checks": "inf-value"}, 200, "Inconclusive", "+Inf"),
-    Case(
-        "one side missing",
-        "real",
-        {"preview": "1.1.0", "active": "0.9.9", "checks": "error-rate"},
-        200,
-        "Inconclusive",
-        'no series for active version="0.9.9"',
-    ),
-    Case(
-        "label mismatch between sides",
-        "real",
-        {**BASE, "checks": "by-version"},
-        200,
-        "Inconclusive",
-        "label mismatch between sides",
-    ),
-    Case(
-        "partial window",
-        "real",
-        {**BASE, "window": "10m", "checks": DEFAULTS},
-        200,
-        "Inconclusive",
-        "partial window",
-    ),
-    Case(
-        "hostile label value",
-        "real",
-        {"preview": HOSTILE, "active": "1.0.0"},
-        400,
-        "Error",
-        "is not a label value",
-    ),
-    Case(
-        "hostile service",
-        "real",
-        {**BASE, "service": 'b",x="'},
-        400,
-        "Error",
-        "is not a label value",
-    ),
-    Case(
-        "zero traffic",
-        "real",
-        {"preview": "1.5.0", "active": "1.0.0", "checks": DEFAULTS},
-        200,
-        "Inconclusive",
-        "no series for preview",
-    ),
-    Case(
-        "too little traffic",
-        "real",
-        {"preview": "1.4.0", "active": "1.0.0", "checks": DEFAULTS},
-        200,
-        "Inconclusive",
-        "too little traffic",
-    ),
-    Case(
-        "window of nothing",
-        "real",
-        {**BASE, "window": "0s"},
-        400,
-        "Error",
-        "must be longer than zero",
-    ),
+    Case("one side missing", "real", {"preview": "1.1.0", "active": "0.9.9",
+                                      "checks": "error-rate"}, 200, "Inconclusive",
+         'no series for active version="0.9.9"'),
+    Case("label mismatch between sides", "real", {**BASE, "checks": "by-version"}, 200,
+         "Inconclusive", "label mismatch between sides"),
+    Case("partial window", "real", {**BASE, "window": "10m", "checks": DEFAULTS}, 200,
+         "Inconclusive",
+         "partial window"),
+    Case("hostile label value", "real", {"preview": HOSTILE, "active": "1.0.0"}, 400, "Error",
+         "is not a label value"),
+    Case("hostile service", "real", {**BASE, "service": 'b",x="'}, 400, "Error",
+         "is not a label value"),
+    Case("zero traffic", "real", {"preview": "1.5.0", "active": "1.0.0", "checks": DEFAULTS},
+         200, "Inconclusive", "no series for preview"),
+    Case("too little traffic", "real", {"preview": "1.4.0", "active": "1.0.0",
+                                        "checks": DEFAULTS}, 200, "Inconclusive",
+         "too little traffic"),
+    Case("window of nothing", "real", {**BASE, "window": "0s"}, 400, "Error",
+         "must be longer than zero"),
 ]
 
 
@@ -175,13 +99,8 @@ def test_an_escaped_hostile_value_stays_a_label_value(system: System) -> None:
     answers 1; escaped it asks for a version literally called ``1.1.0"} or vector(1) ...``.
     """
     side = Side("preview", "version", HOSTILE)  # built directly: Side.parse would refuse it
-    query = resolve_query(
-        "sum(bgh_no_such_metric{ {selector} })",
-        side,
-        service=None,
-        rate_window=RATE_WINDOW,
-        check="hostile",
-    )
+    query = resolve_query("sum(bgh_no_such_metric{ {selector} })", side, service=None,
+                          rate_window=RATE_WINDOW, check="hostile")
     assert escape_label_value(HOSTILE) in query
     with Prometheus(system.prometheus_url, timeout=5) as prometheus:
         assert prometheus.query(query) == []

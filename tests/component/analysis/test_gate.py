@@ -78,27 +78,16 @@ def test_sides_can_be_pod_template_hashes(system: System) -> None:
 
 def test_json_html_and_junit_reports_agree(system: System, tmp_path: Path) -> None:
     html, junit = tmp_path / "report.html", tmp_path / "report.xml"
-    code, out = gate(
-        system,
-        "--preview",
-        "1.2.0",
-        "--active",
-        "1.0.0",
-        "--json",
-        "--html",
-        str(html),
-        "--junit",
-        str(junit),
-    )
+    code, out = gate(system, "--preview", "1.2.0", "--active", "1.0.0", "--json",
+                     "--html", str(html), "--junit", str(junit))
     verdict = json.loads(out, parse_constant=pytest.fail)  # NaN/Infinity would be a bug
     assert code == 1 and verdict["phase"] == "Failed"
     failed = {c["name"] for c in verdict["checks"] if c["phase"] == "Failed"}
     assert "error-rate" in failed
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite is not None
-    junit_failed = {
-        case.get("name") for case in suite.iter("testcase") if case.find("failure") is not None
-    }
+    junit_failed = {case.get("name") for case in suite.iter("testcase")
+                    if case.find("failure") is not None}
     assert junit_failed == failed
     page = html.read_text()
     assert "<h1>Failed</h1>" in page and page.count("series-preview") >= len(verdict["checks"])
@@ -109,22 +98,12 @@ def test_bad_argument_is_a_usage_error(system: System) -> None:
     assert code == 2
 
 
-def test_unreachable_prometheus_is_error_exit_4(
-    system: System, broken_prometheus: dict[str, str]
-) -> None:
+def test_unreachable_prometheus_is_error_exit_4(system: System,
+                                                broken_prometheus: dict[str, str]) -> None:
     result = CliRunner().invoke(
         app,
-        [
-            "gate",
-            "--checks",
-            str(system.checks_file),
-            "--window",
-            WINDOW_ARG,
-            "--preview",
-            "1.1.0",
-            "--active",
-            "1.0.0",
-        ],
+        ["gate", "--checks", str(system.checks_file), "--window", WINDOW_ARG,
+         "--preview", "1.1.0", "--active", "1.0.0"],
         env={"BGH_PROMETHEUS_URL": broken_prometheus["down"]},
     )
     assert result.exit_code == 4

@@ -37,8 +37,8 @@ def read_png(data: bytes) -> npt.NDArray[np.uint8]:
         raise AssertionError("the screenshot is not a PNG")
     pos, idat, header = 8, bytearray(), b""
     while pos < len(data):
-        length = int.from_bytes(data[pos : pos + 4], "big")
-        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
         pos += 12 + length
         if kind == b"IHDR":
             header = body
@@ -79,7 +79,7 @@ def read_png(data: bytes) -> npt.NDArray[np.uint8]:
 
 
 def count_colour(pixels: npt.NDArray[np.uint8], colour: str, *, tolerance: int = 40) -> int:
-    target = np.array([int(colour[i : i + 2], 16) for i in (1, 3, 5)], dtype=np.int64)
+    target = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)], dtype=np.int64)
     distance = np.abs(pixels.astype(np.int64) - target).sum(axis=2)
     return int((distance <= tolerance).sum())
 
@@ -89,18 +89,9 @@ def screenshot(page: Path, out: Path, profile: Path) -> None:
     if chromium is None:
         pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
     result = subprocess.run(
-        [
-            chromium,
-            *CHROMIUM_FLAGS,
-            f"--user-data-dir={profile}",
-            f"--screenshot={out}",
-            "--window-size=1000,1500",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+        [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={out}",
+         "--window-size=1000,1500", page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=False,
     )
     if result.returncode != 0 or not out.exists():
         raise AssertionError(
@@ -110,13 +101,8 @@ def screenshot(page: Path, out: Path, profile: Path) -> None:
 
 def test_html_report_renders_preview_and_active_charts(system: System, tmp_path: Path) -> None:
     with Prometheus(system.prometheus_url, timeout=5) as prometheus:
-        verdict = judge(
-            prometheus,
-            system.checks(),
-            preview=Side.parse("preview", "1.3.0"),
-            active=Side.parse("active", "1.0.0"),
-            window=WINDOW,
-        )
+        verdict = judge(prometheus, system.checks(), preview=Side.parse("preview", "1.3.0"),
+                        active=Side.parse("active", "1.0.0"), window=WINDOW)
     assert verdict.phase is Phase.FAILED
     page = tmp_path / "report.html"
     page.write_text(html_report(verdict), encoding="utf-8")

@@ -27,30 +27,18 @@ def judge(url: str, **params: str) -> tuple[int, dict[str, object]]:
 
 def test_good_preview_by_hash_is_200_successful(system: System, providers: dict[str, str]) -> None:
     healthy, active = system.stacks["healthy"], system.stacks["active"]
-    status, body = judge(
-        providers["real"],
-        preview=healthy.hash,
-        active=active.hash,
-        service="service-b",
-        checks="error-rate,p95-latency,request-volume",
-    )
+    status, body = judge(providers["real"], preview=healthy.hash, active=active.hash,
+                         service="service-b", checks="error-rate,p95-latency,request-volume")
     assert (status, body["phase"]) == (200, "Successful"), body["message"]
     assert body["service"] == "service-b"
     checks = body["checks"]
     assert isinstance(checks, list) and [c["name"] for c in checks] == [
-        "error-rate",
-        "p95-latency",
-        "request-volume",
-    ]
+        "error-rate", "p95-latency", "request-volume"]
 
 
 def test_bad_preview_is_200_failed(system: System, providers: dict[str, str]) -> None:
-    status, body = judge(
-        providers["real"],
-        preview="1.2.0",
-        active="1.0.0",
-        checks="error-rate,p95-latency,request-volume",
-    )
+    status, body = judge(providers["real"], preview="1.2.0", active="1.0.0",
+                         checks="error-rate,p95-latency,request-volume")
     assert (status, body["phase"]) == (200, "Failed")
     assert 'critical check "error-rate" is Failed' in str(body["message"])
 
@@ -92,29 +80,13 @@ def test_server_runs_as_a_module_and_stops_on_sigterm(system: System, tmp_path: 
     log = tmp_path / "server.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "analysis.server",
-                "--port",
-                "0",
-                "--prometheus-url",
-                system.prometheus_url,
-                "--checks",
-                str(system.checks_file),
-                "--window",
-                "20s",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "analysis.server", "--port", "0", "--prometheus-url",
+             system.prometheus_url, "--checks", str(system.checks_file), "--window", "20s"],
+            stdout=out, stderr=subprocess.STDOUT,
         )
     try:
-        line = eventually(
-            lambda: log.read_text(),
-            lambda text: "listening on" in text,
-            within=30,
-            describe="the server logs its address",
-        )
+        line = eventually(lambda: log.read_text(), lambda text: "listening on" in text,
+                          within=30, describe="the server logs its address")
         url = line.split("listening on ", 1)[1].split()[0]
         assert url.startswith("http://127.0.0.1:")  # loopback unless told otherwise
         status, body = judge(url, preview="1.1.0", active="1.0.0")

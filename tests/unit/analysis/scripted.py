@@ -20,9 +20,8 @@ N = 61  # 5-minute window at 5 s steps
 
 
 def series(grid: np.ndarray, values: float | np.ndarray, **labels: str) -> Series:
-    return Series(
-        labels, grid, np.broadcast_to(np.asarray(values, dtype=np.float64), grid.shape).copy()
-    )
+    return Series(labels, grid, np.broadcast_to(np.asarray(values, dtype=np.float64),
+                                                grid.shape).copy())
 
 
 class ScriptedSource:
@@ -32,9 +31,8 @@ class ScriptedSource:
         self.answer = answer
         self.asked: list[tuple[list[str], float, float, float]] = []
 
-    def query_ranges(
-        self, queries: Sequence[str], *, start: float, end: float, step: float
-    ) -> list[Answer]:
+    def query_ranges(self, queries: Sequence[str], *, start: float, end: float,
+                     step: float) -> list[Answer]:
         self.asked.append((list(queries), start, end, step))
         grid = start + step * np.arange(int((end - start) // step) + 1, dtype=np.float64)
         return [self.answer(q, grid) for q in queries]
@@ -43,31 +41,13 @@ class ScriptedSource:
 def demo_checks(**overrides: dict[str, object]) -> CheckSet:
     """Three checks over metrics ``err``, ``tot`` and ``lat``; ``overrides`` by check name."""
     checks: list[dict[str, object]] = [
-        {
-            "name": "errors",
-            "kind": "ratio",
-            "errors": "sum by (service) (err{ {selector} })",
-            "total": "sum by (service) (tot{ {selector} })",
-            "condition": {"max": 0.05},
-            "min_total": 10,
-            "weight": 3,
-            "critical": True,
-        },
-        {
-            "name": "latency",
-            "kind": "distribution",
-            "query": "sum by (service) (lat{ {selector} })",
-            "condition": {"max": 0.5, "max_increase": 0.05},
-            "weight": 2,
-            "unit": "s",
-        },
-        {
-            "name": "volume",
-            "kind": "volume",
-            "query": "sum by (service) (tot{ {selector} })",
-            "condition": {"min": 100},
-            "weight": 1,
-        },
+        {"name": "errors", "kind": "ratio", "errors": "sum by (service) (err{ {selector} })",
+         "total": "sum by (service) (tot{ {selector} })", "condition": {"max": 0.05},
+         "min_total": 10, "weight": 3, "critical": True},
+        {"name": "latency", "kind": "distribution", "query": "sum by (service) (lat{ {selector} })",
+         "condition": {"max": 0.5, "max_increase": 0.05}, "weight": 2, "unit": "s"},
+        {"name": "volume", "kind": "volume", "query": "sum by (service) (tot{ {selector} })",
+         "condition": {"min": 100}, "weight": 1},
     ]
     for check in checks:
         check.update(overrides.get(str(check["name"]), {}))
@@ -75,10 +55,8 @@ def demo_checks(**overrides: dict[str, object]) -> CheckSet:
 
 
 def side_metrics(
-    preview: dict[str, float | np.ndarray],
-    active: dict[str, float | np.ndarray],
-    *,
-    labels: dict[str, str] | None = None,
+    preview: dict[str, float | np.ndarray], active: dict[str, float | np.ndarray],
+    *, labels: dict[str, str] | None = None,
 ) -> Callable[[str, np.ndarray], Answer]:
     """Per side, a value (or array) per metric name; a missing name is an empty result."""
     labels = {"service": "service-b"} if labels is None else labels

@@ -110,47 +110,29 @@ def test_a_namespace_narrows_the_selector_escaped() -> None:
 def test_placeholders_are_filled_in_one_pass() -> None:
     # A value that looks like a placeholder is not expanded again.
     side = Side("preview", VERSION_LABEL, "{rate_window}")
-    query = resolve_query(
-        'x{version="{version}"}[{rate_window}]', side, service=None, rate_window="5m", check="c"
-    )
+    query = resolve_query('x{version="{version}"}[{rate_window}]', side, service=None,
+                          rate_window="5m", check="c")
     assert query == 'x{version="{rate_window}"}[5m]'
 
 
 def test_version_placeholder_with_a_hash_side_says_what_to_use() -> None:
-    with pytest.raises(
-        ArgumentError,
-        match=r"uses \{version\}.*given as a pod-template hash.*"
-        r"use \{selector\}",
-    ):
-        resolve_query(
-            'x{version="{version}"}',
-            Side.parse("preview", "6c4b8d7f9"),
-            service=None,
-            rate_window="1m",
-            check="c",
-        )
+    with pytest.raises(ArgumentError, match=r"uses \{version\}.*given as a pod-template hash.*"
+                                            r"use \{selector\}"):
+        resolve_query('x{version="{version}"}', Side.parse("preview", "6c4b8d7f9"), service=None,
+                      rate_window="1m", check="c")
 
 
 def test_service_placeholder_without_a_service_is_an_argument_error() -> None:
     with pytest.raises(ArgumentError, match=r"uses \{service\}"):
-        resolve_query(
-            'x{service="{service}"}',
-            Side.parse("preview", "1.1.0"),
-            service=None,
-            rate_window="1m",
-            check="c",
-        )
+        resolve_query('x{service="{service}"}', Side.parse("preview", "1.1.0"), service=None,
+                      rate_window="1m", check="c")
 
 
 def test_default_checks_file_is_valid_and_covers_the_issue() -> None:
     checks = load_checks()
     assert checks.source == str(DEFAULT_CHECKS)
     assert [c.name for c in checks.checks] == [
-        "error-rate",
-        "p95-latency",
-        "upstream-error-rate",
-        "request-volume",
-    ]
+        "error-rate", "p95-latency", "upstream-error-rate", "request-volume"]
     assert checks.step == 5.0 and checks.rate_window == "1m"
     assert all("{selector}" in q for c in checks.checks for q in c.templates().values())
 
@@ -180,12 +162,8 @@ def test_invalid_check_names_its_place_in_the_file(change: dict[str, Any], messa
 
 
 def test_invalid_file_settings_are_reported() -> None:
-    raw = {
-        **one_check(),
-        "step": "fast",
-        "rate_window": "1 minute",
-        "score": {"pass": 0.5, "marginal": 0.9},
-    }
+    raw = {**one_check(), "step": "fast", "rate_window": "1 minute", "score": {"pass": 0.5,
+                                                                               "marginal": 0.9}}
     with pytest.raises(CheckError) as caught:
         parse_checks(raw, source="bad.yaml")
     message = str(caught.value)
@@ -212,16 +190,13 @@ def test_unreadable_and_non_yaml_files(tmp_path: Path) -> None:
 def test_select_keeps_file_order_and_names_unknown_checks() -> None:
     checks = load_checks()
     assert [c.name for c in checks.select(["request-volume", "error-rate"]).checks] == [
-        "error-rate",
-        "request-volume",
-    ]
+        "error-rate", "request-volume"]
     with pytest.raises(ArgumentError, match=r"unknown check 'nope'.*checks there: error-rate"):
         checks.select(["nope"])
 
 
-@pytest.mark.parametrize(
-    ("text", "seconds"), [("90s", 90), ("5m", 300), ("1h", 3600), ("250ms", 0.25), ("1.5m", 90)]
-)
+@pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("5m", 300), ("1h", 3600),
+                                                 ("250ms", 0.25), ("1.5m", 90)])
 def test_parse_duration(text: str, seconds: float) -> None:
     assert parse_duration(text, what="window") == seconds
 
@@ -233,10 +208,5 @@ def test_parse_duration_refuses(text: str) -> None:
 
 
 def test_format_duration() -> None:
-    assert [format_duration(s) for s in (3600, 300, 90, 20, 1.5)] == [
-        "1h",
-        "5m",
-        "90s",
-        "20s",
-        "1.5s",
-    ]
+    assert [format_duration(s) for s in (3600, 300, 90, 20, 1.5)] == ["1h", "5m", "90s", "20s",
+                                                                       "1.5s"]

@@ -12,9 +12,8 @@ from analysis.judge import Phase
 
 
 def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(
-        app, ["gate", *args], env={"BGH_PROMETHEUS_URL": "http://127.0.0.1:9"}
-    )
+    result = CliRunner().invoke(app, ["gate", *args],
+                                env={"BGH_PROMETHEUS_URL": "http://127.0.0.1:9"})
     return result.exit_code, result.output
 
 
@@ -22,26 +21,13 @@ def test_gate_has_exactly_the_options_of_the_issue() -> None:
     """The issue's options, plus --service and --namespace to narrow the series judged."""
     result = CliRunner().invoke(app, ["gate", "--help"], env={"COLUMNS": "200"})
     options = set(re.findall(r"--[a-z][a-z-]*", result.output)) - {"--help"}
-    assert options == {
-        "--preview",
-        "--active",
-        "--checks",
-        "--window",
-        "--json",
-        "--html",
-        "--junit",
-        "--service",
-        "--namespace",
-    }
+    assert options == {"--preview", "--active", "--checks", "--window", "--json", "--html",
+                       "--junit", "--service", "--namespace"}
 
 
 def test_exit_codes_are_distinct_and_only_successful_is_zero() -> None:
-    assert EXIT_CODES == {
-        Phase.SUCCESSFUL: 0,
-        Phase.FAILED: 1,
-        Phase.INCONCLUSIVE: 3,
-        Phase.ERROR: 4,
-    }
+    assert EXIT_CODES == {Phase.SUCCESSFUL: 0, Phase.FAILED: 1, Phase.INCONCLUSIVE: 3,
+                          Phase.ERROR: 4}
 
 
 def test_hostile_version_is_a_usage_error_before_any_query() -> None:
@@ -62,12 +48,6 @@ def test_documented_exit_codes_match_the_code() -> None:
     doc = (Path(__file__).resolve().parents[3] / "docs" / "analysis.md").read_text()
     table = dict(re.findall(r"^\| (\d) \| (\w+)", doc, flags=re.M))
     assert {int(code): word for code, word in table.items()} == {
-        0: "Successful",
-        1: "Failed",
-        2: "usage",
-        3: "Inconclusive",
-        4: "Error",
-    }
+        0: "Successful", 1: "Failed", 2: "usage", 3: "Inconclusive", 4: "Error"}
     assert {code: str(phase) for phase, code in EXIT_CODES.items()} == {
-        c: w for c, w in ((int(k), v) for k, v in table.items()) if c != 2
-    }
+        c: w for c, w in ((int(k), v) for k, v in table.items()) if c != 2}

@@ -24,9 +24,8 @@ NOISY = np.random.default_rng(7).normal(0.1, 0.005, N)
 
 
 def run(source: ScriptedSource, **overrides: dict[str, object]) -> Verdict:
-    return judge(
-        source, demo_checks(**overrides), preview=PREVIEW, active=ACTIVE, window=300, end=END + 0.7
-    )
+    return judge(source, demo_checks(**overrides), preview=PREVIEW, active=ACTIVE, window=300,
+                 end=END + 0.7)
 
 
 def phases(verdict: Verdict) -> dict[str, str]:
@@ -57,9 +56,8 @@ def test_window_is_whole_seconds_ending_at_end_and_queried_once() -> None:
 def test_critical_check_failing_is_failed_whatever_the_score() -> None:
     verdict = run(ScriptedSource(side_metrics({**HEALTHY, "err": 1.0}, HEALTHY)))
     assert verdict.phase is Phase.FAILED
-    assert verdict.message.startswith(
-        'critical check "errors" is Failed: {service="service-b"}: ratio 0.1 > max 0.05'
-    )
+    assert verdict.message.startswith('critical check "errors" is Failed: {service="service-b"}: '
+                                      "ratio 0.1 > max 0.05")
 
 
 def test_non_critical_failure_below_marginal_is_failed() -> None:
@@ -70,9 +68,8 @@ def test_non_critical_failure_below_marginal_is_failed() -> None:
 
 
 def test_non_critical_failure_between_thresholds_is_inconclusive() -> None:
-    verdict = run(
-        ScriptedSource(side_metrics({**HEALTHY, "lat": 0.9}, HEALTHY)), latency={"weight": 1}
-    )
+    verdict = run(ScriptedSource(side_metrics({**HEALTHY, "lat": 0.9}, HEALTHY)),
+                  latency={"weight": 1})
     assert verdict.score == pytest.approx(0.8)
     assert verdict.phase is Phase.INCONCLUSIVE
     assert "between marginal 0.75 and pass 0.95; failed: latency" in verdict.message
@@ -83,19 +80,15 @@ def test_missing_data_is_inconclusive_and_never_scores() -> None:
     verdict = run(ScriptedSource(side_metrics(preview, {**HEALTHY, "lat": NOISY})))
     latency = verdict.measurements[1]
     assert (latency.phase, latency.classification) == (Phase.INCONCLUSIVE, Classification.NODATA)
-    assert latency.message == (
-        'no series for preview version="1.1.0" (the query returned an '
-        "empty result); missing data is never a pass"
-    )
+    assert latency.message == ('no series for preview version="1.1.0" (the query returned an '
+                               "empty result); missing data is never a pass")
     assert verdict.score == 1.0  # the judged checks all passed...
     assert verdict.phase is Phase.INCONCLUSIVE  # ...but missing data is never a pass
 
 
 def test_missing_data_can_be_declared_a_failure() -> None:
-    verdict = run(
-        ScriptedSource(side_metrics({"err": 0.0, "tot": 10.0}, HEALTHY)),
-        latency={"missing": "failed", "critical": True},
-    )
+    verdict = run(ScriptedSource(side_metrics({"err": 0.0, "tot": 10.0}, HEALTHY)),
+                  latency={"missing": "failed", "critical": True})
     assert verdict.phase is Phase.FAILED
     assert verdict.message.startswith('critical check "latency" is Failed: no series for preview')
 
@@ -115,10 +108,8 @@ def test_a_query_error_is_an_error_measurement_not_an_exception() -> None:
     verdict = run(ScriptedSource(answer))
     assert phases(verdict) == {"errors": "Successful", "latency": "Error", "volume": "Successful"}
     assert verdict.phase is Phase.ERROR
-    assert verdict.message == (
-        'check "latency" could not be measured: Prometheus at '
-        "http://p:9090 did not answer within 2s"
-    )
+    assert verdict.message == ('check "latency" could not be measured: Prometheus at '
+                               "http://p:9090 did not answer within 2s")
 
 
 def test_a_critical_failure_outranks_an_error() -> None:
@@ -134,21 +125,16 @@ def test_series_pair_by_labels_and_the_worst_pair_decides() -> None:
     def answer(query: str, grid: np.ndarray) -> Answer:
         preview = 'version="1.1.0"' in query
         if "lat{" in query:
-            return [
-                series(grid, NOISY, service="a"),
-                series(grid, NOISY + (0.3 if preview else 0), service="b"),
-            ]
+            return [series(grid, NOISY, service="a"), series(grid, NOISY + (0.3 if preview else 0),
+                                                           service="b")]
         return side_metrics(HEALTHY, HEALTHY)(query, grid)
 
     latency = run(ScriptedSource(answer)).measurements[1]
     assert [c.labels for c in latency.comparisons] == ['{service="a"}', '{service="b"}']
     assert [c.assessment.classification for c in latency.comparisons] == [
-        Classification.PASS,
-        Classification.HIGH,
-    ]
+        Classification.PASS, Classification.HIGH]
     assert latency.message.startswith('{service="b"}: +0.3') and latency.message.endswith(
-        "(worst of 2 series)"
-    )
+        "(worst of 2 series)")
 
 
 def test_preview_series_without_an_active_partner_is_nodata() -> None:
@@ -170,8 +156,8 @@ def test_sides_with_no_label_in_common_is_a_label_mismatch() -> None:
 
     volume = run(ScriptedSource(answer)).measurements[2]
     assert volume.message.startswith(
-        'label mismatch between sides: preview has {version="1.1.0"}; active has {version="1.0.0"}'
-    )
+        'label mismatch between sides: preview has {version="1.1.0"}; active has '
+        '{version="1.0.0"}')
 
 
 def test_partial_window_is_nodata() -> None:
@@ -192,19 +178,13 @@ def test_bad_arguments_raise_before_any_query(kwargs: dict[str, object], message
     source = ScriptedSource(side_metrics(HEALTHY, HEALTHY))
     args: dict[str, object] = {"window": 300.0, **kwargs}
     with pytest.raises(ArgumentError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        judge(source, demo_checks(), preview=PREVIEW, active=ACTIVE, end=END, **args)  # type: ignore[arg-type]
+        judge(source, demo_checks(), preview=PREVIEW, active=ACTIVE, end=END,
+              **args)  # type: ignore[arg-type]
     assert source.asked == []
 
 
 def test_service_argument_goes_into_the_selector() -> None:
     source = ScriptedSource(side_metrics(HEALTHY, HEALTHY))
-    judge(
-        source,
-        demo_checks(),
-        preview=PREVIEW,
-        active=ACTIVE,
-        window=300,
-        service="service-b",
-        end=END,
-    )
+    judge(source, demo_checks(), preview=PREVIEW, active=ACTIVE, window=300, service="service-b",
+          end=END)
     assert 'tot{ service="service-b",version="1.1.0" }' in " ".join(source.asked[0][0])

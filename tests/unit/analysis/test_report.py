@@ -35,21 +35,15 @@ NOISY = np.random.default_rng(3).normal(0.1, 0.005, N)
 
 
 def verdict_with(answer: object) -> Verdict:
-    return judge(
-        ScriptedSource(answer),
-        demo_checks(),  # type: ignore[arg-type]
-        preview=Side.parse("preview", "1.1.0"),
-        active=Side.parse("active", "1.0.0"),
-        window=300,
-        end=END,
-    )
+    return judge(ScriptedSource(answer), demo_checks(),  # type: ignore[arg-type]
+                 preview=Side.parse("preview", "1.1.0"), active=Side.parse("active", "1.0.0"),
+                 window=300, end=END)
 
 
 @pytest.fixture
 def failed() -> Verdict:
-    return verdict_with(
-        side_metrics({**HEALTHY, "err": 1.0, "lat": NOISY + 0.3}, {**HEALTHY, "lat": NOISY})
-    )
+    return verdict_with(side_metrics({**HEALTHY, "err": 1.0, "lat": NOISY + 0.3},
+                                     {**HEALTHY, "lat": NOISY}))
 
 
 @pytest.fixture
@@ -60,21 +54,15 @@ def odd() -> Verdict:
 
 def test_text_puts_the_verdict_first_then_one_line_per_check(failed: Verdict) -> None:
     lines = text(failed).splitlines()
-    assert lines[0].startswith(
-        "Failed  score 0.17 (pass >= 0.95, marginal >= 0.75)  preview "
-        'version="1.1.0" vs active version="1.0.0"  window 5m ending '
-    )
+    assert lines[0].startswith("Failed  score 0.17 (pass >= 0.95, marginal >= 0.75)  preview "
+                               'version="1.1.0" vs active version="1.0.0"  window 5m ending ')
     assert lines[1].startswith('  critical check "errors" is Failed')
     assert [line.split()[:2] for line in lines[2:]] == [
-        ["Failed", "errors"],
-        ["Failed", "latency"],
-        ["Successful", "volume"],
-    ]
+        ["Failed", "errors"], ["Failed", "latency"], ["Successful", "volume"]]
     errors = lines[2]
     assert "0.1 vs 0  effect +0.1" in errors and "[max 0.05]" in errors
-    assert errors.endswith(
-        '(sum by (service) (err{ version="1.1.0" })) / (sum by (service) (tot{ version="1.1.0" }))'
-    )
+    assert errors.endswith('(sum by (service) (err{ version="1.1.0" })) / '
+                           '(sum by (service) (tot{ version="1.1.0" }))')
     assert "[max 0.5s, at most +0.05s over active]" in lines[3]
 
 
@@ -138,7 +126,7 @@ def test_html_is_self_contained_with_both_sides_charted(failed: Verdict) -> None
 
 def test_html_escapes_queries_and_leaves_gaps_for_nan(odd: Verdict) -> None:
     page = html_report(odd)
-    assert "version=&quot;1.1.0&quot;" in page and 'version="1.1.0" }' not in page
+    assert 'version=&quot;1.1.0&quot;' in page and 'version="1.1.0" }' not in page
     assert "no data to draw" not in page  # active latency is still drawn
     assert page.count('class="series series-preview"') == 2
     assert page.count('class="series series-active"') == 3

@@ -27,15 +27,8 @@ def latency(median: float, n: int = N) -> np.ndarray:
 
 
 def distribution(preview: np.ndarray, active: np.ndarray, **condition: float):  # type: ignore[no-untyped-def]
-    return assess_distribution(
-        preview,
-        active,
-        condition=Condition(**condition),
-        alpha=0.05,
-        expected=N,
-        min_coverage=0.8,
-        unit="s",
-    )
+    return assess_distribution(preview, active, condition=Condition(**condition), alpha=0.05,
+                               expected=N, min_coverage=0.8, unit="s")
 
 
 def test_drop_outliers_removes_a_spike_but_keeps_the_body() -> None:
@@ -87,8 +80,7 @@ def test_a_few_spikes_in_preview_are_outliers_not_a_regression() -> None:
     preview = latency(0.1)
     preview[[5, 30]] = 5.0
     assert distribution(preview, latency(0.1), max=0.5, max_increase=0.05).classification is (
-        Classification.PASS
-    )
+        Classification.PASS)
 
 
 def test_identical_constant_samples_pass_without_a_nan_p_value() -> None:
@@ -123,31 +115,15 @@ def test_describe_missing_accepts_full_coverage() -> None:
     assert describe_missing("active", np.ones(N), expected=N, min_coverage=0.8) is None
 
 
-def ratio(
-    p_errors: float,
-    p_total: float,
-    a_errors: float,
-    a_total: float,
-    *,
-    min_total: float = 10,
-    **condition: float,
-):  # type: ignore[no-untyped-def]
+def ratio(p_errors: float, p_total: float, a_errors: float, a_total: float, *,
+          min_total: float = 10, **condition: float):  # type: ignore[no-untyped-def]
     # rates per second at every step of a 61-step window with 5 s steps
     def rates(count: float) -> np.ndarray:
         return np.full(N, count / (N * 5.0))
 
-    return assess_ratio(
-        rates(p_errors),
-        rates(p_total),
-        rates(a_errors),
-        rates(a_total),
-        step=5.0,
-        condition=Condition(**condition),
-        alpha=0.05,
-        expected=N,
-        min_coverage=0.8,
-        min_total=min_total,
-    )
+    return assess_ratio(rates(p_errors), rates(p_total), rates(a_errors), rates(a_total), step=5.0,
+                        condition=Condition(**condition), alpha=0.05, expected=N,
+                        min_coverage=0.8, min_total=min_total)
 
 
 def test_counts_are_rebuilt_from_rates() -> None:
@@ -178,8 +154,7 @@ def test_too_little_traffic_is_nodata() -> None:
     result = ratio(0, 12, 0, 1000, min_total=50, max=0.05)
     assert result.classification is Classification.NODATA
     assert result.reason == (
-        "too little traffic: preview answered ~12 requests in the window, needs 50"
-    )
+        "too little traffic: preview answered ~12 requests in the window, needs 50")
 
 
 def test_zero_traffic_is_nodata_even_without_a_minimum() -> None:
@@ -190,42 +165,21 @@ def test_zero_traffic_is_nodata_even_without_a_minimum() -> None:
 def test_errors_absent_at_some_steps_count_as_zero() -> None:
     total = np.full(N, 2.0)
     errors = np.full(N, math.nan)
-    result = assess_ratio(
-        errors,
-        total,
-        np.zeros(N),
-        total,
-        step=5.0,
-        condition=Condition(max=0.05),
-        alpha=0.05,
-        expected=N,
-        min_coverage=0.8,
-        min_total=1,
-    )
+    result = assess_ratio(errors, total, np.zeros(N), total, step=5.0,
+                          condition=Condition(max=0.05), alpha=0.05, expected=N,
+                          min_coverage=0.8, min_total=1)
     assert result.classification is Classification.PASS and result.preview == 0
 
 
 def test_volume_below_the_minimum_is_nodata() -> None:
-    result = assess_volume(
-        np.full(N, 0.1),
-        np.full(N, 10.0),
-        step=5.0,
-        condition=Condition(min=100),
-        expected=N,
-        min_coverage=0.8,
-    )
+    result = assess_volume(np.full(N, 0.1), np.full(N, 10.0), step=5.0,
+                           condition=Condition(min=100), expected=N, min_coverage=0.8)
     assert result.classification is Classification.NODATA
     assert "preview answered ~30 requests in the window, needs 100" in result.reason
 
 
 def test_volume_with_enough_requests_on_both_sides_passes() -> None:
-    result = assess_volume(
-        np.full(N, 10.0),
-        np.full(N, 10.0),
-        step=5.0,
-        condition=Condition(min=100),
-        expected=N,
-        min_coverage=0.8,
-    )
+    result = assess_volume(np.full(N, 10.0), np.full(N, 10.0), step=5.0,
+                           condition=Condition(min=100), expected=N, min_coverage=0.8)
     assert result.classification is Classification.PASS
     assert result.preview == pytest.approx(3050)
