@@ -41,9 +41,9 @@ class NamespaceGuard:
     settle: bool = False
     lock_wait: float = 0.0
     report: Report = lambda _line: None
-    restores: list[Restored] = field(default_factory=list)
-    _lock: NamespaceLock | None = None
-    _left_behind: Snapshot | None = None
+    restores: list[Restored] = field(default_factory=list, init=False)
+    _lock: NamespaceLock | None = field(default=None, init=False)
+    _left_behind: Snapshot | None = field(default=None, init=False)
 
     def begin(self) -> Snapshot:
         """Hold the lock, check the namespace is settled (or settle it), record it."""
