@@ -98,7 +98,7 @@ def run_existing(
         url = target.service_url(long_lived.namespace, service, 3000)
         monkeypatch.setenv(f"BGH_GATEWAY_{variable}", url)
     kubectl = builds.KUBERNETES.install_dir(long_lived.settings.cache_dir)
-    monkeypatch.setenv("PATH", f"{kubectl}:{Path('/usr/bin')}:{Path('/bin')}")
+    monkeypatch.setenv("PATH", f"{kubectl}:{os.environ.get('PATH', '/usr/bin:/bin')}")
     pytester.makepyfile(test_runbooks=BINDING)
     (pytester.path / "features").mkdir(exist_ok=True)
     (pytester.path / "features" / "scenario.feature").write_text(feature)
