@@ -7,7 +7,6 @@ Prometheus is read from ``$BGH_PROMETHEUS_URL`` (default http://127.0.0.1:9090).
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -60,9 +59,13 @@ def gate(
     junit_xml: Annotated[
         Path | None, typer.Option("--junit", help="Also write a JUnit XML report here.")
     ] = None,
+    # Hidden: users set BGH_PROMETHEUS_URL; `bgh gate` fills in its target's Prometheus here.
+    prometheus_url: Annotated[
+        str, typer.Option(envvar="BGH_PROMETHEUS_URL", hidden=True)
+    ] = DEFAULT_PROMETHEUS_URL,
 ) -> None:
     """Exit 0 only if the preview is Successful: 1 Failed, 2 usage, 3 Inconclusive, 4 Error."""
-    url = os.environ.get("BGH_PROMETHEUS_URL") or DEFAULT_PROMETHEUS_URL
+    url = prometheus_url
     try:
         check_set = load_checks(checks)
         sides = Side.parse("preview", preview), Side.parse("active", active)

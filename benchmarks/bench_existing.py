@@ -29,9 +29,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.results import write_section  # noqa: E402
-from harness import gitops  # noqa: E402
+from harness import builds  # noqa: E402
+from harness.delivery import DirectApply  # noqa: E402
 from harness.settings import load_settings  # noqa: E402
-from harness.targets import builds  # noqa: E402
+from harness.targets import target_for  # noqa: E402
 from harness.targets.local import LocalTarget  # noqa: E402
 
 
@@ -53,9 +54,9 @@ def main() -> None:
     shutil.copytree(ROOT / "gitops", work / "gitops")
     settings = load_settings(namespace=namespace, gitops_dir=work / "gitops")
     target = LocalTarget(settings)
-    kubectl = gitops.kubectl_for(settings)
+    kubectl = target.kubectl()
     started = time.monotonic()
-    gitops.deploy(settings, "qa")
+    DirectApply(target_for(settings)).deploy("qa")
     kubectl.run("label", "namespace", namespace, "bgh.dev/testing=true")
     print(f"deployed into {namespace} in {time.monotonic() - started:.0f}s", flush=True)
     env = {

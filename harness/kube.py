@@ -1,8 +1,12 @@
-"""The one module that talks to the Kubernetes API, through the official ``kubernetes`` client.
+"""The API client: every read, watch, patch and apply, through the official ``kubernetes`` client.
 
-Raw objects become small frozen dataclasses at this edge (``Rollout``, ``ReplicaSet``, ...), so
-nothing else indexes API dicts. API errors become harness errors: a 404 is ``NotFound`` naming the
-objects that do exist; a 410 during a watch is ``Expired`` so a wait can read again and resume.
+The only module that imports that client (``harness.kubectl`` is the one other route to the API
+server, for server-side apply of rendered manifests). Raw objects become small frozen dataclasses
+at this edge (``Rollout``, ``ReplicaSet``, ``Service``, ``Pod``), so the domain modules index no
+API dicts. API errors become harness errors: ``get`` of a missing object is ``NotFound`` naming
+the objects of that kind that do exist; 401/403 ``Forbidden``, 409 ``Conflict``; a 410 during a
+watch is ``Expired`` and a refused, reset or busy API server ``Unreachable``, so a wait reads
+again and resumes.
 """
 
 from __future__ import annotations
@@ -37,7 +41,6 @@ WORKLOAD_GENERATION_ANNOTATION = "rollout.argoproj.io/workload-generation"
 
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
-STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
 
 
@@ -201,18 +204,6 @@ class AnalysisRun:
     raw: Mapping[str, Any] = field(repr=False, compare=False)
 
 
-@dataclass(frozen=True)
-class Event:
-    name: str
-    reason: str
-    message: str
-    type: str
-    involved_kind: str
-    involved_name: str
-    count: int
-    last_timestamp: str
-
-
 def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     meta: Mapping[str, Any] = obj.get("metadata") or {}
     return meta
@@ -369,20 +360,6 @@ def analysis_run_from(obj: Mapping[str, Any]) -> AnalysisRun:
         message=status.get("message", ""),
         labels=dict(meta.get("labels") or {}),
         raw=obj,
-    )
-
-
-def event_from(obj: Mapping[str, Any]) -> Event:
-    meta, involved = _meta(obj), obj.get("involvedObject") or {}
-    return Event(
-        name=meta.get("name", ""),
-        reason=obj.get("reason", ""),
-        message=obj.get("message", ""),
-        type=obj.get("type", ""),
-        involved_kind=involved.get("kind", ""),
-        involved_name=involved.get("name", ""),
-        count=int(obj.get("count") or 1),
-        last_timestamp=str(obj.get("lastTimestamp") or obj.get("eventTime") or ""),
     )
 
 
@@ -585,8 +562,10 @@ class Kube:
             if deadline.expired():
                 finalizers = ", ".join(_meta(obj).get("finalizers") or []) or "none"
                 raise WaitTimeout(
-                    f'{kind.name} "{name}" in namespace "{self.namespace}" still exists after '
-                    f"{within:.0f}s (finalizers: {finalizers})"
+                    f'{kind.name} "{name}" in namespace "{self.namespace}"',
+                    within=within,
+                    last_seen=f"still there, finalizers: {finalizers}",
+                    expecting="gone",
                 )
             with contextlib.suppress(Expired, Unreachable):
                 for event, _ in self.watch(

@@ -15,10 +15,10 @@ import enum
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from harness import kube
-from harness.errors import ConfigError, HarnessError, NotFound, RolloutFailed, WaitTimeout
+from harness.errors import FailFast, HarnessError, NotFound, RolloutFailed, WaitTimeout
 from harness.kube import (
     HASH_LABEL,
     JSON_PATCH,
@@ -32,17 +32,7 @@ from harness.kube import (
     Rollout,
 )
 from harness.waits import Clock, Waited, wait_for
-
-_E = TypeVar("_E", bound=enum.StrEnum)
-
-
-def parse_word(enumeration: type[_E], word: str, what: str) -> _E:
-    """The member of ``enumeration`` spelled ``word``; a ConfigError naming the valid words."""
-    for member in enumeration:
-        if member.value == word:
-            return member
-    expected = ", ".join(m.value for m in enumeration)
-    raise ConfigError(f'unknown {what} "{word}"; expected one of {expected}.')
+from harness.words import parse_word
 
 
 class AnalysisPhase(enum.StrEnum):
@@ -488,12 +478,19 @@ class Rollouts:
         within = within if within is not None else self.timeout
         what = f"Rollout {self.namespace}/{name}: {expecting}"
 
-        def failed(message: str, last: Rollout | None) -> HarnessError:
+        def failed(ended: WaitTimeout | FailFast) -> HarnessError:
             where = f'Rollout "{name}" in namespace "{self.namespace}"'
-            text = message.replace(what, where, 1)
-            if "gave up" in message:
-                return RolloutFailed(text)
-            return WaitTimeout(text.replace("not met", f"did not become {expecting}", 1))
+            if isinstance(ended, FailFast):
+                return RolloutFailed(
+                    where,
+                    reason=ended.reason,
+                    elapsed=ended.elapsed,
+                    last_seen=ended.last_seen,
+                    last=ended.last,
+                )
+            return WaitTimeout(
+                where, within=ended.within, last_seen=ended.last_seen, expecting=expecting
+            )
 
         return wait_for(
             self.resource,

@@ -1,9 +1,11 @@
 """One settings object for the whole harness, read once from defaults, environment and options.
 
 Precedence: field defaults, then ``BGH_*`` environment variables (nested with ``__``, e.g.
-``BGH_TIMEOUTS__ROLLOUT=180``), then explicit keyword overrides from the CLI or ``conftest.py``.
-Nothing else in ``harness/`` reads the environment. A bad value becomes a ``ConfigError`` that
-names the variable, the value given and an example of a good one.
+``BGH_TIMEOUTS__ROLLOUT=180``), then explicit keyword overrides from the CLI or the pytest plugin.
+Nothing else in ``harness/`` reads ``BGH_*`` variables, and nothing writes the environment. The
+object is frozen once loaded: a variation (another namespace for one scenario) is a copy. A bad
+value becomes a ``ConfigError`` that names the variable, the value given and an example of a good
+one.
 """
 
 from __future__ import annotations
@@ -11,18 +13,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from harness.errors import ConfigError
 
 ENV_PREFIX = "BGH_"
 
-Target = Literal["local", "kind", "existing"]
+TargetName = Literal["local", "kind", "existing"]
 
 
 class Timeouts(BaseModel):
     """Deadlines per kind of operation, in seconds, before ``timeout_scale`` is applied."""
+
+    model_config = ConfigDict(frozen=True)
 
     rollout: float = Field(120.0, gt=0, description="Rollout phase and revision waits, seconds.")
     probe: float = Field(30.0, gt=0, description="Eventual HTTP probes through gateway A, seconds.")
@@ -36,8 +40,10 @@ class Timeouts(BaseModel):
     )
 
 
-class LocalTarget(BaseModel):
+class LocalOptions(BaseModel):
     """How the Docker-free local target is laid out."""
+
+    model_config = ConfigDict(frozen=True)
 
     nodes: int = Field(3, ge=1, le=50, description="Number of simulated (kwok) nodes.")
     go: str = Field("go", min_length=1, description="The Go command used to build components.")
@@ -79,9 +85,10 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         extra="forbid",
         validate_default=True,
+        frozen=True,
     )
 
-    target: Target = Field("local", description="Where to run: local, kind or existing.")
+    target: TargetName = Field("local", description="Where to run: local, kind or existing.")
     kubeconfig: Path | None = Field(
         None, description="Kubeconfig file; the local and kind targets write their own."
     )
@@ -132,12 +139,13 @@ class Settings(BaseSettings):
         1.0, gt=0, le=100, description="Multiplies every timeout (slow machines: 2)."
     )
     timeouts: Timeouts = Field(default_factory=Timeouts)  # type: ignore[arg-type]
-    local: LocalTarget = Field(default_factory=LocalTarget)  # type: ignore[arg-type]
+    local: LocalOptions = Field(default_factory=LocalOptions)  # type: ignore[arg-type]
 
-    def timeout(self, kind: str) -> float:
-        """The scaled deadline for one kind of operation, in seconds."""
-        base: float = getattr(self.timeouts, kind)
-        return base * self.timeout_scale
+    @property
+    def deadlines(self) -> Timeouts:
+        """Every timeout with ``timeout_scale`` applied, in seconds: ``deadlines.rollout``."""
+        scaled = {name: value * self.timeout_scale for name, value in self.timeouts}
+        return Timeouts.model_validate(scaled)
 
 
 _EXAMPLES: dict[str, str] = {

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
-from harness.errors import Expired, HarnessError, Unreachable, WaitTimeout
+from harness.errors import Expired, FailFast, HarnessError, Unreachable, WaitTimeout
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -60,14 +60,6 @@ class Deadline:
         return self.left() <= 0.0
 
 
-class FailFast(HarnessError):
-    """``fail_if`` returned a reason: the awaited state can no longer come."""
-
-    def __init__(self, message: str, last: object) -> None:
-        super().__init__(message)
-        self.last = last
-
-
 @dataclass(frozen=True)
 class Waited(Generic[T]):
     """What a wait observed: the object that satisfied it, and how long it took."""
@@ -86,7 +78,7 @@ def wait_for(
     describe: Callable[[T], str],
     within: float,
     fail_if: Callable[[T], str | None] | None = None,
-    error: Callable[[str, T | None], HarnessError] | None = None,
+    error: Callable[[WaitTimeout | FailFast], HarnessError] | None = None,
     clock: Clock = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Waited[T]:
@@ -94,6 +86,8 @@ def wait_for(
 
     ``what`` names the wait in log lines and errors ("Rollout demo/service-b: phase Paused");
     ``describe`` renders an observed state in one line, so failures show the last state seen.
+    A wait ends in ``WaitTimeout`` (deadline passed) or ``FailFast`` (``fail_if`` gave a
+    reason); ``error`` turns either into the caller's own error from their fields.
     """
     deadline = Deadline(within, clock)
     log.info("waiting up to %.0fs for %s", within, what)
@@ -115,11 +109,10 @@ def wait_for(
         if fail_if is not None:
             reason = fail_if(obj)
             if reason:
-                message = (
-                    f"{what}: gave up after {deadline.elapsed():.1f}s: {reason}\n"
-                    f"  last seen: {text}"
+                ended = FailFast(
+                    what, reason=reason, elapsed=deadline.elapsed(), last_seen=text, last=obj
                 )
-                raise (error(message, obj) if error else FailFast(message, obj))
+                raise error(ended) if error else ended
         return False
 
     backoff = 0.05
@@ -130,8 +123,8 @@ def wait_for(
             # The API server is restarting or the network blipped: back off and read again,
             # within the same deadline. This is the only sleep, and only while unreachable.
             if deadline.expired():
-                message = f"{what}: not met within {within:.0f}s.\n  last seen: {last_text}"
-                raise (error(message, last) if error else WaitTimeout(message)) from exc
+                ended = WaitTimeout(what, within=within, last_seen=last_text)
+                raise (error(ended) if error else ended) from exc
             log.info("%s: API server unreachable (%s); retrying", what, exc)
             sleep(min(backoff, deadline.left()))
             backoff = min(backoff * 2, 1.0)
@@ -157,8 +150,8 @@ def wait_for(
         except Unreachable:
             log.info("%s: watch lost the API server; reading again", what)
             continue
-        message = f"{what}: not met within {within:.0f}s.\n  last seen: {last_text}"
-        raise error(message, last) if error else WaitTimeout(message)
+        ended = WaitTimeout(what, within=within, last_seen=last_text)
+        raise error(ended) if error else ended
 
 
 def _met(what: str, obj: T, deadline: Deadline, changes: int) -> Waited[T]:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import shlex
 import shutil
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,8 +49,8 @@ class Process:
     def command(self) -> list[str]:
         """The argv the process was started with, as its pid file recorded it."""
         try:
-            return self.pid_file.read_text().splitlines()[1].split(" ")
-        except (OSError, IndexError):
+            return shlex.split(self.pid_file.read_text().splitlines()[1])
+        except (OSError, IndexError, ValueError):
             return []
 
     def is_running(self) -> bool:
@@ -79,7 +80,7 @@ class Process:
                 raise TargetError(
                     f"{self.name}: could not start {argv[0]}: {exc}\n  log: {self.log}"
                 ) from exc
-        self.pid_file.write_text(f"{child.pid}\n{' '.join(argv)}\n")
+        self.pid_file.write_text(f"{child.pid}\n{shlex.join(argv)}\n")
         return child.pid
 
     def stop(self, *, grace: float = 10.0) -> bool:
@@ -211,25 +212,83 @@ def wait_http_ok(process: Process, url: str, *, within: float, command: str) -> 
     HTTP has no watch, so this is the one permitted kind of loop: a capped backoff, and the
     process's own exit ends it at once with the tail of its log.
     """
-    started = time.monotonic()
-    delay = 0.02
-    last = "no answer yet"
     with httpx.Client(timeout=2.0, verify=False) as client:
-        while True:
-            if not process.is_running():
-                raise process.crashed(command)
+
+        def answer() -> str | None:
             try:
                 response = client.get(url)
-                if response.is_success:
-                    return time.monotonic() - started
-                last = f"HTTP {response.status_code}: {response.text[:200]}"
             except httpx.HTTPError as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            if time.monotonic() - started > within:
-                raise TargetError(
-                    f"{process.name} did not become ready within {within:.0f}s\n"
-                    f"  probe: GET {url} -> {last}\n  command: {command}\n  log: {process.log}\n"
-                    f"{log_tail(process.log)}"
-                )
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
+                return f"GET {url} -> {type(exc).__name__}: {exc}"
+            if response.is_success:
+                return None
+            return f"GET {url} -> HTTP {response.status_code}: {response.text[:200]}"
+
+        return wait_ready(process, answer, within=within, command=command)
+
+
+def wait_ready(
+    process: Process, answer: Callable[[], str | None], *, within: float, command: str
+) -> float:
+    """Wait until ``answer()`` says ready (None; otherwise it says what it saw) while ``process``
+    stays alive; returns seconds taken. A capped backoff; the process's exit ends it at once."""
+    started = time.monotonic()
+    delay = 0.02
+    while True:
+        if not process.is_running():
+            raise process.crashed(command)
+        last = answer()
+        if last is None:
+            return time.monotonic() - started
+        if time.monotonic() - started > within:
+            raise TargetError(
+                f"{process.name} did not become ready within {within:.0f}s\n"
+                f"  probe: {last}\n  command: {command}\n  log: {process.log}\n"
+                f"{log_tail(process.log)}"
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
+
+
+def supervise(
+    process: Process,
+    argv: Sequence[str],
+    *,
+    ready: str | Callable[[], str | None],
+    ports: Mapping[str, int],
+    busy_advice: str,
+    within: float,
+    report: Callable[[str], None],
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> bool:
+    """Start ``process`` unless it already runs ``argv``, then wait until it is ready; True if it
+    was started here.
+
+    One running other flags or another binary is stopped first. A port another process holds is
+    refused with the port's name and ``busy_advice`` (what the user can do about it). ``ready``
+    is a URL that answers 2xx when the process is ready, or a check (see ``wait_ready``).
+    """
+    command = " ".join(argv)
+
+    def wait() -> None:
+        if isinstance(ready, str):
+            wait_http_ok(process, ready, within=within, command=command)
+        else:
+            wait_ready(process, ready, within=within, command=command)
+
+    if process.is_running() and process.command() != list(argv):
+        report(f"{process.name}: running with other flags or binary; restarting")
+        process.stop()
+    if process.is_running():
+        wait()
+        report(f"{process.name}: already running")
+        return False
+    for name, port in ports.items():
+        if port_in_use(port):
+            raise TargetError(
+                f"{process.name}: {name} port {port} is in use by another process; stop it, "
+                f"or {busy_advice}"
+            )
+    process.start(argv, env=env, cwd=cwd)
+    wait()
+    return True

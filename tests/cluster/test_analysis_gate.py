@@ -143,7 +143,7 @@ def _release(cluster: Cluster, namespace: str, judge: Judge, preview: Spec) -> R
     apply = ("apply", "-n", namespace, "-f", "-")
     rollouts = Rollouts(
         Kube(kubeconfig=cluster.target.kubeconfig, context=None, namespace=namespace),
-        timeout=load_settings().timeout("rollout"),
+        timeout=load_settings().deadlines.rollout,
     )
     cluster.kubectl(*apply, stdin=_manifest(judge.url, preview=ACTIVE.version,
                                             active=ACTIVE.version))
@@ -161,7 +161,7 @@ def _finished_analysis_run(rollouts: Rollouts) -> tuple[str, str, list[Any]]:
         lambda r: r.pre_promotion_analysis is not None
         and r.pre_promotion_analysis.status in finished,
         expecting="a finished pre-promotion AnalysisRun",
-        within=load_settings().timeout("analysis"),
+        within=load_settings().deadlines.analysis,
     ).value
     assert rollout.pre_promotion_analysis is not None
     run = analysis_run_from(rollouts.kube.get(ANALYSIS_RUN, rollout.pre_promotion_analysis.name))

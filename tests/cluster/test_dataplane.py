@@ -20,12 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from harness import gitops
+from harness.delivery import DirectApply
 from harness.gitops import GitOps
 from harness.kube import Kube
-from harness.probes import Gateway, Side, Traffic, gateway_for
+from harness.probes import Gateway, Side, Traffic
 from harness.rollouts import Phase, Rollouts
 from harness.settings import Settings, load_settings
+from harness.targets import target_for
 from harness.targets.local import LocalTarget
 from harness.waits import poll
 from tests.cluster.conftest import Cluster
@@ -46,7 +47,7 @@ class Demo:
         tree = GitOps(self.settings.gitops_dir)
         for service in SERVICES:
             tree.bump("qa", service, version, root_version=root_version)
-        deployed = gitops.deploy(self.settings, "qa")
+        deployed = DirectApply(target_for(self.settings)).deploy("qa")
         assert [d.phase for d in deployed] == ["Paused"] * 3
 
     def versions(self, side: Side) -> dict[str, str]:
@@ -61,11 +62,11 @@ def demo(cluster: Cluster, namespace: str, tmp_path: Path) -> Iterator[Demo]:
         pytest.skip("the data plane is the local target's; kind has kubelet and Istio")
     shutil.copytree(TREE, tmp_path / "gitops")
     settings = load_settings(namespace=namespace, gitops_dir=tmp_path / "gitops")
-    deployed = gitops.deploy(settings, "qa")
+    deployed = DirectApply(target_for(settings)).deploy("qa")
     assert [d.phase for d in deployed] == ["Healthy"] * 3
     kube = Kube(kubeconfig=cluster.target.kubeconfig, context=None, namespace=namespace)
     demo = Demo(
-        settings, Rollouts(kube, timeout=settings.timeout("rollout")), gateway_for(settings)
+        settings, Rollouts(kube, timeout=settings.deadlines.rollout), target_for(settings).gateway()
     )
     for side in Side:
         demo.gateway.wait_for_version(side, "gateway-a", "1.0.0")
@@ -176,11 +177,13 @@ def test_right_after_a_control_plane_restart_new_pods_run_and_are_served(
         pytest.skip("restarts the local target's control plane")
     cluster.target.restart_control_plane()
     shutil.copytree(TREE, tmp_path / "gitops")
-    settings = load_settings(namespace=namespace, gitops_dir=tmp_path / "gitops")
-    settings.timeouts.rollout = 15.0  # leases would hold pods Pending for 15 s to 200 s
-    deployed = gitops.deploy(settings, "qa")
+    # Leases would hold pods Pending for 15 s to 200 s.
+    settings = load_settings(
+        namespace=namespace, gitops_dir=tmp_path / "gitops", timeouts={"rollout": 15.0}
+    )
+    deployed = DirectApply(target_for(settings)).deploy("qa")
     assert [d.phase for d in deployed] == ["Healthy"] * 3
-    gateway_for(settings).wait_for_version(Side.ACTIVE, "service-c", "1.0.0", within=15)
+    target_for(settings).gateway().wait_for_version(Side.ACTIVE, "service-c", "1.0.0", within=15)
 
 
 def test_an_unsupported_virtual_service_is_reported_and_its_calls_refused(

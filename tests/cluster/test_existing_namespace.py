@@ -22,14 +22,15 @@ from pathlib import Path
 
 import pytest
 
-from harness import gitops
+from harness import builds
+from harness.delivery import DirectApply
 from harness.kube import LEASE, Kube, Resource
 from harness.lease import NAME, RECORD_ANNOTATION, LockHeld, NamespaceLock, holder_from
 from harness.release import Releases
 from harness.restore import Snapshot, read_snapshot, restore, verify
 from harness.rollouts import Phase, Rollouts
 from harness.settings import Settings, load_settings
-from harness.targets import builds
+from harness.targets import target_for
 from harness.targets.local import LocalTarget
 from harness.waits import wait_for
 from tests.cluster.conftest import Cluster
@@ -70,12 +71,12 @@ def long_lived(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> It
         gitops_dir=tree,
         state_dir=CHECKOUT / load_settings().state_dir,
     )
-    deployed = gitops.deploy(settings, "qa")
+    deployed = DirectApply(target_for(settings)).deploy("qa")
     assert [d.phase for d in deployed] == ["Healthy"] * 3
     cluster.kubectl("label", "namespace", namespace, "bgh.dev/testing=true")
     kube = Kube(kubeconfig=cluster.target.kubeconfig, context=None, namespace=namespace)
     yield LongLived(
-        namespace, settings, kube, Rollouts(kube, timeout=settings.timeout("rollout")), tree
+        namespace, settings, kube, Rollouts(kube, timeout=settings.deadlines.rollout), tree
     )
     cluster.kubectl("delete", "namespace", namespace, "--wait=false")
 
@@ -186,7 +187,7 @@ def test_a_pending_release_fails_the_precondition_within_five_seconds_naming_it(
         update={"gitops_dir": pytester.path / "someone-else" / "gitops"}
     )
     shutil.copytree(long_lived.gitops_dir, scratch.gitops_dir)
-    release = Releases(scratch).release("service-b", "1.1.0")
+    release = Releases(target_for(scratch)).release("service-b", "1.1.0")
     try:
         for args in ((), ("--bgh-settle",)):
             started = time.monotonic()

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import gitops
+from harness.delivery import DirectApply
 from harness.kube import Forbidden, Kube
 from harness.rollouts import Rollouts
 from harness.settings import load_settings
+from harness.targets import target_for
 from harness.targets.local import LocalTarget
 from tests.cluster.conftest import Cluster
 
@@ -74,7 +75,7 @@ def test_the_nightly_identity_runs_read_only_runbooks_and_nothing_else(
     settings = load_settings(  # absolute paths: pytester has chdir'd into a directory of its own
         namespace=namespace, gitops_dir=tmp_path / "gitops", state_dir=cluster.target.root.parent
     )
-    gitops.deploy(settings, "qa")
+    DirectApply(target_for(settings)).deploy("qa")
     cluster.kubectl("label", "namespace", namespace, "bgh.dev/testing=true")
     kubeconfig = nightly_kubeconfig(cluster, namespace, tmp_path)
 

@@ -8,8 +8,9 @@ import time
 import pytest
 
 from harness.errors import ConfigError, ProbeError
-from harness.probes import Gateway, Side, Traffic, gateway_for
+from harness.probes import Gateway, Side, Traffic
 from harness.settings import load_settings
+from harness.targets import target_for
 from tests.component.conftest import Demo
 from tests.support.services import Services
 
@@ -145,7 +146,7 @@ def test_an_unknown_side_names_the_valid_ones() -> None:
 
 
 def test_the_existing_target_needs_the_gateway_urls() -> None:
-    probes = gateway_for(load_settings(target="existing", gateway_url="http://127.0.0.1:9"))
+    probes = target_for(load_settings(target="existing", gateway_url="http://127.0.0.1:9")).gateway()
     answer = probes.read(Side.PREVIEW)
     assert answer.status is None
     assert "set BGH_GATEWAY_PREVIEW_URL" in answer.error

@@ -16,6 +16,7 @@ import yaml
 
 from harness import gitops
 from harness.errors import ConfigError, NotFound
+from harness.git import commit
 from harness.gitops import GitOps, problems
 from harness.settings import load_settings
 
@@ -151,9 +152,9 @@ def test_the_analysis_server_runs_in_the_cluster_and_the_judge_calls_it_there(
 
 
 def test_on_the_local_target_qa_calls_the_targets_own_server_and_prometheus(helm: Path) -> None:
-    from harness.settings import LocalTarget
+    from harness.settings import LocalOptions
 
-    local = LocalTarget()
+    local = LocalOptions()
     objects = GitOps(TREE).render("qa", helm=helm)
     assert "Deployment" not in {o["kind"] for o in objects}
     assert "bgh-analysis" not in _by_kind(objects, "Service")
@@ -303,7 +304,7 @@ def test_commit_takes_the_version_file_alone(tmp_path: Path) -> None:
     (repo / "other.txt").write_text("staged, not part of the bump\n")
     git("add", "other.txt")
     change = GitOps(repo / "gitops").bump("qa", "service-b", "1.1.0")
-    gitops.commit(change)
+    commit(change)
     assert git("log", "-1", "--format=%s") == "qa: service-b 1.1.0\n"
     assert git("show", "--name-only", "--format=", "HEAD") == "gitops/envs/qa_version.yaml\n"
     assert git("diff", "--cached", "--name-only") == "other.txt\n"

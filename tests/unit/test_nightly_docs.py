@@ -9,8 +9,8 @@ from typing import Any
 
 import yaml
 
+from harness import builds
 from harness.settings import load_settings
-from harness.targets import builds
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 EXAMPLES = CHECKOUT / "docs" / "examples"

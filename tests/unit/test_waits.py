@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from harness.errors import Expired, Unreachable, WaitTimeout
-from harness.waits import Deadline, FailFast, wait_for
+from harness.errors import Expired, FailFast, Unreachable, WaitTimeout
+from harness.waits import Deadline, wait_for
 
 
 class FakeClock:

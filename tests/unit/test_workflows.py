@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from harness import builds
 from harness.settings import load_settings
-from harness.targets import builds
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / ".github" / "workflows"
 

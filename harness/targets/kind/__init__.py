@@ -17,11 +17,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from harness import versions
 from harness.errors import ConfigError, TargetError, indent_tail
+from harness.kubectl import Kubectl, kubectl_on_path
+from harness.probes import Gateway, Side
 from harness.settings import Settings
-from harness.targets import ComponentStatus
+from harness.target import ComponentStatus, TargetDefaults
 
 CONFIG = Path(__file__).parent / "kind-config.yaml"
 CLUSTER_NAME = "bgh"
@@ -59,8 +62,12 @@ class Image:
 DEMO_VERSIONS = ("1.0.0", "1.1.0", "1.2.0")
 
 
-class KindTarget:
+class KindTarget(TargetDefaults):
     """Create, provision and delete the kind cluster."""
+
+    name: Literal["kind"] = "kind"
+    chart_flavour = "kind"  # gateway A on NodePorts, mapped to the host by kind-config.yaml
+    owns_cluster = True
 
     def __init__(
         self,
@@ -86,7 +93,7 @@ class KindTarget:
         """Every command ``up`` runs, in order."""
         kubectl = ("kubectl", f"--kubeconfig={self.kubeconfig}")
         namespace = self.settings.namespace
-        wait = f"{self.settings.timeout('up'):.0f}s"
+        wait = f"{self.settings.deadlines.up:.0f}s"
         steps = [
             Step(
                 "kind cluster",
@@ -290,6 +297,22 @@ class KindTarget:
         self._run(
             Step("export logs", ("kind", "export", "logs", str(directory), "--name", CLUSTER_NAME))
         )
+
+    # -- where things are (the Target protocol) ----------------------------------------------
+
+    def kubeconfig_in_use(self) -> Path:
+        """``BGH_KUBECONFIG`` when set, else the one ``kind create cluster`` wrote."""
+        return self.settings.kubeconfig or self.kubeconfig
+
+    def kubectl(self) -> Kubectl:
+        return kubectl_on_path(
+            self.settings, needed_by="the kind target", kubeconfig=self.kubeconfig_in_use()
+        )
+
+    def gateway(self, namespace: str | None = None) -> Gateway:
+        # kind-config.yaml maps gateway A's NodePorts 30300/30301 to these host ports.
+        urls = {Side.ACTIVE: "http://127.0.0.1:3000", Side.PREVIEW: "http://127.0.0.1:3001"}
+        return Gateway(urls.__getitem__, timeout=self.settings.deadlines.probe)
 
     def _run(self, step: Step) -> None:
         started = time.monotonic()
