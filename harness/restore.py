@@ -27,7 +27,7 @@ from typing import Any
 from harness import kube
 from harness.errors import HarnessError, NotFound
 from harness.kube import JSON_PATCH, ROLLOUT, SERVICE, VIRTUAL_SERVICE
-from harness.rollouts import Phase, Rollouts, describe, phase_of
+from harness.rollouts import Phase, Rollouts, phase_of
 
 Report = Callable[[str], None]
 
@@ -420,7 +420,3 @@ def verify(
 def _images(images: Mapping[str, str]) -> str:
     return ", ".join(f"{c}={i}" for c, i in sorted(images.items()))
 
-
-def describe_all(rollouts: Rollouts) -> list[str]:
-    """One line per Rollout, as ``describe`` renders it: the state left behind."""
-    return [f"{name}: {describe(rollouts.read(name))}" for name in rollouts.names()]
