@@ -74,6 +74,10 @@ SERVICE = Kind("Service", "", "v1", "services")
 POD = Kind("Pod", "", "v1", "pods")
 EVENT = Kind("Event", "", "v1", "events")
 VIRTUAL_SERVICE = Kind("VirtualService", "networking.istio.io", "v1", "virtualservices")
+ISTIO_GATEWAY = Kind("Gateway", "networking.istio.io", "v1", "gateways")
+INGRESS = Kind("Ingress", "networking.k8s.io", "v1", "ingresses")
+NODE = Kind("Node", "", "v1", "nodes")  # cluster-scoped: list it with all_namespaces=True
+LEASE = Kind("Lease", "coordination.k8s.io", "v1", "leases")
 
 
 # -- frozen views of API objects -------------------------------------------------------------
@@ -523,6 +527,11 @@ class Kube:
     ) -> dict[str, Any]:
         path = kind.path(self.namespace, name) + (f"/{subresource}" if subresource else "")
         result: dict[str, Any] = self._call("PATCH", path, body=body, content_type=content_type)
+        return result
+
+    def create(self, kind: Kind, body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST one object into this namespace; ``Conflict`` when one of that name exists."""
+        result: dict[str, Any] = self._call("POST", kind.path(self.namespace), body=dict(body))
         return result
 
     def replace(self, kind: Kind, name: str, body: Mapping[str, Any]) -> dict[str, Any]:

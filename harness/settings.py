@@ -138,12 +138,25 @@ class Settings(BaseSettings):
     )
     gateway_url: str | None = Field(
         None,
-        description="Gateway A through its active Service, on the existing target; "
-        "others find it themselves.",
+        description="Gateway A through its active Service, on the existing target; when "
+        "unset, found from the cluster (LoadBalancer, Ingress, Istio Gateway, NodePort).",
     )
     gateway_preview_url: str | None = Field(
         None,
-        description="Gateway A through its preview Service, on the existing target.",
+        description="Gateway A through its preview Service, on the existing target; when "
+        "unset, found from the cluster like the active one.",
+    )
+    settle: bool = Field(
+        False,
+        description="On the existing target, before changing a namespace that is not settled: "
+        "restore what an earlier run of the harness left there (`--bgh-settle`); it never "
+        "promotes someone else's release.",
+    )
+    lock_wait: float = Field(
+        0.0,
+        ge=0,
+        description="On the existing target, how long a run waits for another run's Lease on "
+        "the namespace before refusing, seconds; 0 refuses at once.",
     )
     prometheus_url: str | None = Field(
         None, description="Prometheus base URL; the local target sets it itself."
@@ -166,6 +179,8 @@ _EXAMPLES: dict[str, str] = {
     "target": "local",
     "namespace": "demo",
     "timeout_scale": "2",
+    "lock_wait": "900",
+    "settle": "true",
     "timeouts": "120",
     "local": "3",
 }
