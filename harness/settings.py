@@ -38,6 +38,17 @@ class Timeouts(BaseModel):
     build: float = Field(
         3600.0, gt=0, description="Building one control-plane binary set, seconds."
     )
+    api_connect: float = Field(
+        5.0, gt=0, description="Connecting to the API server, per request, seconds."
+    )
+    api_read: float = Field(
+        30.0,
+        gt=0,
+        description=(
+            "Waiting for the API server's answer to one request (a wait's own deadline is "
+            "shorter when less time is left), seconds."
+        ),
+    )
 
 
 class LocalOptions(BaseModel):

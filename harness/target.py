@@ -108,6 +108,8 @@ class TargetDefaults:
             kubeconfig=self.kubeconfig_in_use(),
             context=self.settings.context,
             namespace=namespace or self.settings.namespace,
+            connect_timeout=self.settings.deadlines.api_connect,
+            read_timeout=self.settings.deadlines.api_read,
         )
 
     def pod_logs(self, namespace: str, pod: str) -> str | None:
