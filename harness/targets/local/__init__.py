@@ -188,6 +188,8 @@ class LocalTarget(TargetDefaults):
         )
         built = self.build()
         self.root.mkdir(parents=True, exist_ok=True)
+        # Keys, the admin kubeconfig, Redis's password and every log live below: owner only.
+        self.root.chmod(0o700)
         ports = self.state.read()
         try:
             self.control_plane.up(built, ports)
@@ -272,6 +274,10 @@ class LocalTarget(TargetDefaults):
                 detail += "; " + self.dataplane.summary()
             lines.append(ComponentStatus(process.name, running, detail))
         return lines
+
+    def processes(self) -> tuple[Process, ...]:
+        """Every process this target starts: kwok's components, then the ones beside them."""
+        return (*self.control_plane.processes(), *self._own_processes())
 
     def _own_processes(self) -> tuple[Process, ...]:
         """What ``up`` starts beside kwok's components, in the order to stop them."""
