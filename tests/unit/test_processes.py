@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from harness.targets.processes import (
     free_port,
     port_bindable,
     port_in_use,
+    start_time,
     wait_http_ok,
     wait_port_bindable,
 )
@@ -135,3 +137,83 @@ def test_a_missing_debian_command_names_its_package() -> None:
     with pytest.raises(TargetError, match=expected):
         debian_command("no-such-server", "x", "the local target runs it")
     assert debian_command("sh", "dash", "a shell") == shutil.which("sh")
+
+
+def _unrelated_sleeper() -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
+    )
+
+
+def test_a_recycled_pid_is_not_signalled(tmp_path: Path) -> None:
+    process = Process("server", tmp_path)
+    process.start([sys.executable, "-c", "import time; time.sleep(60)"])
+    recorded = process.pid_file.read_text().splitlines()
+    process.stop()
+    # Start times count clock ticks (10 ms): let one pass, as it always has when the kernel
+    # hands a pid out again.
+    time.sleep(0.05)
+    # The pid now belongs to an unrelated process (the kernel recycled it): the same program
+    # even, but started later.
+    stranger = _unrelated_sleeper()
+    try:
+        process.pid_file.write_text("\n".join([str(stranger.pid), *recorded[1:]]) + "\n")
+        assert process.pid() is None
+        assert not process.is_running()
+        assert process.stop() is False
+        assert stranger.poll() is None, "an unrelated process was signalled"
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_a_recycled_pid_running_another_program_is_not_signalled(tmp_path: Path) -> None:
+    process = Process("server", tmp_path)
+    stranger = subprocess.Popen(
+        [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"],
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert stranger.stdout is not None and stranger.stdout.readline() == b"up\n"
+        started = start_time(stranger.pid)
+        process.pid_file.write_text(f"{stranger.pid}\n/usr/bin/redis-server\nstarted {started}\n")
+        assert process.stop() is False
+        assert stranger.poll() is None, "an unrelated process was signalled"
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_a_pid_file_without_start_time_or_mark_is_never_trusted(tmp_path: Path) -> None:
+    stranger = _unrelated_sleeper()
+    try:
+        process = Process("etcd", tmp_path)
+        process.pid_file.write_text(f"{stranger.pid}\n")
+        assert process.stop() is False
+        assert stranger.poll() is None, "an unrelated process was signalled"
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_a_pid_file_another_tool_wrote_is_trusted_when_the_command_line_names_the_mark(
+    tmp_path: Path,
+) -> None:
+    script = "import time; print('up', flush=True); time.sleep(60)"
+    mine = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path / "kwok.yaml")],
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert mine.stdout is not None and mine.stdout.readline() == b"up\n"
+        process = Process("kwok-controller", tmp_path, mark=str(tmp_path))
+        process.pid_file.write_text(f"{mine.pid}\n")
+        assert process.is_running()
+        assert process.stop(grace=5.0) is True
+        assert mine.wait(timeout=5) is not None
+    finally:
+        if mine.poll() is None:
+            mine.kill()
+            mine.wait()

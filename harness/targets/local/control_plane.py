@@ -200,12 +200,9 @@ class ControlPlane:
         kwokctl's stop does not wait, and a kube-apiserver still shutting down holds its port; a
         start issued at once would fail to bind.
         """
-        pids = self.cluster_dir() / "pids"
         attempts = 3
         for attempt in range(1, attempts + 1):
-            running = [
-                p.pid() for p in (Process(n, pids) for n in KWOK_COMPONENTS) if p.is_running()
-            ]
+            running = [p.pid() for p in self.processes() if p.is_running()]
             self.kwokctl(built, ["stop", "cluster"])
             for pid in running:
                 if pid is not None:
@@ -263,7 +260,10 @@ class ControlPlane:
     def processes(self) -> tuple[Process, ...]:
         """kwok's components, by the pid files kwokctl writes."""
         pids = self.cluster_dir() / "pids"
-        return tuple(Process(name, pids) for name in KWOK_COMPONENTS)
+        # kwokctl's pid files hold the pid alone; every component's command line names a file
+        # of this cluster (its kubeconfig, certificates, data or configuration).
+        mark = str(self.cluster_dir())
+        return tuple(Process(name, pids, mark=mark) for name in KWOK_COMPONENTS)
 
     def kill_processes(self) -> None:
         for process in self.processes():
@@ -273,10 +273,9 @@ class ControlPlane:
 
     def status(self) -> list[ComponentStatus]:
         lines = []
-        pids = self.cluster_dir() / "pids"
         logs = self.cluster_dir() / "logs"
-        for name in KWOK_COMPONENTS:
-            process = Process(name, pids)
+        for process in self.processes():
+            name = process.name
             running = process.is_running()
             detail = f"pid {process.pid()}" if running else "not running"
             if not running and (logs / f"{name}.log").exists():
