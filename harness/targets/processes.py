@@ -163,6 +163,33 @@ def _recorded_argv(line: str) -> list[str]:
         return []
 
 
+def running_from(directory: Path) -> list[int]:
+    """The pids of every process whose executable lies under ``directory``: how processes that
+    lost their supervisor (and pid files) are still found."""
+    root = directory.resolve()
+    found = []
+    for exe in Path("/proc").glob("[0-9]*/exe"):
+        try:
+            target = Path(os.readlink(exe))
+        except OSError:
+            continue
+        if target.is_relative_to(root) and pid_alive(int(exe.parent.name)):
+            found.append(int(exe.parent.name))
+    return sorted(found)
+
+
+def stop_running_from(directory: Path, *, grace: float) -> list[int]:
+    """SIGTERM every process running from ``directory``, SIGKILL what is left after ``grace``
+    seconds; the pids it found."""
+    pids = running_from(directory)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGTERM)
+    for pid in pids:
+        wait_gone(pid, within=grace)
+    return pids
+
+
 def pid_alive(pid: int) -> bool:
     """True while ``pid`` exists and is not a zombie (a zombie holds no ports or files)."""
     try:

@@ -30,7 +30,7 @@ from harness.targets.local.control_plane import ControlPlane
 from harness.targets.local.dataplane_client import DataPlaneClient, LocalServices
 from harness.targets.local.servers import Servers
 from harness.targets.local.state import State
-from harness.targets.processes import Process, debian_command
+from harness.targets.processes import Process, debian_command, stop_running_from
 
 Report = Callable[[str], None]
 
@@ -216,6 +216,7 @@ class LocalTarget(TargetDefaults):
         for process in self._own_processes():
             if process.stop(grace=15.0):
                 self.report(f"{process.name}: stopped")
+        self._stop_orphaned_pods()
         self.control_plane.delete()
         shutil.rmtree(self.root, ignore_errors=True)
         seconds = time.monotonic() - started
@@ -244,6 +245,7 @@ class LocalTarget(TargetDefaults):
         """Stop every process but keep the cluster's files (logs, kubeconfig) for a post-mortem."""
         for process in self._own_processes():
             process.stop(grace=15.0)
+        self._stop_orphaned_pods()
         self.control_plane.stop(built)
         self.report(f"stopped every component; logs kept under {self.root}")
 
@@ -274,6 +276,13 @@ class LocalTarget(TargetDefaults):
                 detail += "; " + self.dataplane.summary()
             lines.append(ComponentStatus(process.name, running, detail))
         return lines
+
+    def _stop_orphaned_pods(self) -> None:
+        """Pod processes a crashed data plane left behind (they die with it unless setpriv was
+        missing), found by the binaries they run."""
+        pids = stop_running_from(self.servers.dataplane_dir / "bin", grace=5.0)
+        if pids:
+            self.report(f"pod processes left by the data plane: stopped {pids}")
 
     def processes(self) -> tuple[Process, ...]:
         """Every process this target starts: kwok's components, then the ones beside them."""
