@@ -29,7 +29,7 @@ from harness.targets.local.argocd import LocalArgoCD
 from harness.targets.local.control_plane import ControlPlane
 from harness.targets.local.dataplane_client import DataPlaneClient, LocalServices
 from harness.targets.local.servers import Servers
-from harness.targets.local.state import State
+from harness.targets.local.state import State, StateLock
 from harness.targets.processes import Process, debian_command, stop_running_from
 
 Report = Callable[[str], None]
@@ -45,8 +45,10 @@ class LocalTarget(TargetDefaults):
     def __init__(self, settings: Settings, *, report: Report = lambda _line: None) -> None:
         self.settings = settings
         self.report = report
-        self.root = settings.state_dir.resolve() / "local"
+        self.root = settings.state_dir / "local"
         self.state = State(self.root / "state.json")
+        # Beside the root, not in it: `down` removes the root while holding the lock.
+        self.lock = StateLock(self.root.parent / "local.lock")
         self.control_plane = ControlPlane(self.root, settings, self.state, report)
         self.kubeconfig = self.control_plane.kubeconfig
         self.servers = Servers(self.root, settings, self.state, self.kubeconfig, report)
@@ -180,6 +182,10 @@ class LocalTarget(TargetDefaults):
 
     def up(self) -> float:
         """Make the cluster ready; returns the seconds it took. Safe to call when already up."""
+        with self.lock.held("bgh up"):
+            return self._up()
+
+    def _up(self) -> float:
         started = time.monotonic()
         prometheus = debian_command(
             "prometheus",
@@ -212,6 +218,10 @@ class LocalTarget(TargetDefaults):
 
     def down(self) -> float:
         """Stop every process and remove every file the local target made."""
+        with self.lock.held("bgh down"):
+            return self._down()
+
+    def _down(self) -> float:
         started = time.monotonic()
         for process in self._own_processes():
             if process.stop(grace=15.0):
