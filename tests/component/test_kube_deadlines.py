@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -18,56 +17,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import yaml
 
 from harness.errors import Unreachable, WaitTimeout
 from harness.kube import JSON_PATCH, ROLLOUT, ApiError, Kube, Resource, rollout_from
 from harness.waits import wait_for
-
-
-def _kubeconfig(tmp_path: Path, port: int) -> Path:
-    path = tmp_path / "kubeconfig"
-    cluster = {"server": f"http://127.0.0.1:{port}"}
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "fake", "cluster": cluster}],
-                "users": [{"name": "fake", "user": {"token": "not-a-secret"}}],
-                "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
-                "current-context": "fake",
-            }
-        )
-    )
-    return path
-
-
-@contextlib.contextmanager
-def _silent_server() -> Iterator[int]:
-    """Accepts connections and never answers, as a wedged API server does."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.1)
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                held.append(listener.accept()[0])
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join()
-        for sock in held:
-            sock.close()
-        listener.close()
+from tests.support.fake_api import kubeconfig_for, silent_server
 
 
 @contextlib.contextmanager
@@ -111,8 +65,8 @@ def test_a_wait_fails_at_its_deadline_against_an_api_server_that_never_answers(
     tmp_path: Path,
 ) -> None:
     """The fake: an API server that accepts and never answers (see the module docstring)."""
-    with _silent_server() as port:
-        kube = Kube(kubeconfig=_kubeconfig(tmp_path, port), context=None, namespace="demo")
+    with silent_server() as port:
+        kube = Kube(kubeconfig=kubeconfig_for(tmp_path, port), context=None, namespace="demo")
         started = time.monotonic()
         with pytest.raises(WaitTimeout) as caught:
             wait_for(
@@ -132,9 +86,9 @@ def test_a_wait_fails_at_its_deadline_against_an_api_server_that_never_answers(
 
 def test_every_request_has_a_read_timeout(tmp_path: Path) -> None:
     """The fake: an API server that accepts and never answers (see the module docstring)."""
-    with _silent_server() as port:
+    with silent_server() as port:
         kube = Kube(
-            kubeconfig=_kubeconfig(tmp_path, port),
+            kubeconfig=kubeconfig_for(tmp_path, port),
             context=None,
             namespace="demo",
             read_timeout=0.5,
@@ -151,7 +105,7 @@ def test_an_idempotent_write_is_retried_on_a_transient_status(tmp_path: Path, st
     slept: list[float] = []
     with _scripted_server([status, status]) as (port, seen):
         kube = Kube(
-            kubeconfig=_kubeconfig(tmp_path, port),
+            kubeconfig=kubeconfig_for(tmp_path, port),
             context=None,
             namespace="demo",
             sleep=slept.append,
@@ -167,7 +121,7 @@ def test_retries_are_bounded(tmp_path: Path) -> None:
     slept: list[float] = []
     with _scripted_server([503] * 10) as (port, seen):
         kube = Kube(
-            kubeconfig=_kubeconfig(tmp_path, port),
+            kubeconfig=kubeconfig_for(tmp_path, port),
             context=None,
             namespace="demo",
             sleep=slept.append,
@@ -182,7 +136,7 @@ def test_retries_are_bounded(tmp_path: Path) -> None:
 def test_other_client_errors_are_never_retried(tmp_path: Path, status: int) -> None:
     """The fake: an API server that answers ``status`` (see the module docstring)."""
     with _scripted_server([status]) as (port, seen):
-        kube = Kube(kubeconfig=_kubeconfig(tmp_path, port), context=None, namespace="demo")
+        kube = Kube(kubeconfig=kubeconfig_for(tmp_path, port), context=None, namespace="demo")
         with pytest.raises(ApiError, match=f"scripted {status}"):
             kube.patch(ROLLOUT, "service-b", {"spec": {"paused": False}})
     assert seen == ["PATCH"]
@@ -192,7 +146,7 @@ def test_a_json_patch_is_not_retried(tmp_path: Path) -> None:
     """The fake: an API server that answers 503 once (see the module docstring). A JSON patch
     may not be idempotent (an "add" to a list lands twice), so it gets one try."""
     with _scripted_server([503]) as (port, seen):
-        kube = Kube(kubeconfig=_kubeconfig(tmp_path, port), context=None, namespace="demo")
+        kube = Kube(kubeconfig=kubeconfig_for(tmp_path, port), context=None, namespace="demo")
         with pytest.raises(Unreachable):
             kube.patch(
                 ROLLOUT,
