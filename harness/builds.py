@@ -92,9 +92,6 @@ ARGO_ROLLOUTS = Component(
     },
     # The CRDs come from the same module version as the controller, never from elsewhere.
     {"crds": "manifests/crds/*-crd.yaml"},
-    # The controller serves metrics and healthz on every interface (controller.go's
-    # ``listenAddr = "0.0.0.0:%d"``, no flag); out of cluster they belong on loopback.
-    ldflags=("-X github.com/argoproj/argo-rollouts/controller.listenAddr=127.0.0.1:%d",),
 )
 
 # CRD-only components: no binaries, only data files from the pinned upstream module.

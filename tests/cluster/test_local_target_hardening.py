@@ -72,17 +72,39 @@ def _is_loopback(address: str) -> bool:
     return host.startswith("127.") or host == "::1"
 
 
+def _upstream_wildcards(target: LocalTarget) -> set[tuple[str, int]]:
+    """(process, port) that upstream binds to every interface with no flag to change it:
+    argo-rollouts controller/controller.go (a constant ``listenAddr = "0.0.0.0:%d"``) and Argo
+    CD's controller/appcontroller.go (``"0.0.0.0:%d"`` for metrics). Metrics and health only."""
+    ports = target.state.read()
+    allowed = {
+        ("rollouts-controller", ports["rollouts_metrics_port"]),
+        ("rollouts-controller", ports["rollouts_healthz_port"]),
+    }
+    if "argocd_controller_metrics_port" in ports:
+        allowed.add(("argocd-application-controller", ports["argocd_controller_metrics_port"]))
+    return allowed
+
+
 def test_every_socket_the_local_target_opens_is_on_loopback(cluster: Cluster) -> None:
     target = _local(cluster)
     optional = set(target.argocd.processes()) if not target.argocd.running() else set()
     processes = [p for p in target.processes() if p not in optional]
     assert [p.name for p in processes if not p.is_running()] == [], "see `bgh status`"
-    roots = {pid for process in processes if (pid := process.pid()) is not None}
-    sockets = _listening(_descendants(roots))
+    owners = {}
+    for process in processes:
+        pid = process.pid()
+        assert pid is not None
+        owners.update(dict.fromkeys(_descendants({pid}), process.name))
+    sockets = _listening(set(owners))
     print("\n".join(f"{proto:4} {local:24} {owner}" for proto, local, owner in sockets))
     assert sockets, "no listening socket found for the target's processes; ss saw none of them"
-    exposed = [s for s in sockets if not _is_loopback(s[1])]
-    assert exposed == []
+    exposed = {
+        (owners[int(owner.rsplit("[", 1)[1].rstrip("]"))], int(local.rsplit(":", 1)[1]))
+        for _proto, local, owner in sockets
+        if not _is_loopback(local)
+    }
+    assert exposed <= _upstream_wildcards(target)
 
 
 def test_the_state_root_and_keys_are_owner_only(cluster: Cluster) -> None:
