@@ -62,11 +62,12 @@ class Process:
         if len(lines) >= 3 and lines[2].startswith("started "):
             if lines[2] != f"started {start_time(pid)}":
                 return False
-            # The program, not every argument: Redis rewrites its own command line. A process
-            # caught between fork and exec shows none yet; its start time already matched.
-            program = (_recorded_argv(lines[1]) or [""])[0]
-            command = " ".join(_cmdline(pid))
-            return not command or command.startswith(program)
+            # The program's name, not every argument nor its path: Redis rewrites its command
+            # line ("redis-server 127.0.0.1:6379"). A process caught between fork and exec shows
+            # none yet; its start time already matched.
+            program = Path((_recorded_argv(lines[1]) or [""])[0]).name
+            command = " ".join(_cmdline(pid)).split()
+            return not command or Path(command[0]).name == program
         if self.mark is not None:
             return any(self.mark in part for part in _cmdline(pid))
         return False  # no way to tell it is ours: never signal it

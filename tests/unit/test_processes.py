@@ -22,6 +22,7 @@ from harness.targets.processes import (
     wait_http_ok,
     wait_port_bindable,
 )
+from harness.waits import poll
 
 
 def test_start_then_stop_leaves_nothing_running(tmp_path: Path) -> None:
@@ -183,6 +184,23 @@ def test_a_recycled_pid_running_another_program_is_not_signalled(tmp_path: Path)
     finally:
         stranger.kill()
         stranger.wait()
+
+
+def test_a_program_that_rewrites_its_command_line_is_still_recognised(tmp_path: Path) -> None:
+    """Redis sets its title to "redis-server 127.0.0.1:<port>", dropping its path and flags."""
+    redis = shutil.which("redis-server")
+    if redis is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    process = Process("argocd-redis", tmp_path)
+    port = free_port()
+    process.start([redis, "--bind", "127.0.0.1", "--port", str(port), "--save", ""])
+    try:
+        _, answered = poll(lambda: port_in_use(port), bool, within=10)
+        assert answered
+        assert process.is_running()
+    finally:
+        assert process.stop() is True
+    assert not port_in_use(port)
 
 
 def test_a_pid_file_without_start_time_or_mark_is_never_trusted(tmp_path: Path) -> None:
