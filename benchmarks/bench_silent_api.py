@@ -23,9 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.results import write_section  # noqa: E402
 from harness.errors import WaitTimeout  # noqa: E402
-from harness.kube import ROLLOUT, Kube, Resource, rollout_from  # noqa: E402
-from harness.waits import wait_for  # noqa: E402
-from tests.support.fake_api import kubeconfig_for, silent_server  # noqa: E402
+from harness.kube import Kube  # noqa: E402
+from tests.support.fake_api import kubeconfig_for, silent_server, wait_for_rollout  # noqa: E402
 
 DEADLINES = (1.0, 2.0, 5.0, 10.0)
 
@@ -33,14 +32,7 @@ DEADLINES = (1.0, 2.0, 5.0, 10.0)
 def one_wait(kube: Kube, within: float) -> float:
     started = time.monotonic()
     try:
-        wait_for(
-            Resource(kube, ROLLOUT, rollout_from),
-            "service-b",
-            lambda _rollout: True,
-            what="Rollout bench/service-b",
-            describe=lambda rollout: rollout.status_phase,
-            within=within,
-        )
+        wait_for_rollout(kube, within=within)
     except WaitTimeout:
         return time.monotonic() - started
     raise SystemExit("the silent server answered: the benchmark measured nothing")

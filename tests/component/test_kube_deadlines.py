@@ -19,9 +19,8 @@ from pathlib import Path
 import pytest
 
 from harness.errors import Unreachable, WaitTimeout
-from harness.kube import JSON_PATCH, ROLLOUT, ApiError, Kube, Resource, rollout_from
-from harness.waits import wait_for
-from tests.support.fake_api import kubeconfig_for, silent_server
+from harness.kube import JSON_PATCH, ROLLOUT, ApiError, Kube
+from tests.support.fake_api import kubeconfig_for, silent_server, wait_for_rollout
 
 
 @contextlib.contextmanager
@@ -69,14 +68,7 @@ def test_a_wait_fails_at_its_deadline_against_an_api_server_that_never_answers(
         kube = Kube(kubeconfig=kubeconfig_for(tmp_path, port), context=None, namespace="demo")
         started = time.monotonic()
         with pytest.raises(WaitTimeout) as caught:
-            wait_for(
-                Resource(kube, ROLLOUT, rollout_from),
-                "service-b",
-                lambda _rollout: True,
-                what="Rollout demo/service-b: phase Paused",
-                describe=lambda rollout: rollout.status_phase,
-                within=2.0,
-            )
+            wait_for_rollout(kube, within=2.0)
         took = time.monotonic() - started
     assert 2.0 <= took <= 3.0
     message = str(caught.value)

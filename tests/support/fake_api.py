@@ -14,6 +14,9 @@ from pathlib import Path
 
 import yaml
 
+from harness.kube import ROLLOUT, Kube, Resource, Rollout, rollout_from
+from harness.waits import Waited, wait_for
+
 
 def kubeconfig_for(tmp_path: Path, port: int) -> Path:
     path = tmp_path / "kubeconfig"
@@ -58,3 +61,15 @@ def silent_server() -> Iterator[int]:
         for sock in held:
             sock.close()
         listener.close()
+
+
+def wait_for_rollout(kube: Kube, *, within: float) -> Waited[Rollout]:
+    """The harness's wait for Rollout ``service-b`` to exist, as a runbook's wait would run."""
+    return wait_for(
+        Resource(kube, ROLLOUT, rollout_from),
+        "service-b",
+        lambda _rollout: True,
+        what="Rollout demo/service-b: phase Paused",
+        describe=lambda rollout: rollout.status_phase,
+        within=within,
+    )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -140,10 +142,20 @@ def test_a_missing_debian_command_names_its_package() -> None:
     assert debian_command("sh", "dash", "a shell") == shutil.which("sh")
 
 
-def _unrelated_sleeper() -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
+@contextlib.contextmanager
+def _stranger(*argv: str) -> Iterator[subprocess.Popen[bytes]]:
+    """An unrelated process, running (past exec) once this yields; must never be signalled."""
+    script = "import time; print('up', flush=True); time.sleep(60)"
+    stranger = subprocess.Popen(
+        [sys.executable, "-c", script, *argv], start_new_session=True, stdout=subprocess.PIPE
     )
+    try:
+        assert stranger.stdout is not None and stranger.stdout.readline() == b"up\n"
+        yield stranger
+    finally:
+        if stranger.poll() is None:
+            stranger.kill()
+        stranger.wait()
 
 
 def test_a_recycled_pid_is_not_signalled(tmp_path: Path) -> None:
@@ -156,34 +168,21 @@ def test_a_recycled_pid_is_not_signalled(tmp_path: Path) -> None:
     time.sleep(0.05)
     # The pid now belongs to an unrelated process (the kernel recycled it): the same program
     # even, but started later.
-    stranger = _unrelated_sleeper()
-    try:
+    with _stranger() as stranger:
         process.pid_file.write_text("\n".join([str(stranger.pid), *recorded[1:]]) + "\n")
         assert process.pid() is None
         assert not process.is_running()
         assert process.stop() is False
         assert stranger.poll() is None, "an unrelated process was signalled"
-    finally:
-        stranger.kill()
-        stranger.wait()
 
 
 def test_a_recycled_pid_running_another_program_is_not_signalled(tmp_path: Path) -> None:
     process = Process("server", tmp_path)
-    stranger = subprocess.Popen(
-        [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"],
-        start_new_session=True,
-        stdout=subprocess.PIPE,
-    )
-    try:
-        assert stranger.stdout is not None and stranger.stdout.readline() == b"up\n"
+    with _stranger() as stranger:
         started = start_time(stranger.pid)
         process.pid_file.write_text(f"{stranger.pid}\n/usr/bin/redis-server\nstarted {started}\n")
         assert process.stop() is False
         assert stranger.poll() is None, "an unrelated process was signalled"
-    finally:
-        stranger.kill()
-        stranger.wait()
 
 
 def test_a_program_that_rewrites_its_command_line_is_still_recognised(tmp_path: Path) -> None:
@@ -204,34 +203,19 @@ def test_a_program_that_rewrites_its_command_line_is_still_recognised(tmp_path: 
 
 
 def test_a_pid_file_without_start_time_or_mark_is_never_trusted(tmp_path: Path) -> None:
-    stranger = _unrelated_sleeper()
-    try:
+    with _stranger() as stranger:
         process = Process("etcd", tmp_path)
         process.pid_file.write_text(f"{stranger.pid}\n")
         assert process.stop() is False
         assert stranger.poll() is None, "an unrelated process was signalled"
-    finally:
-        stranger.kill()
-        stranger.wait()
 
 
 def test_a_pid_file_another_tool_wrote_is_trusted_when_the_command_line_names_the_mark(
     tmp_path: Path,
 ) -> None:
-    script = "import time; print('up', flush=True); time.sleep(60)"
-    mine = subprocess.Popen(
-        [sys.executable, "-c", script, str(tmp_path / "kwok.yaml")],
-        start_new_session=True,
-        stdout=subprocess.PIPE,
-    )
-    try:
-        assert mine.stdout is not None and mine.stdout.readline() == b"up\n"
+    with _stranger(str(tmp_path / "kwok.yaml")) as mine:
         process = Process("kwok-controller", tmp_path, mark=str(tmp_path))
         process.pid_file.write_text(f"{mine.pid}\n")
         assert process.is_running()
         assert process.stop(grace=5.0) is True
         assert mine.wait(timeout=5) is not None
-    finally:
-        if mine.poll() is None:
-            mine.kill()
-            mine.wait()
