@@ -8,6 +8,12 @@ the objects of that kind that do exist; 403 ``Forbidden`` (the identity lacks a 
 ``Unauthorized`` (the credentials themselves are rejected), 409 ``Conflict``; a 410 during a
 watch is ``Expired`` and a refused, reset or busy API server ``Unreachable``, so a wait reads
 again and resumes. ``impersonate`` acts as another user, as ``kubectl --as`` does.
+
+Every request has a connect and a read timeout (``Timeouts.api_connect``, ``api_read``; a caller
+with less time left passes its own read timeout), so a server that accepts and never answers
+cannot hold a wait past its deadline. Idempotent writes (merge patch, server-side apply, replace,
+delete) are retried with a short backoff on 429, 500, 503, 504 and on a connection reset; nothing
+else is retried here (other 4xx are answers, and a read timeout means the time is spent).
 """
 
 from __future__ import annotations
@@ -15,13 +21,14 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import urllib3
-from kubernetes import config
+from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
 from harness.errors import (
@@ -377,11 +384,22 @@ class Kube:
         context: str | None,
         namespace: str,
         impersonate: str | None = None,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        write_attempts: int = 4,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.namespace = namespace
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.write_attempts = write_attempts
+        self.sleep = sleep
+        configuration = client.Configuration()
         try:
-            api_client = config.new_client_from_config(
-                config_file=str(kubeconfig) if kubeconfig else None, context=context
+            config.load_kube_config(
+                config_file=str(kubeconfig) if kubeconfig else None,
+                context=context,
+                client_configuration=configuration,
             )
         except (ConfigException, OSError) as exc:
             where = kubeconfig or "~/.kube/config"
@@ -390,10 +408,13 @@ class Kube:
                 f"{exc}; set BGH_KUBECONFIG (e.g. BGH_KUBECONFIG=.bgh/local/kubeconfig) or run "
                 "`bgh up` first"
             ) from exc
+        # urllib3 would otherwise retry a timed-out GET three times on its own, multiplying the
+        # read timeout; retries are decided in ``_call``.
+        configuration.retries = False
+        self.api = client.ApiClient(configuration)
         if impersonate:
             # What `kubectl --as` sends: the API server authorizes the request as this user.
-            api_client.set_default_header("Impersonate-User", impersonate)
-        self.api = api_client
+            self.api.set_default_header("Impersonate-User", impersonate)
 
     @property
     def server(self) -> str:
@@ -410,6 +431,32 @@ class Kube:
         stream: bool = False,
         timeout: float | None = None,
     ) -> Any:
+        """One request; ``timeout`` is its read timeout (default ``read_timeout``)."""
+        attempts = self.write_attempts if _idempotent_write(method, content_type) else 1
+        backoff = 0.25
+        for attempt in range(1, attempts + 1):
+            try:
+                response = self._send(method, path, query, body, content_type, timeout)
+            except _Transient as exc:
+                if attempt == attempts:
+                    raise exc.error from exc.__cause__
+                self.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            break
+        if stream:
+            return response
+        return json.loads(response.data or b"null")
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str] | None,
+        body: Any,
+        content_type: str,
+        timeout: float | None,
+    ) -> Any:
         try:
             method, url, headers, payload, _ = self.api.param_serialize(
                 method=method,
@@ -420,21 +467,32 @@ class Kube:
                 auth_settings=["BearerToken"],
             )
             response = self.api.call_api(
-                method, url, header_params=headers, body=payload, _request_timeout=timeout
+                method,
+                url,
+                header_params=headers,
+                body=payload,
+                _request_timeout=(self.connect_timeout, timeout or self.read_timeout),
             ).response
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise Unreachable(
+            unreachable = Unreachable(
                 f"cannot reach the API server at {self.server} ({method} {path}): {exc}"
-            ) from exc
+            )
+            if _is_reset(exc):
+                raise _Transient(unreachable) from exc
+            raise unreachable from exc
         if response.status >= 400:
-            raise _translate(response.status, response.reason, response.data, method, path)
-        if stream:
-            return response
-        return json.loads(response.data or b"null")
+            error = _translate(response.status, response.reason, response.data, method, path)
+            if response.status in RETRIED_STATUSES:
+                raise _Transient(error)
+            raise error
+        return response
 
-    def get(self, kind: Kind, name: str) -> dict[str, Any]:
+    def get(self, kind: Kind, name: str, *, timeout: float | None = None) -> dict[str, Any]:
+        """One object; ``timeout``: the read timeout, when less than ``read_timeout`` is left."""
         try:
-            result: dict[str, Any] = self._call("GET", kind.path(self.namespace, name))
+            result: dict[str, Any] = self._call(
+                "GET", kind.path(self.namespace, name), timeout=timeout
+            )
         except NotFound as exc:
             others = sorted(o["metadata"]["name"] for o in self.list(kind)[0])
             listing = ", ".join(others) if others else "none"
@@ -482,7 +540,8 @@ class Kube:
             kind.path(None if all_namespaces else self.namespace),
             query=query,
             stream=True,
-            timeout=timeout_seconds + 5,
+            # The server ends the stream after timeoutSeconds; a silent one is cut a second later.
+            timeout=timeout_seconds + 1,
         )
         try:
             buffer = b""
@@ -589,6 +648,30 @@ class Kube:
                         return
 
 
+RETRIED_STATUSES = frozenset({429, 500, 503, 504})
+
+
+class _Transient(Exception):
+    """A failure worth another try of an idempotent write; ``error`` is what the caller gets."""
+
+    def __init__(self, error: HarnessError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _idempotent_write(method: str, content_type: str) -> bool:
+    """A write that leaves the same object however often it lands (a JSON patch may not)."""
+    if method in ("PUT", "DELETE"):
+        return True
+    return method == "PATCH" and content_type in (MERGE_PATCH, APPLY_PATCH)
+
+
+def _is_reset(exc: BaseException) -> bool:
+    """A connection the server reset or closed before answering (not a timeout: that time is
+    spent)."""
+    return isinstance(exc, ConnectionResetError | urllib3.exceptions.ProtocolError)
+
+
 def _translate(status: int, reason: str, body: bytes, method: str, path: str) -> HarnessError:
     try:
         reason = json.loads(body or b"{}").get("message", reason)
@@ -641,8 +724,8 @@ class Resource(Generic[T]):
     kind: Kind
     convert: Callable[[Mapping[str, Any]], T]
 
-    def read(self, name: str) -> tuple[T, str]:
-        raw = self.kube.get(self.kind, name)
+    def read(self, name: str, *, timeout: float | None = None) -> tuple[T, str]:
+        raw = self.kube.get(self.kind, name, timeout=timeout)
         return self.convert(raw), str(_meta(raw).get("resourceVersion", ""))
 
     def events(

@@ -13,12 +13,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from harness.errors import ConfigError
 
 ENV_PREFIX = "BGH_"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 TargetName = Literal["local", "kind", "existing"]
 
@@ -37,6 +38,17 @@ class Timeouts(BaseModel):
     )
     build: float = Field(
         3600.0, gt=0, description="Building one control-plane binary set, seconds."
+    )
+    api_connect: float = Field(
+        5.0, gt=0, description="Connecting to the API server, per request, seconds."
+    )
+    api_read: float = Field(
+        30.0,
+        gt=0,
+        description=(
+            "Waiting for the API server's answer to one request (a wait's own deadline is "
+            "shorter when less time is left), seconds."
+        ),
     )
 
 
@@ -126,7 +138,11 @@ class Settings(BaseSettings):
         description="Namespace of the demo system's Rollouts.",
     )
     state_dir: Path = Field(
-        Path(".bgh"), description="Where a target keeps its kubeconfig, logs and process state."
+        Path(".bgh"),
+        description=(
+            "Where a target keeps its kubeconfig, logs and process state; a relative path is "
+            "taken from the project root, not the current directory."
+        ),
     )
     cache_dir: Path = Field(
         Path.home() / ".cache" / "bgh",
@@ -167,6 +183,12 @@ class Settings(BaseSettings):
     timeouts: Timeouts = Field(default_factory=Timeouts)  # type: ignore[arg-type]
     local: LocalOptions = Field(default_factory=LocalOptions)  # type: ignore[arg-type]
     kind: KindOptions = Field(default_factory=KindOptions)  # type: ignore[arg-type]
+
+    @field_validator("state_dir")
+    @classmethod
+    def _from_project_root(cls, value: Path) -> Path:
+        # `bgh down` from a sub-directory must find what `bgh up` started at the top.
+        return value if value.is_absolute() else PROJECT_ROOT / value
 
     @property
     def deadlines(self) -> Timeouts:

@@ -109,6 +109,8 @@ class TargetDefaults:
             context=self.settings.context,
             namespace=namespace or self.settings.namespace,
             impersonate=self.settings.impersonate,
+            connect_timeout=self.settings.deadlines.api_connect,
+            read_timeout=self.settings.deadlines.api_read,
         )
 
     def pod_logs(self, namespace: str, pod: str) -> str | None:
