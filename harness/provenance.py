@@ -668,9 +668,10 @@ class Recorder:
             if not self._changed.wait_for(lambda: self._synced >= wanted, timeout=within):
                 self.stop()
                 raise WaitTimeout(
-                    f'recording namespace "{self.kube.namespace}": not every kind was listed '
-                    f"within {within:g}s; listed: {', '.join(sorted(self._synced)) or 'none'} "
-                    f"of {', '.join(sorted(wanted))}"
+                    f'recording namespace "{self.kube.namespace}"',
+                    within=within,
+                    expecting=f"listed ({', '.join(sorted(wanted))})",
+                    last_seen=f"listed: {', '.join(sorted(self._synced)) or 'none'}",
                 )
         return self.history
 

@@ -19,13 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from harness import gitops
+from harness.delivery import DirectApply
 from harness.isolation import Isolation
 from harness.kube import HASH_LABEL, MERGE_PATCH, SERVICE, VIRTUAL_SERVICE, Kube
-from harness.probes import Side, gateway_for
+from harness.probes import Gateway, Side
 from harness.provenance import Verdict
 from harness.rollouts import Phase, Rollouts
 from harness.settings import Settings, load_settings
+from harness.targets import target_for
 from tests.cluster.conftest import Cluster
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -39,6 +40,7 @@ class Released:
 
     settings: Settings
     kube: Kube
+    gateway: Gateway
     rollouts: Rollouts
     active: str  # B's active pod-template hash
     preview: str  # B's preview pod-template hash
@@ -46,7 +48,7 @@ class Released:
     def judge(self, during: Callable[[], object] = lambda: None) -> Verdict:
         """Both streams, ``during`` done once they run, until each side has answered
         ``ANSWERS_PER_SIDE`` times."""
-        isolation = Isolation(self.kube, gateway_for(self.settings), rps=10)
+        isolation = Isolation(self.kube, self.gateway, rps=10)
         isolation.start()
         during()  # watched: a change made before the recorder started would be its first state
         assert isolation.traffic is not None
@@ -72,19 +74,18 @@ def _release_b_alone(tmp_path: Path, *, old_virtual_service: bool) -> Iterator[R
     settings = base.model_copy(
         update={"namespace": f"prov-{uuid.uuid4().hex[:8]}", "gitops_dir": tree}
     )
-    gitops.deploy(settings, "qa")
-    kube = Kube(
-        kubeconfig=gitops.kubectl_for(settings).kubeconfig,
-        context=settings.context,
-        namespace=settings.namespace,
-    )
-    rollouts = Rollouts(kube, timeout=settings.timeout("rollout"))
+    target = target_for(settings)
+    DirectApply(target).deploy("qa")
+    kube = target.kube()
+    rollouts = Rollouts(kube, timeout=settings.deadlines.rollout)
     try:
         rollouts.set_image_version("service-b", "1.1.0")
         b = rollouts.wait_for_phase("service-b", Phase.PAUSED)
-        yield Released(settings, kube, rollouts, b.active_selector, b.preview_selector)
+        yield Released(
+            settings, kube, target.gateway(), rollouts, b.active_selector, b.preview_selector
+        )
     finally:
-        gitops.kubectl_for(settings).run("delete", "namespace", settings.namespace, "--wait=false")
+        target.kubectl().run("delete", "namespace", settings.namespace, "--wait=false")
 
 
 @pytest.fixture(scope="module")
