@@ -19,12 +19,10 @@ from dataclasses import dataclass
 from harness.delivery import ArgoCDDelivery, Deployed, DirectApply, settle
 from harness.errors import ConfigError
 from harness.gitops import ROOT_VERSION, Bump, GitOps
-from harness.kube import REPLICA_SET, Resource, Rollout, replica_set_from
+from harness.kube import Rollout
+from harness.probes import CALLER
 from harness.rollouts import Phase, Rollouts, phase_of
 from harness.target import Target
-from harness.waits import wait_for
-
-CALLER = "gateway-a"  # calls B and C; every other service calls nobody
 
 
 def next_root_version(root_version: str) -> str:
@@ -125,7 +123,7 @@ class Releases:
         promote_release(rollouts, release.rollouts)
         rollouts.wait_for_every_phase(release.rollouts, Phase.HEALTHY)
         for name in release.rollouts:
-            wait_for_ephemeral_metadata_moved(rollouts, name)
+            rollouts.wait_for_ephemeral_metadata_moved(name)
         return release
 
     def versions(self) -> dict[str, str]:
@@ -161,28 +159,3 @@ def _degraded(rollout: Rollout) -> str | None:
     return f"the rollout is Degraded: {message}" if phase is Phase.DEGRADED else None
 
 
-EPHEMERAL_METADATA = "rollout.argoproj.io/ephemeral-metadata"
-
-
-def wait_for_ephemeral_metadata_moved(rollouts: Rollouts, name: str) -> None:
-    """Block until no ReplicaSet of ``name`` but the stable one carries ephemeral metadata.
-
-    Healthy is reported on the reconcile that marks the new ReplicaSet stable; the controller
-    strips ``role`` from the older ReplicaSets' templates a reconcile later
-    (rollout/ephemeralmetadata.go). An undo in between copies that label into the Rollout's
-    template (the plugin copies the template as it is), which makes a new pod-template hash
-    instead of the fast rollback to the ReplicaSet still up.
-    """
-    stable = rollouts.read(name).stable_hash
-    source = Resource(rollouts.kube, REPLICA_SET, replica_set_from)
-    for rs in rollouts.replica_sets(name):
-        if rs.pod_template_hash == stable or EPHEMERAL_METADATA not in rs.annotations:
-            continue
-        wait_for(
-            source,
-            rs.name,
-            lambda r: EPHEMERAL_METADATA not in r.annotations,
-            what=f"ReplicaSet {rs.namespace}/{rs.name}: ephemeral metadata removed",
-            describe=lambda r: f"annotations {sorted(r.annotations)}",
-            within=rollouts.timeout,
-        )
