@@ -20,6 +20,7 @@ from harness.errors import ConfigError, ProbeError
 from harness.kube import Kube
 from harness.probes import Answer, Gateway, Side, Traffic
 from harness.provenance import History, Recorder, Verdict, judge, percentile
+from harness.waits import poll
 
 BOTH = (Side.ACTIVE, Side.PREVIEW)
 
@@ -48,11 +49,19 @@ class Isolation:
     def history(self) -> History:
         return self.recorder.history
 
-    def start(self, *, within: float = 15.0) -> None:
-        """Record the namespace, then start both streams; returns once both sides answered."""
+    def start(self, *, within: float = 15.0, isolated_first: bool = False) -> None:
+        """Record the namespace, then start both streams; returns once both sides answered.
+
+        ``isolated_first``: before the streams start, ask until gateway A answers on both sides
+        from the ReplicaSets the selectors name now (``wait_until_isolated``), so that routes
+        still catching up with a change made before the recording (the restore after the
+        previous scenario, say) are not charged to what comes next.
+        """
         self.recorder.start()
         self._running.callback(self.recorder.stop)
         try:
+            if isolated_first:
+                self.wait_until_isolated(within=within)
             self.traffic = self._running.enter_context(
                 self.gateway.steady_traffic(rps=self.rps, sides=BOTH)
             )
@@ -64,6 +73,29 @@ class Isolation:
         except BaseException:
             self._running.close()
             raise
+
+    def wait_until_isolated(self, *, within: float) -> Verdict:
+        """Ask both sides at once until one answer each is judged with no violation.
+
+        Endpoints and proxies follow a Service's selector a moment after the API server has it;
+        a system that stays mis-routed fails here, with the chains of its last answers.
+        """
+
+        def ask() -> Verdict:
+            answers = self.gateway.read_versions(BOTH).values()
+            return judge(answers, self.history, tolerance=self.tolerance, grace=self.grace)
+
+        verdict, met = poll(
+            ask,
+            lambda v: not v.violations and all(v.checked(side) for side in BOTH),
+            within=within,
+        )
+        if not met:
+            raise ProbeError(
+                f"gateway A's answers did not come from the ReplicaSets the selectors name "
+                f"within {within:g}s, before the scenario changed anything:\n{verdict.report()}"
+            )
+        return verdict
 
     def answers(self) -> list[Answer]:
         if self.traffic is None:

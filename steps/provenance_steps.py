@@ -49,7 +49,7 @@ def pytest_bdd_after_step(request: pytest.FixtureRequest) -> None:
     demo: DemoSystem = request.getfixturevalue("demo")
     isolation = Isolation(demo.kube, demo.gateway)
     node.stash[_ISOLATION] = isolation
-    isolation.start()
+    isolation.start(isolated_first=True)
 
 
 def pytest_bdd_after_scenario(request: pytest.FixtureRequest) -> None:
