@@ -1,6 +1,7 @@
 """The isolation invariants per runbook: answers checked per side, violations, switch lag.
 
-    flock /tmp/bgh-cluster.lock .venv/bin/python benchmarks/bench_provenance.py [-k EXPR]
+    .venv/bin/python benchmarks/bench_provenance.py [-k EXPR]
+    .venv/bin/python benchmarks/bench_provenance.py --figures FILE --outcome "LAST PYTEST LINE"
 
 Runs the mutating runbooks once on the local target with ``--bgh-provenance-figures``: every
 scenario's two background streams (users through active, testers through preview, 5 requests/s
@@ -8,7 +9,9 @@ each) are judged at its end (docs/provenance.md) and its figures appended to a J
 Per runbook: the answers checked per side, the violations (goal 0), the user answers tolerated
 on connections opened before a switch, and the time from the active Service's selector switch
 (as the watch saw it) to the end of the first user answer from the new ReplicaSet, p50/p95 over
-every switch in the runbook. Results go to benchmarks/RESULTS.md.
+every switch in the runbook. Results go to benchmarks/RESULTS.md. With ``--figures``, nothing
+is run: the file a whole suite run wrote (``PYTEST_ADDOPTS="--bgh-provenance-figures FILE" make
+test``) is summed up instead, every runbook that recorded figures included.
 """
 
 from __future__ import annotations
@@ -42,19 +45,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-k", default="", help="pytest -k expression to narrow the runbooks")
     parser.add_argument("-m", default=MUTATING, help=f"pytest -m expression (default: {MUTATING})")
+    parser.add_argument("--figures", type=Path, help="sum up this file instead of running")
+    parser.add_argument("--outcome", default="", help="with --figures: the run's pytest outcome")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
-        figures_file = Path(scratch) / "figures.jsonl"
-        argv = [sys.executable, "-m", "pytest", "tests/runbooks", "-q", "-p", "no:cacheprovider"]
-        argv += ["-m", args.m, "--bgh-provenance-figures", str(figures_file)]
-        if args.k:
-            argv += ["-k", args.k]
-        result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
-        print(result.stdout[-3000:], flush=True)
-        lines = figures_file.read_text().splitlines() if figures_file.exists() else []
+    if args.figures:
+        lines = args.figures.read_text().splitlines()
+        said = args.outcome or "not given"
+        how = (
+            "`python benchmarks/bench_provenance.py --figures` over the figures a whole suite "
+            "run (`make test`) wrote,"
+        )
+    else:
+        with tempfile.TemporaryDirectory() as scratch:
+            figures_file = Path(scratch) / "figures.jsonl"
+            argv = [sys.executable, "-m", "pytest", "tests/runbooks", "-q"]
+            argv += ["-p", "no:cacheprovider", "-m", args.m]
+            argv += ["--bgh-provenance-figures", str(figures_file)]
+            if args.k:
+                argv += ["-k", args.k]
+            result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
+            print(result.stdout[-3000:], flush=True)
+            lines = figures_file.read_text().splitlines() if figures_file.exists() else []
+        said = (result.stdout.strip().splitlines() or ["no output"])[-1].strip("= ")
+        how = "`python benchmarks/bench_provenance.py`"
     scenarios = [json.loads(line) for line in lines]
     if not scenarios:
-        raise SystemExit(f"no scenario recorded figures; pytest said:\n{result.stdout[-2000:]}")
+        raise SystemExit(f"no scenario recorded figures; pytest said: {said}")
     per: dict[str, dict[str, Any]] = defaultdict(
         lambda: {
             "scenarios": 0,
@@ -87,10 +103,9 @@ def main() -> None:
             f"{row['violations']} | {row['drained']} | {lag} |"
         )
         print(rows[-1], flush=True)
-    outcome = (result.stdout.strip().splitlines() or ["no output"])[-1].strip("= ")
     body = f"""
-`python benchmarks/bench_provenance.py` on {platform.machine()}, {os.cpu_count()} cores, local
-target; pytest: {outcome}. Answers are those of the two background streams (5 requests/s per
+{how} on {platform.machine()}, {os.cpu_count()} cores, local
+target; pytest: {said}. Answers are those of the two background streams (5 requests/s per
 side, fresh connections); "drained" are user answers from the old active on a connection opened
 before the switch (tolerated for 2 s); the lag runs from the active Service's selector switch, as
 the watch saw it, to the end of the first user answer from the new ReplicaSet.
