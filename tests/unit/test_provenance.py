@@ -200,6 +200,31 @@ def test_a_release_chain_reaches_the_previews_of_the_release_and_nothing_else() 
     assert verdict.checked(Side.PREVIEW) == 2
 
 
+def test_a_preview_chain_with_each_hop_right_a_moment_ago_is_drained_not_a_violation() -> None:
+    history = at_rest()
+    # A's preview is up at second 10; B's preview at 11, C's at 11.5 (each releasing in turn).
+    for name in KEYS:
+        add_replica_set(history, name, f"{name[-1]}2", 2, "v3")
+    set_sides(history, "gateway-a", "a1", "a2", at=10.0)
+    set_sides(history, "service-b", "b1", "b2", at=11.0)
+    set_sides(history, "service-c", "c1", "c2", at=11.5)
+
+    verdict = judge(
+        [
+            # B on a connection A opened before B's switch, C after C's: never one moment's
+            # chain, but each hop was right within the grace.
+            answer(Side.PREVIEW, 11.8, a="a2", b="b1", c="c2"),
+            # B still on active 3 s after its switch: past the grace.
+            answer(Side.PREVIEW, 14.5, a="a2", b="b1", c="c2"),
+        ],
+        history,
+    )
+
+    assert [p.answer.at for p in verdict.drained] == [11.8]
+    assert verdict.drained_late == pytest.approx(0.8)
+    assert [(v.invariant, v.provenance.answer.at) for v in verdict.violations] == [(2, 14.5)]
+
+
 def test_a_service_released_alone_with_set_image_is_in_no_preview_chain() -> None:
     history = at_rest()
     # set image on B alone: same root version, gateway A has no preview of its own.
