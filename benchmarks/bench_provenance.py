@@ -10,8 +10,9 @@ Per runbook: the answers checked per side, the violations (goal 0), the user ans
 on connections opened before a switch, and the time from the active Service's selector switch
 (as the watch saw it) to the end of the first user answer from the new ReplicaSet, p50/p95 over
 every switch in the runbook. Results go to benchmarks/RESULTS.md. With ``--figures``, nothing
-is run: the file a whole suite run wrote (``PYTEST_ADDOPTS="--bgh-provenance-figures FILE" make
-test``) is summed up instead, every runbook that recorded figures included.
+is run: the file a run of the runbooks wrote (``pytest tests/runbooks --bgh-provenance-figures
+FILE``, or ``PYTEST_ADDOPTS=... make test``) is summed up instead, every runbook that recorded
+figures included.
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ def main() -> None:
         lines = args.figures.read_text().splitlines()
         said = args.outcome or "not given"
         how = (
-            "`python benchmarks/bench_provenance.py --figures` over the figures a whole suite "
-            "run (`make test`) wrote,"
+            "`python benchmarks/bench_provenance.py --figures FILE` over a run of every runbook "
+            "(`pytest tests/runbooks --bgh-provenance-figures FILE`),"
         )
     else:
         with tempfile.TemporaryDirectory() as scratch:
