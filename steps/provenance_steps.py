@@ -1,6 +1,7 @@
 """Steps and hooks about who answered: the isolation invariants, watched in every runbook.
 
-Every scenario that changes the system (not ``@readonly``) gets two background streams once its
+Every scenario that changes the system (not ``@readonly``, nor ``@quiet``: one that measures the
+absence of traffic, which the streams would be) gets two background streams once its
 first step has brought the demo system up: users through gateway A's active Service and testers
 through its preview Service, judged against the Rollouts' selectors as they were when each answer
 came (harness/isolation.py). At the end of the scenario every answer is judged; a violation fails
@@ -42,7 +43,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_bdd_after_step(request: pytest.FixtureRequest) -> None:
     """Start the streams once the scenario's first step has the demo system up."""
     node = request.node
-    if _ISOLATION in node.stash or node.get_closest_marker("readonly") is not None:
+    if _ISOLATION in node.stash or any(node.get_closest_marker(m) for m in ("readonly", "quiet")):
         return
     if "demo" not in request.fixturenames:
         return
@@ -74,6 +75,8 @@ def pytest_bdd_after_scenario(request: pytest.FixtureRequest) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     """The verdict's summary in the report; in the HTML report, the answers over time."""
     report = yield
+    if report.when == "call" and item.get_closest_marker("quiet") is not None:
+        report.sections.append(("bgh isolation", "not watched: @quiet (no background traffic)"))
     verdict = item.stash.get(_VERDICT, None)
     isolation = item.stash.get(_ISOLATION, None)
     if report.when != "call" or verdict is None or isolation is None:
@@ -109,7 +112,7 @@ def isolation(request: pytest.FixtureRequest) -> Isolation:
     if found is None:
         raise ConfigError(
             "no isolation streams in this scenario: they start after a first step that brings "
-            "the demo system up, and never in @readonly scenarios"
+            "the demo system up, and never in @readonly or @quiet scenarios"
         )
     return found
 
