@@ -294,7 +294,10 @@ def _delivered_by_argocd(
         )
     repository = GitRepository(tmp_path / "repository")
     repository.seed(
-        Path(target.settings.gitops_dir).resolve(), suffix=namespace, namespace=namespace
+        Path(target.settings.gitops_dir).resolve(),
+        suffix=namespace,
+        namespace=namespace,
+        parameters=target.chart_values(),
     )
     settings = target.settings.model_copy(
         update={"namespace": namespace, "gitops_dir": repository.gitops_dir}
