@@ -203,7 +203,8 @@ def test_on_the_local_target_qa_calls_the_targets_own_server_and_prometheus(
 def test_no_service_asks_for_a_node_port(helm: Path, flavour: str) -> None:
     """NodePorts are one range for the whole cluster: two scenarios' gateway A asking for the
     same one collide while the previous namespace is still being deleted."""
-    services = _by_kind(GitOps(TREE).render("qa", helm=helm, values={"flavour": flavour}), "Service")
+    objects = GitOps(TREE).render("qa", helm=helm, values={"flavour": flavour})
+    services = _by_kind(objects, "Service")
     assert {"gateway-a", "gateway-a-preview", "service-b"} <= services.keys()
     for name, service in services.items():
         assert service["spec"].get("type", "ClusterIP") == "ClusterIP", name
