@@ -5,6 +5,8 @@ to deploy leaves them too and no namespace behind (unless ``--bgh-keep-failed``)
 from __future__ import annotations
 
 import json
+import os
+import pwd
 import re
 import shutil
 import textwrap
@@ -34,8 +36,12 @@ def run(
     options: tuple[str, ...] = (),
 ) -> pytest.RunResult:
     settings = load_settings()
-    # pytester runs (and has already chdir'd) in a directory of its own: point it at this
-    # checkout's target and tree.
+    # pytester runs (and has already chdir'd) in a directory of its own, with HOME there too:
+    # point it at this checkout's target and tree, and Go at the user's module and build caches
+    # (`bgh up` rebuilds the demo services, and the module proxy may be out of reach).
+    home = Path(pwd.getpwuid(os.getuid()).pw_dir)
+    monkeypatch.setenv("GOPATH", os.environ.get("GOPATH") or str(home / "go"))
+    monkeypatch.setenv("GOCACHE", os.environ.get("GOCACHE") or str(home / ".cache" / "go-build"))
     monkeypatch.setenv("BGH_STATE_DIR", str(CHECKOUT / settings.state_dir))
     monkeypatch.setenv("BGH_GITOPS_DIR", str(gitops_dir or CHECKOUT / settings.gitops_dir))
     pytester.makepyfile(test_runbooks=BINDING)
