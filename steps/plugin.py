@@ -18,7 +18,8 @@ numbers count from the revision each Rollout was on (docs/nightly.md).
 On failure, before any fixture is torn down, the namespace's state is written under
 ``.artifacts/<feature>/<scenario>/`` (harness/artifacts.py) and summarised in the report. A
 scenario whose demo system fails to deploy (a chart that does not render, an object the API
-server refuses, a Rollout that never becomes Healthy) fails in its setup and gets the same. The
+server refuses, a Rollout that never becomes Healthy) gets the same, whether the failure is
+reported as the Given step's (the step asks for the fixture) or as a test's setup error. The
 ``rb-*`` namespace a scenario made is deleted afterwards whatever the outcome, or, with
 ``--bgh-keep-failed``, kept when the scenario failed, for a look at the live objects.
 """

@@ -126,8 +126,9 @@ def test_a_scenario_whose_deploy_fails_leaves_artifacts_and_its_namespace_only_o
     tmp_path: Path,
     keep: bool,
 ) -> None:
-    """Defect: a deploy failing in the fixture was an error without artifacts, and its rb-*
-    namespace was never deleted."""
+    """Defect: a deploy failing in the ``demo`` fixture left its rb-* namespace behind (the
+    fixture's code after ``yield`` never ran). The Given step that needs the fixture fails, as
+    any step does, with the API server's refusal and the artifacts."""
     tree = tmp_path / "gitops"
     shutil.copytree(CHECKOUT / "gitops", tree)
     (tree / "charts" / "demo-service" / "templates" / "refused.yaml").write_text(REFUSED)
@@ -143,7 +144,7 @@ def test_a_scenario_whose_deploy_fails_leaves_artifacts_and_its_namespace_only_o
         gitops_dir=tree,
         options=("--bgh-keep-failed",) if keep else (),
     )
-    result.assert_outcomes(errors=1)
+    result.assert_outcomes(failed=1)
     output = result.stdout.str()
     assert "Refused_" in output  # the API server's refusal, as the error
     artifacts = Path(pytester.path) / ".artifacts" / "typo"
@@ -167,7 +168,7 @@ def test_a_scenario_whose_deploy_fails_leaves_artifacts_and_its_namespace_only_o
         cluster.kubectl("delete", "namespace", namespace, "--wait=false", "--ignore-not-found")
 
 
-def test_a_chart_that_does_not_render_is_a_setup_failure_with_its_message_and_artifacts(
+def test_a_chart_that_does_not_render_fails_the_scenario_with_its_message_and_artifacts(
     cluster: Cluster, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     tree = tmp_path / "gitops"
@@ -184,8 +185,13 @@ def test_a_chart_that_does_not_render_is_a_setup_failure_with_its_message_and_ar
         """,
         gitops_dir=tree,
     )
-    result.assert_outcomes(errors=1)
+    result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
-        ["*does not render*", "*this chart is broken on purpose*", "*bgh artifacts*"]
+        [
+            "*does not render*",
+            "*this chart is broken on purpose*",
+            "*bgh artifacts*",
+            "namespace rb-*: deleted at teardown (--bgh-keep-failed keeps it)",
+        ]
     )
     assert (Path(pytester.path) / ".artifacts" / "typo" / "the-chart-does-not-render").is_dir()
