@@ -197,6 +197,25 @@ class Gateway:
         self.last.extend(answers)
         return dict(zip(sides, answers, strict=True))
 
+    def wait_for_answers(
+        self, sides: Sequence[Side] = (Side.ACTIVE, Side.PREVIEW), *, within: float | None = None
+    ) -> dict[Side, Answer]:
+        """Ask until gateway A answers 200 through every side in the same round (its pods can be
+        Ready in the API before their processes answer); returns that round's answers."""
+        within = self.timeout if within is None else within
+        answers, met = poll(
+            lambda: self.read_versions(sides),
+            lambda round_: all(a.ok for a in round_.values()),
+            within=within,
+        )
+        if not met:
+            last = "\n  ".join(a.describe() for a in answers.values())
+            raise ProbeError(
+                f"gateway A did not answer 200 through {' and '.join(sides)} within "
+                f"{within:g}s.\n  last answers:\n  {last}"
+            )
+        return answers
+
     def unanswered(self) -> dict[Side, str]:
         """Each side that did not answer 200 through gateway A, with what it answered."""
         return {s: a.describe() for s, a in self.read_versions().items() if not a.ok}

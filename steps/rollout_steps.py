@@ -69,6 +69,11 @@ def _(rollouts: Rollouts, release: Release) -> None:
     rollouts.retry_each(release.rollouts)
 
 
+@when(parsers.parse('I set the image of "{rollout}" to version "{version}"'))
+def _(rollouts: Rollouts, rollout: str, version: str) -> None:
+    rollouts.set_image_version(rollout, version)
+
+
 @when(parsers.parse('I undo "{rollout}"'))
 def _(rollouts: Rollouts, rollout: str) -> None:
     rollouts.undo(rollout)
