@@ -55,4 +55,7 @@ def side_by_side(answers: Mapping[Side, Answer]) -> list[str]:
     rows = [["", *(f"through {side}" for side in sides)]]
     rows += [[s, *(cell(answers[side], s) for side in sides)] for s in SERVICES.values()]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]

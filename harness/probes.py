@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -179,6 +180,21 @@ class Gateway:
         self.timeout = timeout
         self.request_timeout = request_timeout
         self.last: collections.deque[Answer] = collections.deque(maxlen=50)
+        # What every probe saw, numbered, for a report to show per step (``seen_since``).
+        self.seen: collections.deque[tuple[int, str]] = collections.deque(maxlen=500)
+        self._probes = itertools.count(1)
+
+    def _saw(self, line: str) -> None:
+        self.seen.append((next(self._probes), line))
+
+    @property
+    def mark(self) -> int:
+        """The number of the last probe so far; ``seen_since(mark)`` gives what came after."""
+        return self.seen[-1][0] if self.seen else 0
+
+    def seen_since(self, mark: int) -> list[str]:
+        """What each probe after ``mark`` saw, oldest first (the last 500 at most)."""
+        return [line for number, line in self.seen if number > mark]
 
     def read(self, side: Side) -> Answer:
         """One request through ``side``; never raises for what the gateway answered."""
@@ -195,6 +211,8 @@ class Gateway:
 
         answers = asyncio.run(both())
         self.last.extend(answers)
+        for answer in answers:
+            self._saw(answer.describe())
         return dict(zip(sides, answers, strict=True))
 
     def wait_for_answers(
@@ -235,10 +253,14 @@ class Gateway:
         """Ask until gateway A's page through ``side`` answers 200 with ``text`` on it (or, with
         ``present=False``, without it); returns the page."""
         within = self.timeout if within is None else within
+        def read() -> tuple[int | None, str]:
+            status, page = self.read_page(side)
+            shown = "shows" if text in page else "does not show"
+            self._saw(f"{side}: page HTTP {status}, {shown} {text!r}")
+            return status, page
+
         (status, page), met = poll(
-            lambda: self.read_page(side),
-            lambda answer: answer[0] == 200 and (text in answer[1]) == present,
-            within=within,
+            read, lambda answer: answer[0] == 200 and (text in answer[1]) == present, within=within
         )
         if not met:
             shown = "show" if present else "stop showing"

@@ -1,6 +1,7 @@
 """The pytest plugin behind the runbooks (registered by entry point ``bgh``).
 
-Options: ``--bgh-target local|kind|existing``, ``--bgh-namespace``, ``--bgh-artifacts``. Fixtures:
+Options: ``--bgh-target local|kind|existing``, ``--bgh-namespace``, ``--bgh-artifacts``,
+``--bgh-report`` (the runbook report, steps/report.py). Fixtures:
 ``bgh_settings``, ``demo`` (the demo system in a namespace of its own, deployed from a copy of
 gitops/, or the namespace given on ``existing``), ``rollouts``, ``gateway``, ``releases``.
 
@@ -13,6 +14,10 @@ Safety on ``existing``: a scenario not tagged ``@readonly`` runs only in a names
 
 On failure, before any fixture is torn down, the namespace's state is written under
 ``.artifacts/<feature>/<scenario>/`` (harness/artifacts.py) and summarised in the report.
+
+Progress: each step prints its duration as it ends, and each scenario its feature, name and
+result as it finishes. Every step's duration, result and what the probes through gateway A saw
+while it ran are kept for the runbook report, written at the end of the session.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from harness.probes import Gateway, gateway_for
 from harness.release import Releases
 from harness.rollouts import Rollouts
 from harness.settings import Settings, load_settings
+from steps.report import ScenarioRecord, StepRecord, render
 
 pytest_plugins = ["steps.rollout_steps", "steps.probe_steps", "steps.gitops_steps"]
 
@@ -53,6 +59,13 @@ _SYSTEM = pytest.StashKey["DemoSystem"]()
 _FEATURE = pytest.StashKey[str]()
 _WAIT_HANDLER = pytest.StashKey[logging.Handler]()
 _STEP_STARTED = pytest.StashKey[float]()
+_STEP_MARK = pytest.StashKey[int]()
+_STEPS = pytest.StashKey[list[StepRecord]]()
+_PLANNED = pytest.StashKey[list[tuple[str, str]]]()  # (keyword, name) of every step
+_SCENARIO = pytest.StashKey[tuple[str, str]]()  # (feature, scenario) names
+_ARTIFACT_FILES = pytest.StashKey[list[Path]]()
+_SCENARIOS = pytest.StashKey[list[ScenarioRecord]]()
+_GATEWAY = pytest.StashKey[Gateway]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -73,11 +86,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=".artifacts",
         help="where a failed scenario's state is written (default: .artifacts)",
     )
+    group.addoption(
+        "--bgh-report",
+        default=None,
+        help="write the runbook report here: feature, scenario, step, what each probe saw (HTML)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     for name, description in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {description}")
+    config.stash[_SCENARIOS] = []
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    path = session.config.getoption("bgh_report")
+    scenarios = session.config.stash.get(_SCENARIOS, [])
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(render(scenarios), encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -247,20 +274,40 @@ def releases(demo: DemoSystem) -> Releases:
 # -- progress and artifacts --------------------------------------------------------------------
 
 
+def watch(item: pytest.Item, gateway: Gateway) -> None:
+    """Show what ``gateway``'s probes see in the runbook report, under each step of ``item``."""
+    item.stash[_GATEWAY] = gateway
+
+
+def _gateway(item: pytest.Item) -> Gateway | None:
+    system = item.stash.get(_SYSTEM, None)
+    return item.stash.get(_GATEWAY, system.gateway if system is not None else None)
+
+
 def pytest_bdd_before_step(request: pytest.FixtureRequest, step: Any) -> None:
     request.node.stash[_STEP_STARTED] = time.monotonic()
+    gateway = _gateway(request.node)
+    request.node.stash[_STEP_MARK] = gateway.mark if gateway is not None else 0
+
+
+def _step_done(request: pytest.FixtureRequest, step: Any, result: str) -> float:
+    """Record a step that ran; returns its duration."""
+    seconds: float = time.monotonic() - request.node.stash.get(_STEP_STARTED, time.monotonic())
+    gateway = _gateway(request.node)
+    probes = gateway.seen_since(request.node.stash.get(_STEP_MARK, 0)) if gateway else []
+    record = StepRecord(step.keyword, step.name, seconds, result, probes)
+    request.node.stash.setdefault(_STEPS, []).append(record)
+    return seconds
 
 
 def pytest_bdd_after_step(request: pytest.FixtureRequest, step: Any) -> None:
-    started = request.node.stash.get(_STEP_STARTED, time.monotonic())
-    _progress(request.config)(f"  {step.keyword} {step.name}  ({time.monotonic() - started:.1f}s)")
+    seconds = _step_done(request, step, "passed")
+    _progress(request.config)(f"  {step.keyword} {step.name}  ({seconds:.1f}s)")
 
 
 def pytest_bdd_step_error(request: pytest.FixtureRequest, step: Any) -> None:
-    started = request.node.stash.get(_STEP_STARTED, time.monotonic())
-    _progress(request.config)(
-        f"  {step.keyword} {step.name}  FAILED after {time.monotonic() - started:.1f}s"
-    )
+    seconds = _step_done(request, step, "failed")
+    _progress(request.config)(f"  {step.keyword} {step.name}  FAILED after {seconds:.1f}s")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -268,7 +315,40 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     if report.when == "call" and report.failed:
         _collect(item, report)
+    # pytest-bdd's scenario functions take its example-row fixture; other tests do not.
+    is_scenario = "_pytest_bdd_example" in getattr(item, "fixturenames", ())
+    if is_scenario and (report.when == "call" or (report.when == "setup" and not report.passed)):
+        _finished(item, report, call)
     return report
+
+
+def _finished(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[None]) -> None:
+    """Print the scenario's name and result, and keep it for the runbook report."""
+    feature, name = item.stash.get(_SCENARIO, (_feature_of(item), item.name))
+    if report.skipped:
+        result = "skipped"
+    elif report.failed:
+        result = "failed" if report.when == "call" else "error"
+    else:
+        result = "passed"
+    steps = [*item.stash.get(_STEPS, [])]
+    planned = item.stash.get(_PLANNED, [])
+    steps += [StepRecord(k, n, 0.0, "not run") for k, n in planned[len(steps) :]]
+    message = ""
+    if call.excinfo is not None:
+        message = call.excinfo.exconly()[:4000]
+    scenario = ScenarioRecord(
+        feature=feature,
+        name=name,
+        result=result,
+        seconds=report.duration,
+        steps=steps,
+        message=message,
+        artifacts=item.stash.get(_ARTIFACTS, None),
+        artifact_files=item.stash.get(_ARTIFACT_FILES, []),
+    )
+    item.config.stash.setdefault(_SCENARIOS, []).append(scenario)
+    _progress(item.config)(scenario.line)
 
 
 def _collect(item: pytest.Item, report: pytest.TestReport) -> None:
@@ -286,6 +366,7 @@ def _collect(item: pytest.Item, report: pytest.TestReport) -> None:
         system.kube, directory, answers=list(system.gateway.last), pod_logs=pod_logs
     )
     item.stash[_ARTIFACTS] = directory
+    item.stash[_ARTIFACT_FILES] = list(collected.files)
     lines = [f"artifacts: {directory}/", *collected.summary]
     lines += [f"could not collect {e}" for e in collected.errors]
     report.sections.append(("bgh artifacts", "\n".join(lines)))
@@ -303,8 +384,10 @@ def _feature_of(item: pytest.Item) -> str:
     return item.stash.get(_FEATURE, "") or _slug(Path(str(item.path)).stem)
 
 
-def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any) -> None:
+def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, scenario: Any) -> None:
     request.node.stash[_FEATURE] = _slug(Path(feature.filename).stem)
+    request.node.stash[_SCENARIO] = (feature.name or Path(feature.filename).stem, scenario.name)
+    request.node.stash[_PLANNED] = [(step.keyword, step.name) for step in scenario.steps]
     handler = _WaitProgress(_progress(request.config))
     logging.getLogger("bgh.wait").addHandler(handler)
     request.node.stash[_WAIT_HANDLER] = handler
