@@ -163,7 +163,11 @@ def bump(
         str | None, typer.Option("--root-version", help="Also set rootVersion, e.g. v2.2.0.")
     ] = None,
     greeting: Annotated[
-        str | None, typer.Option("--greeting", help="Gateway A's page greeting (UTF-8).")
+        str | None,
+        typer.Option(
+            "--greeting",
+            help="Override the text of gateway A's greeting (UTF-8), on builds that have one.",
+        ),
     ] = None,
     commit: Annotated[bool, typer.Option("--commit", help="git commit the file alone.")] = False,
     push: Annotated[

@@ -28,8 +28,11 @@ def run(settings: Settings, report: Report) -> int:
     gitops.deploy(settings, "qa", report=report)
     gateway = gateway_for(settings)
     report("waiting for gateway A to answer through its active and preview Services")
-    for line in side_by_side(gateway.wait_for_answers()):
+    answers = gateway.wait_for_answers()
+    for line in side_by_side(answers):
         report(line)
+    for side, answer in answers.items():
+        report(f"gateway A's page through {side}: {answer.url.removesuffix('versions')}")
     report("running the runbooks in features/ (each scenario in a namespace of its own)")
     summary = run_runbooks(settings)
     for line in summary.lines():
