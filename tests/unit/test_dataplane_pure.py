@@ -91,21 +91,13 @@ class Started(DataPlane):
         return running
 
 
-def test_the_process_gets_the_containers_env_with_service_references_pointed_at_its_egress(
-    tmp_path: Path,
-) -> None:
+def run_one_pod(tmp_path: Path, pod: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
+    """Reconcile one pod; returns its process's environment and the plane's state."""
     plane = Started(binaries=Path("/bin"), run_dir=tmp_path, targets_file=None)
-    env = {
-        "SERVICE_B_URL": "http://service-b:3000",
-        "SERVICE_C_ADDR": "service-c.demo.svc.cluster.local:3000",
-        "OTHER": "http://localhost:9000/x",
-        "GREETING": "Hello 크리스마스 🎄",
-        "VERSION": "9.9.9",
-    }
     captured: dict[str, Any] = {}
 
     async def go() -> None:
-        plane.apply(POD, "SYNC", [raw_pod("gateway-a-1", env=env)])
+        plane.apply(POD, "SYNC", [pod])
         plane.apply(SERVICE, "SYNC", [])
         plane.apply(VIRTUAL_SERVICE, "SYNC", [])
         await plane.reconcile()
@@ -114,8 +106,21 @@ def test_the_process_gets_the_containers_env_with_service_references_pointed_at_
         await plane.close()
 
     asyncio.run(go())
-    process_env = captured["env"]
-    (pod,) = captured["state"]["pods"]
+    return captured["env"], captured["state"]
+
+
+def test_the_process_gets_the_containers_env_with_service_references_pointed_at_its_egress(
+    tmp_path: Path,
+) -> None:
+    env = {
+        "SERVICE_B_URL": "http://service-b:3000",
+        "SERVICE_C_ADDR": "service-c.demo.svc.cluster.local:3000",
+        "OTHER": "http://localhost:9000/x",
+        "GREETING": "Hello 크리스마스 🎄",
+        "VERSION": "9.9.9",
+    }
+    process_env, state = run_one_pod(tmp_path, raw_pod("gateway-a-1", env=env))
+    (pod,) = state["pods"]
     egress = pod["egress"]
     assert set(egress) == {"service-b:3000", "service-c.demo.svc.cluster.local:3000"}
     assert process_env["SERVICE_B_URL"] == f"http://{egress['service-b:3000']}"
@@ -139,19 +144,7 @@ def test_the_process_gets_the_greeting_its_image_was_built_with(
     tmp_path: Path, image: str, greeting: str
 ) -> None:
     """The greeting is the build's (services/builds.yaml), not the pod's configuration."""
-    plane = Started(binaries=Path("/bin"), run_dir=tmp_path, targets_file=None)
-    captured: dict[str, Any] = {}
-
-    async def go() -> None:
-        plane.apply(POD, "SYNC", [raw_pod("gateway-a-1", image=image)])
-        plane.apply(SERVICE, "SYNC", [])
-        plane.apply(VIRTUAL_SERVICE, "SYNC", [])
-        await plane.reconcile()
-        (running,) = plane.pods.values()
-        captured.update(running.process.env)
-        await plane.close()
-
-    asyncio.run(go())
+    captured, _ = run_one_pod(tmp_path, raw_pod("gateway-a-1", image=image))
     assert captured["IMAGE_GREETING"] == greeting
     assert captured["VERSION"] == image.rsplit(":", 1)[1]
 
