@@ -264,7 +264,10 @@ def run_command(
         typer.Option("-k", help='Only scenarios matching this pytest expression (e.g. "undo").'),
     ] = None,
     reports: Annotated[
-        Path, typer.Option("--reports", help="Where runbooks.xml and runbooks.html go.")
+        Path,
+        typer.Option(
+            "--reports", help="Where runbooks.html, runbooks.xml and runbooks.cucumber.json go."
+        ),
     ] = Path("reports"),
 ) -> None:
     """Run the runbooks in features/ against the target; JUnit XML and HTML reports."""
