@@ -182,6 +182,11 @@ def _(rollouts: Rollouts, rollout: str, first: int, second: int) -> None:
     assert rollouts.revisions_with_pods(rollout) == [first, second]
 
 
+@then(parsers.parse('revision {revision:d} of "{rollout}" still has pods'))
+def _(rollouts: Rollouts, rollout: str, revision: int) -> None:
+    assert revision in rollouts.revisions_with_pods(rollout)
+
+
 @then(parsers.parse('revision {revision:d} of "{rollout}" is scaled down'))
 def _(rollouts: Rollouts, rollout: str, revision: int) -> None:
     rollouts.wait_for_scaled_down(rollout, revision)
