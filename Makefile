@@ -15,7 +15,7 @@ TEST_PACKAGES := $(DEMO_PACKAGES) chromium
 
 UV := $(or $(shell command -v uv 2>/dev/null),$(TOOLS)/bin/uv)
 
-.PHONY: demo test venv lint go-test py-test up down clean demo-packages test-packages go
+.PHONY: demo test venv lint go-test py-test up down clean docker demo-packages test-packages go
 
 ## demo: bring up the local target (building what is missing) and show it working
 demo: demo-packages go venv
@@ -69,6 +69,10 @@ up: venv
 
 down: venv
 	$(BGH) down
+
+## docker: for the kind target, Docker set up behind the egress guard when none runs (root)
+docker: venv
+	$(BGH) docker-setup
 
 clean: down
 	rm -rf $(VENV) $(TOOLS) .artifacts reports

@@ -36,15 +36,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.results import write_section  # noqa: E402
-from harness import gitops  # noqa: E402
-from harness.argocd import GitOpsDelivery, GitRepository  # noqa: E402
+from harness import builds  # noqa: E402
+from harness.delivery import ArgoCDDelivery, settle  # noqa: E402
+from harness.git import GitRepository  # noqa: E402
 from harness.gitops import GitOps  # noqa: E402
 from harness.kube import Kube  # noqa: E402
-from harness.probes import Side, gateway_for  # noqa: E402
+from harness.probes import Side  # noqa: E402
 from harness.release import next_root_version  # noqa: E402
 from harness.rollouts import Phase, Rollouts  # noqa: E402
 from harness.settings import load_settings  # noqa: E402
-from harness.targets import builds  # noqa: E402
+from harness.targets import target_for  # noqa: E402
 from harness.targets.local import LocalTarget  # noqa: E402
 
 NAMESPACE = "bench-argocd"
@@ -68,7 +69,7 @@ def cold_build() -> tuple[float, float]:
         "GOMODCACHE": str(scratch / "gomod"),
     }
     code = (
-        "from pathlib import Path; from harness.targets import builds; "
+        "from pathlib import Path; from harness import builds; "
         f"builds.ensure_built(builds.ARGO_CD, cache_dir=Path({str(scratch / 'bgh')!r}))"
     )
     started = time.monotonic()
@@ -96,16 +97,16 @@ def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="bench-argocd-"))
     repository = GitRepository(scratch / "repository")
     repository.seed(settings.gitops_dir.resolve(), suffix=NAMESPACE, namespace=NAMESPACE)
-    delivery = GitOpsDelivery(target.argocd_client(), repository)
+    delivery = ArgoCDDelivery(target.argocd_client(), repository)
     settings = settings.model_copy(update={"gitops_dir": repository.gitops_dir})
     started = time.monotonic()
     delivery.bootstrap()
     bootstrap = time.monotonic() - started
     kube = Kube(kubeconfig=target.kubeconfig, context=None, namespace=NAMESPACE)
-    rollouts = Rollouts(kube, timeout=settings.timeout("rollout"))
+    rollouts = Rollouts(kube, timeout=settings.deadlines.rollout)
     names = rollouts.names()
-    gitops.settle(rollouts, names, existing=())
-    gateway = gateway_for(settings)
+    settle(rollouts, names, existing=())
+    gateway = target_for(settings).gateway()
     tree = GitOps(repository.gitops_dir)
 
     rows = []
@@ -118,9 +119,9 @@ def main() -> None:
             delivery.repository.commit(bump.file, bump.message)
             revision = delivery.repository.push()
             pushed = time.monotonic() - t0
-            delivery.sync(revision)
+            delivery.wait_synced_at(revision)
             synced = time.monotonic() - t0
-            gitops.settle(rollouts, names, existing=names)
+            settle(rollouts, names, existing=names)
             paused = time.monotonic() - t0
             gateway.wait_for_version(Side.PREVIEW, "service-b", version)
             ready = time.monotonic() - t0
@@ -134,7 +135,7 @@ def main() -> None:
         }
     finally:
         delivery.teardown()
-        gitops.kubectl_for(settings).run("delete", "namespace", NAMESPACE, "--wait=false")
+        target_for(settings).kubectl().run("delete", "namespace", NAMESPACE, "--wait=false")
         shutil.rmtree(scratch, ignore_errors=True)
 
     cold = cold_build() if args.cold_build else None

@@ -35,12 +35,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.results import write_section  # noqa: E402
-from harness import gitops  # noqa: E402
+from harness.delivery import DirectApply  # noqa: E402
 from harness.gitops import GitOps  # noqa: E402
 from harness.kube import HASH_LABEL, SERVICE, Kube  # noqa: E402
-from harness.probes import Side, Traffic, gateway_for  # noqa: E402
+from harness.probes import Side, Traffic  # noqa: E402
 from harness.rollouts import Phase, Rollouts  # noqa: E402
 from harness.settings import Settings, load_settings  # noqa: E402
+from harness.targets import target_for  # noqa: E402
 from harness.targets.local import LocalTarget  # noqa: E402
 
 NAMESPACE = "bench-dataplane"
@@ -56,7 +57,7 @@ def release(settings: Settings, version: str, root_version: str) -> None:
     tree = GitOps(settings.gitops_dir)
     for service in SERVICES:
         tree.bump("qa", service, version, root_version=root_version)
-    phases = [d.phase for d in gitops.deploy(settings, "qa")]
+    phases = [d.phase for d in DirectApply(target_for(settings)).deploy("qa")]
     if phases != ["Paused"] * 3:
         raise SystemExit(f"release {version}: expected three Paused Rollouts, got {phases}")
 
@@ -64,7 +65,7 @@ def release(settings: Settings, version: str, root_version: str) -> None:
 def switches(target: LocalTarget, kube: Kube, rollouts: Rollouts, trials: int) -> list[float]:
     rollout = rollouts.read("gateway-a")
     hashes = {"1.0.0": rollout.stable_hash, "1.1.0": rollout.current_hash}
-    gitops.kubectl_for(load_settings(namespace=NAMESPACE)).apply(
+    target_for(load_settings(namespace=NAMESPACE)).kubectl().apply(
         [
             {
                 "apiVersion": "v1",
@@ -105,7 +106,7 @@ def switches(target: LocalTarget, kube: Kube, rollouts: Rollouts, trials: int) -
 
 
 def probes(settings: Settings, count: int) -> tuple[list[float], list[float]]:
-    gateway = gateway_for(settings)
+    gateway = target_for(settings).gateway()
     single = []
     for _ in range(count):
         answer = gateway.read(Side.ACTIVE)
@@ -123,7 +124,7 @@ def probes(settings: Settings, count: int) -> tuple[list[float], list[float]]:
 
 
 def under_traffic(settings: Settings, rollouts: Rollouts, action: str, rps: float) -> Traffic:
-    gateway = gateway_for(settings)
+    gateway = target_for(settings).gateway()
     with gateway.steady_traffic(rps=rps) as traffic:
         traffic.wait_until(lambda t: len(t.answers) >= 5 * rps, what="5 s of traffic", within=30)
         for service in SERVICES:
@@ -149,12 +150,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copytree(ROOT / "gitops", Path(tmp) / "gitops")
         settings = load_settings(namespace=NAMESPACE, gitops_dir=Path(tmp) / "gitops")
-        kubectl = gitops.kubectl_for(settings)
+        kubectl = target_for(settings).kubectl()
         kubectl.run("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true")
-        gitops.deploy(settings, "qa")
+        DirectApply(target_for(settings)).deploy("qa")
         kube = Kube(kubeconfig=target.kubeconfig, context=None, namespace=NAMESPACE)
-        rollouts = Rollouts(kube, timeout=settings.timeout("rollout"))
-        gateway = gateway_for(settings)
+        rollouts = Rollouts(kube, timeout=settings.deadlines.rollout)
+        gateway = target_for(settings).gateway()
         gateway.wait_for_version(Side.ACTIVE, "service-c", "1.0.0")
         release(settings, "1.1.0", "v2.2.0")
         gateway.wait_for_version(Side.PREVIEW, "service-c", "1.1.0")

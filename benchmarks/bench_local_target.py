@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.results import write_section  # noqa: E402
+from harness import builds  # noqa: E402
 from harness.settings import load_settings  # noqa: E402
-from harness.targets import builds  # noqa: E402
 from harness.targets.local import LocalTarget  # noqa: E402
 
 

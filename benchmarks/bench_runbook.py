@@ -32,12 +32,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.results import write_section  # noqa: E402
-from harness import gitops  # noqa: E402
+from harness import builds  # noqa: E402
+from harness.delivery import DirectApply  # noqa: E402
 from harness.kube import ROLLOUT, Kube  # noqa: E402
-from harness.probes import Gateway, Side, gateway_for  # noqa: E402
+from harness.probes import Gateway, Side  # noqa: E402
 from harness.rollouts import Phase, Rollouts  # noqa: E402
 from harness.settings import load_settings  # noqa: E402
-from harness.targets import builds  # noqa: E402
+from harness.targets import target_for  # noqa: E402
 from harness.targets.local import LocalTarget  # noqa: E402
 
 NAMESPACE = "bench-runbook"
@@ -97,16 +98,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copytree(ROOT / "gitops", Path(tmp) / "gitops")
         settings = load_settings(namespace=NAMESPACE, gitops_dir=Path(tmp) / "gitops")
-        kubectl = gitops.kubectl_for(settings)
+        kubectl = target_for(settings).kubectl()
         kubectl.run("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true")
-        gitops.deploy(settings, "qa")
+        DirectApply(target_for(settings)).deploy("qa")
         kube = Kube(kubeconfig=target.kubeconfig, context=None, namespace=NAMESPACE)
         rollouts = Rollouts(kube, timeout=120)
         # Old ReplicaSets go at once, so every cycle starts from one ReplicaSet: with the chart's
         # 30 s delay, whichever cycle comes second in a round also waits for the controller to
         # deal with a third ReplicaSet (about 1 s), and the order, not the tool, decides.
         kube.patch(ROLLOUT, "service-b", {"spec": {"strategy": {"blueGreen": {"scaleDownDelaySeconds": 0}}}})
-        gateway = gateway_for(settings)
+        gateway = target_for(settings).gateway()
         gateway.wait_for_version(Side.ACTIVE, "service-b", "1.0.0")
         ours, theirs = [], []
         for round_ in range(args.rounds):

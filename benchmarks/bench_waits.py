@@ -35,10 +35,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.results import write_section  # noqa: E402
-from harness.kube import ROLLOUT, Kube, Resource, Rollout, rollout_from  # noqa: E402
+from harness import builds  # noqa: E402
 from harness.errors import Unreachable  # noqa: E402
+from harness.kube import ROLLOUT, Kube, Resource, Rollout, rollout_from  # noqa: E402
 from harness.settings import load_settings  # noqa: E402
-from harness.targets import builds  # noqa: E402
 from harness.targets.local import LocalTarget  # noqa: E402
 from harness.waits import wait_for  # noqa: E402
 

@@ -2,8 +2,10 @@
 
 ``collect_artifacts`` writes, under one directory: every Rollout as YAML without managedFields,
 its ReplicaSets and revisions, the Services' selectors beside the Rollout's status selectors, the
-AnalysisRuns with their measurements, the namespace's events in time order, the pod logs (the
-local data plane's process logs, or what the API serves elsewhere), and the last probe answers.
+AnalysisRuns with their measurements, the namespace's events in time order, the pod logs where
+the target keeps them (the local data plane's process logs), and the last probe answers.
+Everything written goes through harness/redact.py first: env values, secret-looking annotations
+and tokens never reach the artifacts; names do.
 It never raises for what it cannot read: a collection that fails notes why in ``errors.txt`` and
 goes on, since it runs when something is already wrong.
 """
@@ -26,12 +28,17 @@ from harness.kube import (
     REPLICA_SET,
     ROLLOUT,
     SERVICE,
+    Kind,
     Kube,
+    ReplicaSet,
+    Rollout,
+    Service,
     replica_set_from,
     rollout_from,
     service_from,
 )
 from harness.probes import Answer
+from harness.redact import redact_object, redact_text
 
 
 @dataclass
@@ -43,10 +50,14 @@ class Collected:
     summary: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
+    def write(self, name: str, text: str) -> None:
+        path = self.directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(redact_text(text))  # tokens in events, logs and probe answers too
+        self.files.append(path)
 
-def _clean(obj: Mapping[str, Any]) -> dict[str, Any]:
-    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}
-    return {**obj, "metadata": meta}
+
+PodLogs = Callable[[str, str], str | None]
 
 
 def collect_artifacts(
@@ -54,120 +65,127 @@ def collect_artifacts(
     directory: Path,
     *,
     answers: Iterable[Answer] = (),
-    pod_logs: Callable[[str, str], str | None] | None = None,
+    pod_logs: PodLogs | None = None,
 ) -> Collected:
     """Write the namespace's state under ``directory``; ``pod_logs(namespace, pod)`` gives a
     pod's log where the target has one."""
     directory.mkdir(parents=True, exist_ok=True)
     out = Collected(directory)
-
-    def write(name: str, text: str) -> None:
-        path = directory / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        out.files.append(path)
-
-    def attempt(what: str, action: Callable[[], None]) -> None:
+    last = list(answers)
+    collectors: tuple[tuple[str, Callable[[], object]], ...] = (
+        ("rollouts", lambda: _rollouts(kube, out)),
+        ("services", lambda: _services(kube, out)),
+        ("replicasets", lambda: _dump(kube, REPLICA_SET, "replicasets.yaml", out)),
+        ("analysisruns", lambda: _analysis_runs(kube, out)),
+        ("events", lambda: _events(kube, out)),
+        ("pods", lambda: _pods(kube, pod_logs, out)),
+        ("probes", lambda: _probes(last, out)),
+    )
+    for what, collect in collectors:
         try:
-            action()
+            collect()
         except (HarnessError, OSError) as exc:
             out.errors.append(f"{what}: {exc}")
+    if out.errors:
+        out.write("errors.txt", "\n".join(out.errors) + "\n")
+    return out
 
-    def rollouts() -> None:
-        items, _ = kube.list(ROLLOUT)
-        write("rollouts.yaml", yaml.safe_dump_all([_clean(o) for o in items], sort_keys=False))
-        replica_sets = [replica_set_from(o) for o in kube.list(REPLICA_SET)[0]]
-        services = {s.name: s for s in (service_from(o) for o in kube.list(SERVICE)[0])}
-        lines = []
-        for raw in items:
-            rollout = rollout_from(raw)
-            active = services.get(rollout.active_service)
-            preview = services.get(rollout.preview_service)
-            revisions = ", ".join(
-                f"rev {rs.revision}={rs.pod_template_hash} ({rs.ready_replicas}/{rs.replicas})"
-                for rs in sorted(
-                    (r for r in replica_sets if r.owner == rollout.name),
-                    key=lambda r: r.revision or 0,
-                )
-            )
-            lines.append(
-                f"{rollout.name}: phase={rollout.status_phase or '?'} "
-                f'message="{rollout.status_message}" revision={rollout.revision}\n'
-                f"  status selectors: active={rollout.active_selector or '-'} "
-                f"preview={rollout.preview_selector or '-'}\n"
-                f"  Service selectors: {rollout.active_service}="
-                f"{active.pod_template_hash if active else 'missing'} "
-                f"{rollout.preview_service}="
-                f"{preview.pod_template_hash if preview else 'missing'}\n"
-                f"  ReplicaSets: {revisions or 'none'}"
-            )
-        write("rollouts.txt", "\n".join(lines) + "\n")
-        out.summary.extend(line for line in lines if line and not line.startswith(" "))
 
-    def services() -> None:
-        items, _ = kube.list(SERVICE)
-        selectors = {o["metadata"]["name"]: (o.get("spec") or {}).get("selector") for o in items}
-        write("services.json", json.dumps(selectors, indent=2, sort_keys=True) + "\n")
+def _clean(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The object as written: without managedFields, and redacted (harness/redact.py)."""
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}
+    return redact_object({**obj, "metadata": meta})
 
-    def replica_sets() -> None:
-        items, _ = kube.list(REPLICA_SET)
-        write("replicasets.yaml", yaml.safe_dump_all([_clean(o) for o in items], sort_keys=False))
 
-    def analysis_runs() -> None:
-        items, _ = kube.list(ANALYSIS_RUN)
-        write("analysisruns.yaml", yaml.safe_dump_all([_clean(o) for o in items], sort_keys=False))
-        for run in items:
-            status = run.get("status") or {}
-            out.summary.append(
-                f"AnalysisRun {run['metadata']['name']}: {status.get('phase', '?')} "
-                f"{status.get('message', '')}".rstrip()
-            )
+def _dump(kube: Kube, kind: Kind, name: str, out: Collected) -> list[dict[str, Any]]:
+    """Every object of ``kind`` as YAML without managedFields; the objects."""
+    items, _ = kube.list(kind)
+    out.write(name, yaml.safe_dump_all([_clean(o) for o in items], sort_keys=False))
+    return items
 
-    def events() -> None:
-        items, _ = kube.list(EVENT)
-        items.sort(key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
-        write(
-            "events.txt",
-            "".join(
-                f"{e.get('lastTimestamp') or e.get('eventTime') or '-'} {e.get('type', '')} "
-                f"{(e.get('involvedObject') or {}).get('kind', '')}/"
-                f"{(e.get('involvedObject') or {}).get('name', '')} {e.get('reason', '')}: "
-                f"{e.get('message', '')}\n"
-                for e in items
-            ),
+
+def _rollouts(kube: Kube, out: Collected) -> None:
+    items = _dump(kube, ROLLOUT, "rollouts.yaml", out)
+    replica_sets = [replica_set_from(o) for o in kube.list(REPLICA_SET)[0]]
+    services = {s.name: s for s in (service_from(o) for o in kube.list(SERVICE)[0])}
+    lines = [_rollout_line(rollout_from(raw), replica_sets, services) for raw in items]
+    out.write("rollouts.txt", "\n".join(lines) + "\n")
+    out.summary.extend(line for line in lines if line and not line.startswith(" "))
+
+
+def _rollout_line(
+    rollout: Rollout, replica_sets: list[ReplicaSet], services: Mapping[str, Service]
+) -> str:
+    """The Rollout's phase, its status selectors beside its Services' and its ReplicaSets."""
+    active = services.get(rollout.active_service)
+    preview = services.get(rollout.preview_service)
+    revisions = ", ".join(
+        f"rev {rs.revision}={rs.pod_template_hash} ({rs.ready_replicas}/{rs.replicas})"
+        for rs in sorted(
+            (r for r in replica_sets if r.owner == rollout.name), key=lambda r: r.revision or 0
+        )
+    )
+    return (
+        f"{rollout.name}: phase={rollout.status_phase or '?'} "
+        f'message="{rollout.status_message}" revision={rollout.revision}\n'
+        f"  status selectors: active={rollout.active_selector or '-'} "
+        f"preview={rollout.preview_selector or '-'}\n"
+        f"  Service selectors: {rollout.active_service}="
+        f"{active.pod_template_hash if active else 'missing'} "
+        f"{rollout.preview_service}="
+        f"{preview.pod_template_hash if preview else 'missing'}\n"
+        f"  ReplicaSets: {revisions or 'none'}"
+    )
+
+
+def _services(kube: Kube, out: Collected) -> None:
+    items, _ = kube.list(SERVICE)
+    selectors = {o["metadata"]["name"]: (o.get("spec") or {}).get("selector") for o in items}
+    out.write("services.json", json.dumps(selectors, indent=2, sort_keys=True) + "\n")
+
+
+def _analysis_runs(kube: Kube, out: Collected) -> None:
+    for run in _dump(kube, ANALYSIS_RUN, "analysisruns.yaml", out):
+        status = run.get("status") or {}
+        out.summary.append(
+            f"AnalysisRun {run['metadata']['name']}: {status.get('phase', '?')} "
+            f"{status.get('message', '')}".rstrip()
         )
 
-    def pods() -> None:
-        items, _ = kube.list(POD)
-        write("pods.yaml", yaml.safe_dump_all([_clean(o) for o in items], sort_keys=False))
-        if pod_logs is None:
-            return
-        for pod in items:
-            name = pod["metadata"]["name"]
-            text = pod_logs(kube.namespace, name)
-            if text is not None:
-                write(f"logs/{name}.log", text)
 
-    def probes() -> None:
-        last = [a.as_dict() for a in answers]
-        if last:
-            write("probes.json", json.dumps(last, indent=2, ensure_ascii=False) + "\n")
-            failed = [a for a in answers if not a.ok]
-            out.summary.append(
-                f"last probes: {len(last)}, {len(failed)} failed"
-                + (f"; last failure: {failed[-1].describe()}" if failed else "")
-            )
+def _events(kube: Kube, out: Collected) -> None:
+    items, _ = kube.list(EVENT)
+    items.sort(key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
+    out.write(
+        "events.txt",
+        "".join(
+            f"{e.get('lastTimestamp') or e.get('eventTime') or '-'} {e.get('type', '')} "
+            f"{(e.get('involvedObject') or {}).get('kind', '')}/"
+            f"{(e.get('involvedObject') or {}).get('name', '')} {e.get('reason', '')}: "
+            f"{e.get('message', '')}\n"
+            for e in items
+        ),
+    )
 
-    for what, action in (
-        ("rollouts", rollouts),
-        ("services", services),
-        ("replicasets", replica_sets),
-        ("analysisruns", analysis_runs),
-        ("events", events),
-        ("pods", pods),
-        ("probes", probes),
-    ):
-        attempt(what, action)
-    if out.errors:
-        write("errors.txt", "\n".join(out.errors) + "\n")
-    return out
+
+def _pods(kube: Kube, pod_logs: PodLogs | None, out: Collected) -> None:
+    items = _dump(kube, POD, "pods.yaml", out)
+    if pod_logs is None:
+        return
+    for pod in items:
+        name = pod["metadata"]["name"]
+        text = pod_logs(kube.namespace, name)
+        if text is not None:
+            out.write(f"logs/{name}.log", text)
+
+
+def _probes(answers: list[Answer], out: Collected) -> None:
+    if not answers:
+        return
+    dumped = json.dumps([a.as_dict() for a in answers], indent=2, ensure_ascii=False)
+    out.write("probes.json", dumped + "\n")
+    failed = [a for a in answers if not a.ok]
+    out.summary.append(
+        f"last probes: {len(answers)}, {len(failed)} failed"
+        + (f"; last failure: {failed[-1].describe()}" if failed else "")
+    )

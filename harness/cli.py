@@ -1,12 +1,12 @@
-"""``bgh``: one command line for the harness (up, down, status; more verbs as they land).
+"""``bgh``: one command line for the harness: up, down, status, deploy, bump, demo, run, gate.
 
-Settings come from ``BGH_*`` variables; options given here win over them.
+Settings come from ``BGH_*`` variables; options given here win over them. Which target a command
+works on is ``target_for(settings)``'s answer; this module never asks ``settings.target`` itself.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,11 +16,19 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from analysis.cli import gate as gate_command
+from analysis.cli import RolloutSides, gate_command
+from analysis.errors import ArgumentError
+from harness import demo as demo_module
+from harness.delivery import DirectApply
 from harness.errors import ConfigError, HarnessError
-from harness.settings import ENV_PREFIX, Settings, load_settings
-from harness.targets.kind import KindTarget
-from harness.targets.local import LocalTarget
+from harness.git import commit as git_commit
+from harness.git import push as git_push
+from harness.gitops import GitOps
+from harness.runner import run_runbooks
+from harness.settings import load_settings, settings_table
+from harness.target import Target
+from harness.targets import target_for
+from harness.targets.kind import docker_host, egress_guard
 
 app = typer.Typer(
     help="Verify and analyse blue-green releases made with Argo Rollouts.",
@@ -37,10 +45,6 @@ StateOption = Annotated[
 ]
 
 
-def _settings(target: str | None, state_dir: Path | None) -> Settings:
-    return load_settings(target=target, state_dir=state_dir)
-
-
 def _report(started: float) -> Callable[[str], None]:
     def report(line: str) -> None:
         console.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {line}")
@@ -48,16 +52,9 @@ def _report(started: float) -> Callable[[str], None]:
     return report
 
 
-def _target(settings: Settings) -> LocalTarget | KindTarget:
-    report = _report(time.monotonic())
-    if settings.target == "local":
-        return LocalTarget(settings, report=report)
-    if settings.target == "kind":
-        return KindTarget(settings, report=report)
-    raise ConfigError(
-        "the existing target is a cluster someone else runs: there is nothing to bring up or "
-        "down; point BGH_KUBECONFIG at it and run the suite"
-    )
+def _target(target: str | None, state_dir: Path | None, **overrides: object) -> Target:
+    settings = load_settings(target=target, state_dir=state_dir, **overrides)
+    return target_for(settings, report=_report(time.monotonic()))
 
 
 @app.command()
@@ -76,15 +73,37 @@ def up(
     """Bring the target up: build what is missing, start the control plane and Argo Rollouts."""
 
     def act() -> None:
-        settings = _settings(target, state_dir)
-        if with_argocd:
-            if settings.target != "local":
-                raise ConfigError(
-                    f"--with-argocd is for the local target; the {settings.target} target "
-                    + ("installs Argo CD itself" if settings.target == "kind" else "has its own")
-                )
-            settings.local.argocd = True
-        _target(settings).up()
+        chosen = _target(target, state_dir, local={"argocd": True} if with_argocd else None)
+        if with_argocd and chosen.name != "local":
+            raise ConfigError(
+                f"--with-argocd is for the local target; the {chosen.name} target "
+                + ("installs Argo CD itself" if chosen.name == "kind" else "has its own")
+            )
+        chosen.up()
+
+    _run(act)
+
+
+@app.command("docker-setup")
+def docker_setup() -> None:
+    """For the kind target on a machine without a running Docker: install Debian's docker.io
+    when missing and start dockerd behind the egress guard (root). A running Docker is left as
+    it is; the guard is checked where bgh set Docker up."""
+
+    def act() -> None:
+        settings = load_settings()
+        report = _report(time.monotonic())
+        if docker_host.set_up_here():
+            # Repair the guard before anything checks it: this is the command that fixes it.
+            for change in egress_guard.install():
+                report(f"egress guard: {change}")
+        host = docker_host.ensure(cache_dir=settings.cache_dir, report=report)
+        if docker_host.set_up_here():
+            for state in egress_guard.require():
+                report(f"egress guard ({state.family}): in place, "
+                       f"{state.rejected_packets} packets rejected so far")  # fmt: skip
+        if not host.actions:
+            report(f"Docker {host.server_version} answers ({host.client}); nothing to set up")
 
     _run(act)
 
@@ -92,7 +111,7 @@ def up(
 @app.command()
 def down(target: TargetOption = None, state_dir: StateOption = None) -> None:
     """Stop every process the target started and remove its files."""
-    _run(lambda: _target(_settings(target, state_dir)).down())
+    _run(lambda: _target(target, state_dir).down())
 
 
 @app.command()
@@ -100,7 +119,7 @@ def status(target: TargetOption = None, state_dir: StateOption = None) -> None:
     """Show each component of the target and whether it is running."""
 
     def show() -> None:
-        lines = _target(_settings(target, state_dir)).status()
+        lines = _target(target, state_dir).status()
         table = Table("component", "state", "detail")
         for line in lines:
             state = "[green]running[/green]" if line.running else "[red]stopped[/red]"
@@ -120,28 +139,44 @@ def _run(action: Callable[[], object]) -> None:
         raise typer.Exit(2) from exc
 
 
-# The analysis gate lives in the standalone analysis package; bgh only mounts it.
-app.command("gate")(gate_command)
+def _rollout_sides(name: str) -> RolloutSides:
+    """`bgh gate --rollout`: the Rollout's preview and active hashes, from its status."""
+    from harness.rollouts import Rollouts
+
+    settings = load_settings()
+    try:
+        kube = target_for(settings).kube()
+        rollout = Rollouts(kube, timeout=settings.deadlines.rollout).read(name)
+    except HarnessError as exc:
+        raise ArgumentError(f"--rollout {name}: {exc}") from exc
+    if not rollout.preview_selector or rollout.preview_selector == rollout.active_selector:
+        raise ArgumentError(
+            f'Rollout "{name}" in namespace "{settings.namespace}" has nothing on preview '
+            f"(previewSelector {rollout.preview_selector or '-'}, activeSelector "
+            f"{rollout.active_selector or '-'}); release a version first"
+        )
+    return RolloutSides(rollout.preview_selector, rollout.active_selector, settings.namespace)
+
+
+# The analysis gate lives in the standalone analysis package; bgh mounts it with a Rollout reader.
+app.command("gate")(gate_command(read_rollout=_rollout_sides))
 
 
 @app.callback()
 def _main(context: typer.Context) -> None:
-    """Before `bgh gate`: with no BGH_PROMETHEUS_URL given, judge with the running local
-    target's Prometheus. The analysis package reads that variable itself; bgh only fills it in."""
-    if context.invoked_subcommand != "gate" or os.environ.get(ENV_PREFIX + "PROMETHEUS_URL"):
+    """Before `bgh gate`: with no --prometheus-url or BGH_PROMETHEUS_URL given, judge with the
+    target's Prometheus (the running local target's). It becomes the option's default."""
+    if context.invoked_subcommand != "gate":
         return
-    settings = load_settings()
-    if settings.target == "local":
-        with contextlib.suppress(HarnessError):
-            url = LocalTarget(settings).prometheus_url
-            os.environ[ENV_PREFIX + "PROMETHEUS_URL"] = url
+    with contextlib.suppress(HarnessError):
+        url = target_for(load_settings()).prometheus_url
+        if url:
+            context.default_map = {"gate": {"prometheus_url": url}}
 
 
 @app.command("settings")
 def settings_command() -> None:
     """Print the settings table (the README's copy is checked against it)."""
-    from harness.settings import settings_table
-
     typer.echo(settings_table())
 
 
@@ -177,8 +212,6 @@ def bump(
 ) -> None:
     """Set a service's version, the root version or the greeting in a version file, keeping
     comments and order."""
-    from harness import argocd, gitops
-
     commit = commit or push
 
     def act() -> None:
@@ -186,7 +219,7 @@ def bump(
             raise ConfigError(
                 f"--{'push' if push else 'commit'} and --dry-run exclude each other; give one"
             )
-        tree = gitops.GitOps(load_settings().gitops_dir)
+        tree = GitOps(load_settings().gitops_dir)
         change = tree.bump(
             env, service, version, root_version=root_version, greeting=greeting, write=not dry_run
         )
@@ -197,9 +230,9 @@ def bump(
         if dry_run:
             console.print("dry run: nothing written")
         elif commit:
-            console.print(f"committed {change.file} as {gitops.commit(change)}: {change.message}")
+            console.print(f"committed {change.file} as {git_commit(change)[:7]}: {change.message}")
             if push:
-                pushed = argocd.push(change.file.parent)
+                pushed = git_push(change.file.parent)
                 console.print(f"pushed {pushed[:7]}; {_refresh_local_argocd()}")
         else:
             console.print(f"wrote {change.file}; `bgh deploy --env {env}` applies it")
@@ -209,11 +242,9 @@ def bump(
 
 def _refresh_local_argocd() -> str:
     """After a push: the local target's Argo CD, when it runs, compares at once."""
-    settings = load_settings()
-    if settings.target == "local":
-        refreshed = LocalTarget(settings).refresh_argocd()
-        if refreshed:
-            return f"asked the local target's Argo CD to refresh {len(refreshed)} Applications"
+    refreshed = target_for(load_settings()).refresh_argocd()
+    if refreshed:
+        return f"asked the local target's Argo CD to refresh {len(refreshed)} Applications"
     return "Argo CD syncs it at its next refresh (or poll, every three minutes)"
 
 
@@ -227,11 +258,10 @@ def deploy(
     ] = None,
 ) -> None:
     """Render an environment, server-side apply it to the target, wait for every Rollout."""
-    from harness import gitops
 
     def act() -> None:
-        settings = load_settings(target=target, state_dir=state_dir, namespace=namespace)
-        gitops.deploy(settings, env, report=_report(time.monotonic()))
+        chosen = _target(target, state_dir, namespace=namespace)
+        DirectApply(chosen, report=_report(time.monotonic())).deploy(env)
 
     _run(act)
 
@@ -239,14 +269,11 @@ def deploy(
 @app.command()
 def demo(state_dir: StateOption = None) -> None:
     """The main job on the local target: up, deploy the demo system, probe it, run the runbooks."""
-    from harness import demo as demo_module
-
-    settings = _settings("local", state_dir)
     code = 0
 
     def act() -> None:
         nonlocal code
-        code = demo_module.run(settings, _report(time.monotonic()))
+        code = demo_module.run(_target("local", state_dir), _report(time.monotonic()))
 
     _run(act)
     raise typer.Exit(code)
@@ -271,14 +298,12 @@ def run_command(
     ] = Path("reports"),
 ) -> None:
     """Run the runbooks in features/ against the target; JUnit XML and HTML reports."""
-    from harness.runner import run_runbooks
-
     code = 0
 
     def act() -> None:
         nonlocal code
-        settings = load_settings(target=target, state_dir=state_dir, namespace=namespace)
-        summary = run_runbooks(settings, reports=reports, select=select)
+        chosen = _target(target, state_dir, namespace=namespace)
+        summary = run_runbooks(chosen, reports=reports, select=select)
         for line in summary.lines():
             console.print(line)
         code = summary.exit_code

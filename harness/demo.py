@@ -14,19 +14,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from harness import gitops
-from harness.probes import SERVICES, Answer, Side, gateway_for
+from harness.delivery import DirectApply
+from harness.probes import SERVICES, Answer, Side
 from harness.runner import run_runbooks
-from harness.settings import Settings
-from harness.targets.local import LocalTarget
+from harness.target import Target
 
 Report = Callable[[str], None]
 
 
-def run(settings: Settings, report: Report) -> int:
-    LocalTarget(settings, report=report).up()
-    gitops.deploy(settings, "qa", report=report)
-    gateway = gateway_for(settings)
+def run(target: Target, report: Report) -> int:
+    target.up()
+    DirectApply(target, report=report).deploy("qa")
+    gateway = target.gateway()
     report("waiting for gateway A to answer through its active and preview Services")
     answers = gateway.wait_for_answers()
     for line in side_by_side(answers):
@@ -34,11 +33,12 @@ def run(settings: Settings, report: Report) -> int:
     for side, answer in answers.items():
         report(f"gateway A's page through {side}: {answer.url.removesuffix('versions')}")
     report("running the runbooks in features/ (each scenario in a namespace of its own)")
-    summary = run_runbooks(settings)
+    summary = run_runbooks(target)
     for line in summary.lines():
         report(line)
     report(
-        f"the local target is still up with the demo system in namespace {settings.namespace} "
+        f"the local target is still up with the demo system in namespace "
+        f"{target.settings.namespace} "
         "(`bgh status`, `bgh down`)"
     )
     return summary.exit_code

@@ -6,6 +6,8 @@ expected, what was last seen, and where to look. Callers chain the cause (``rais
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class HarnessError(Exception):
     """Root of every error the harness raises on purpose."""
@@ -20,11 +22,49 @@ class NotFound(HarnessError):
 
 
 class WaitTimeout(HarnessError):
-    """A wait's deadline passed before its condition held; the message shows the last state seen."""
+    """A wait's deadline passed before its condition held; the message shows the last state seen.
+
+    ``what`` names the wait (the object and what it waited for), ``within`` its deadline in
+    seconds and ``last_seen`` the last state it observed, in one line.
+    """
+
+    def __init__(
+        self, what: str, *, within: float, last_seen: str, expecting: str | None = None
+    ) -> None:
+        ending = f"did not become {expecting}" if expecting else "not met"
+        super().__init__(f"{what}: {ending} within {within:.0f}s.\n  last seen: {last_seen}")
+        self.what = what
+        self.within = within
+        self.last_seen = last_seen
+        self.expecting = expecting
 
 
-class RolloutFailed(HarnessError):
+class FailFast(HarnessError):
+    """A wait stopped before its deadline: the state it waited for can no longer come.
+
+    ``reason`` says why (what the wait's ``fail_if`` saw), ``last_seen`` the state in one line
+    and ``last`` the object itself.
+    """
+
+    def __init__(
+        self, what: str, *, reason: str, elapsed: float, last_seen: str, last: object = None
+    ) -> None:
+        super().__init__(
+            f"{what}: gave up after {elapsed:.1f}s: {reason}\n  last seen: {last_seen}"
+        )
+        self.what = what
+        self.reason = reason
+        self.elapsed = elapsed
+        self.last_seen = last_seen
+        self.last = last
+
+
+class RolloutFailed(FailFast):
     """A wait saw the Rollout go Degraded (aborted, invalid spec, progress deadline exceeded)."""
+
+
+class SyncFailed(FailFast):
+    """Argo CD's sync of an Application failed (its operation or a SyncError condition)."""
 
 
 class ProbeError(HarnessError):
@@ -57,8 +97,6 @@ def indent_tail(text: str, *, lines: int = 20) -> str:
 
 def log_tail(path: object, *, lines: int = 20) -> str:
     """The last ``lines`` lines of a log file, indented for an error message; '' if unreadable."""
-    from pathlib import Path
-
     try:
         text = Path(str(path)).read_text(errors="replace")
     except OSError:

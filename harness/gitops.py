@@ -1,12 +1,11 @@
-"""The GitOps tree (``gitops/``): render it as Argo CD would, check it, bump versions, deploy it.
+"""The GitOps tree (``gitops/``): render it as Argo CD would, check it, bump versions.
 
 Rendering reads the child Applications under ``gitops/apps/<env>/`` and runs the pinned Helm
 (the release Argo CD itself renders with) exactly as each Application says: its chart path,
 release name, value files and parameters. Checks over the rendered objects are pure functions.
 ``bump`` edits a version file through ruamel.yaml's round trip, so comments, order and quoting
-survive and the diff is the changed value alone. ``deploy`` server-side applies what the version
-file says to the current target with ``kubectl`` and waits for the Rollouts through
-``harness.rollouts``; this module never talks to the API server any other way.
+survive and the diff is the changed value alone. This module reads and writes files and runs
+Helm; it never talks to a cluster (``harness.delivery`` takes what it renders there).
 """
 
 from __future__ import annotations
@@ -14,23 +13,19 @@ from __future__ import annotations
 import difflib
 import io
 import re
-import shutil
 import subprocess
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import ScalarString
 
-from harness.errors import ConfigError, HarnessError, NotFound, TargetError, indent_tail
+from harness import builds
+from harness.errors import ConfigError, NotFound
 from harness.settings import Settings
-from harness.targets import builds
-
-if TYPE_CHECKING:
-    from harness.rollouts import Rollouts
 
 Report = Callable[[str], None]
 
@@ -48,8 +43,9 @@ APPLY_ORDER = ("Namespace", "AnalysisTemplate", "Service", "VirtualService", "Ro
 
 
 @dataclass(frozen=True)
-class Application:
-    """One child Argo CD Application: what it renders, with which values, to which namespace."""
+class ChildApplication:
+    """What one child Argo CD Application asks to render: chart, values, namespace (its spec,
+    read from the file; ``harness.argocd.Application`` is its live status)."""
 
     name: str
     file: Path
@@ -204,12 +200,12 @@ class GitOps:
 
     # -- applications and rendering ---------------------------------------------------------
 
-    def applications(self, env: str) -> list[Application]:
+    def applications(self, env: str) -> list[ChildApplication]:
         """The child Applications of one environment, from ``apps/<env>/*.yaml``."""
         self.version_file(env)
         found = []
         for file in sorted((self.root / "apps" / env).glob("*.yaml")):
-            for doc in _load_yaml_all(file):
+            for doc in read_documents(file):
                 if doc.get("kind") == "Application":
                     found.append(_application(self.root, file, doc))
         if not found:
@@ -218,14 +214,16 @@ class GitOps:
             )
         return found
 
-    def root_application(self) -> dict[str, Any]:
-        return _load_yaml(self.root / "app-of-apps" / "root-app.yaml")
+    def root_application(self, env: str) -> dict[str, Any]:
+        """The root Application of one environment: ``app-of-apps/root-<env>.yaml``."""
+        self.version_file(env)
+        return _load_yaml(self.root / "app-of-apps" / f"root-{env}.yaml")
 
     def application_objects(self, env: str) -> list[dict[str, Any]]:
         """The Application objects themselves, as the root app would apply them."""
         objects = []
         for file in sorted((self.root / "apps" / env).glob("*.yaml")):
-            objects.extend(_load_yaml_all(file))
+            objects.extend(read_documents(file))
         return objects
 
     def render(
@@ -330,261 +328,16 @@ def _rollout_problems(
     return found
 
 
-# -- applying to a cluster -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Kubectl:
-    """The kubectl binary bound to one kubeconfig and context."""
-
-    binary: Path
-    kubeconfig: Path | None
-    context: str | None
-
-    def run(self, *argv: str, stdin: str | None = None) -> str:
-        command = [str(self.binary)]
-        if self.kubeconfig is not None:
-            command.append(f"--kubeconfig={self.kubeconfig}")
-        if self.context:
-            command.append(f"--context={self.context}")
-        command.extend(argv)
-        result = subprocess.run(command, input=stdin, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise TargetError(
-                f"kubectl failed (exit {result.returncode})\n  command: {' '.join(command)}\n"
-                + indent_tail(result.stderr or result.stdout, lines=30)
-            )
-        return result.stdout
-
-    def apply(
-        self, objects: Iterable[Mapping[str, Any]], *, namespace: str, dry_run: bool = False
-    ) -> str:
-        """Server-side apply every object into ``namespace`` (``dry_run``: the server checks
-        everything, schemas and admission included, and stores nothing)."""
-        placed = [_in_namespace(obj, namespace) for obj in objects]
-        argv = [
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "--field-manager=bgh",
-            "-n",
-            namespace,
-            "-f",
-            "-",
-        ]
-        if dry_run:
-            argv.append("--dry-run=server")
-        return self.run(*argv, stdin=yaml.safe_dump_all(placed, sort_keys=False))
-
-    def ensure_namespace(self, namespace: str) -> None:
-        manifest = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
-        self.run(
-            "apply",
-            "--server-side",
-            "--field-manager=bgh",
-            "-f",
-            "-",
-            stdin=yaml.safe_dump(manifest),
-        )
-
-
 def helm_binary(settings: Settings, report: Report = lambda _line: None) -> Path:
     """The pinned Helm, built from the module proxy on first use and cached."""
     built = builds.ensure_built(
         builds.HELM,
         cache_dir=settings.cache_dir,
         go=settings.local.go,
-        timeout=settings.timeout("build"),
+        timeout=settings.deadlines.build,
         report=report,
     )
     return built.path("helm")
-
-
-def kubectl_for(settings: Settings) -> Kubectl:
-    """kubectl for the current target: the one built with the local target, else from PATH."""
-    kubeconfig = settings.kubeconfig
-    if settings.target == "local":
-        from harness.targets.local import LocalTarget
-
-        kubeconfig = kubeconfig or LocalTarget(settings).kubeconfig
-        binary = builds.KUBERNETES.install_dir(settings.cache_dir) / "kubectl"
-        if not binary.is_file():
-            raise ConfigError(
-                f"kubectl of the local target is not built ({binary}); run `bgh up` first"
-            )
-        return Kubectl(binary, kubeconfig, settings.context)
-    if settings.target == "kind":
-        from harness.targets.kind import KindTarget
-
-        kubeconfig = kubeconfig or KindTarget(settings).kubeconfig
-    found = shutil.which("kubectl")
-    if found is None:
-        raise ConfigError(f"the {settings.target} target needs kubectl on PATH")
-    return Kubectl(Path(found), kubeconfig, settings.context)
-
-
-def flavour_for(settings: Settings) -> str:
-    """The chart's ``flavour`` value: kind exposes gateway A on NodePorts."""
-    return "kind" if settings.target == "kind" else "default"
-
-
-@dataclass(frozen=True)
-class Deployed:
-    """One Rollout after a deploy: its name, version and the phase it settled in."""
-
-    name: str
-    image: str
-    phase: str
-
-
-def deploy(settings: Settings, env: str, *, report: Report = lambda _line: None) -> list[Deployed]:
-    """Render ``env``, server-side apply it to the current target, wait for every Rollout.
-
-    A Rollout applied for the first time must become Healthy. One that was already there and
-    whose pod template changed starts a blue-green release, which with manual promotion waits on
-    preview: it must become Paused with the new version on preview (or Healthy, when nothing in
-    its template changed).
-    """
-    from harness.kube import ROLLOUT, SERVICE, Kube
-    from harness.rollouts import Rollouts
-
-    tree = GitOps(settings.gitops_dir)
-    versions = tree.read_versions(env)
-    namespace = settings.namespace
-    objects = tree.render(
-        env, helm=helm_binary(settings, report), namespace=namespace, flavour=flavour_for(settings)
-    )
-    found = problems(objects, versions)
-    if found:
-        raise ConfigError(
-            f"{versions.file} renders objects that would not work:\n  " + "\n  ".join(found)
-        )
-    kubectl = kubectl_for(settings)
-    kubectl.ensure_namespace(namespace)
-    kube = Kube(kubeconfig=kubectl.kubeconfig, context=settings.context, namespace=namespace)
-    existing = {item["metadata"]["name"] for item in kube.list(ROLLOUT)[0]}
-    objects = _keep_rollout_selectors(objects, kube.list(SERVICE)[0])
-    kubectl.apply(objects, namespace=namespace)
-    report(f"applied {len(objects)} objects of {env} to namespace {namespace}")
-    rollouts = Rollouts(kube, timeout=settings.timeout("rollout"))
-    names = [obj["metadata"]["name"] for obj in objects if obj["kind"] == "Rollout"]
-    return settle(rollouts, names, existing, report=report)
-
-
-def settle(
-    rollouts: Rollouts,
-    names: Sequence[str],
-    existing: Collection[str],
-    *,
-    report: Report = lambda _line: None,
-) -> list[Deployed]:
-    """Wait for each Rollout after its objects were applied (by the harness or by Argo CD).
-
-    One that was not there before (not in ``existing``) must become Healthy; one that was must
-    become Healthy, or Paused with the new version on preview, or be under its pre-promotion
-    analysis. Degraded fails at once.
-    """
-    from harness.rollouts import Phase, phase_of
-
-    deployed = []
-    for name in names:
-        if name in existing:
-            settled = rollouts.wait_for(
-                name,
-                _released,
-                expecting="Healthy, or the new version on preview (Paused, or being analysed)",
-                fail_if=_degraded,
-            ).value
-        else:
-            settled = rollouts.wait_for_phase(name, Phase.HEALTHY)
-        phase = phase_of(settled)[0].value
-        image = next(iter(settled.images.values()), "")
-        report(f"{name}: {phase} ({image})")
-        deployed.append(Deployed(name, image, phase))
-    return deployed
-
-
-def _keep_rollout_selectors(
-    objects: Sequence[Mapping[str, Any]], live_services: Sequence[Mapping[str, Any]]
-) -> list[dict[str, Any]]:
-    """The objects, each Service keeping the pod-template hash Argo Rollouts put in its selector.
-
-    A Service's selector is an atomic map, so a server-side apply without the hash would drop it;
-    an active Service without a hash makes the controller switch to the new ReplicaSet at once,
-    skipping the manual-promotion pause. (Argo CD's client-side apply keeps keys it never set.)
-    """
-    from harness.kube import HASH_LABEL
-
-    hashes = {
-        s["metadata"]["name"]: (s.get("spec") or {}).get("selector", {}).get(HASH_LABEL)
-        for s in live_services
-    }
-    kept = []
-    for obj in objects:
-        live_hash = hashes.get(obj["metadata"]["name"]) if obj.get("kind") == "Service" else None
-        if live_hash:
-            spec = dict(obj["spec"])
-            spec["selector"] = {**spec.get("selector", {}), HASH_LABEL: live_hash}
-            obj = {**obj, "spec": spec}
-        kept.append(dict(obj))
-    return kept
-
-
-def _released(rollout: Any) -> bool:
-    """Settled after an apply: Healthy, or the new version on preview, either Paused or under
-    its pre-promotion analysis (which pauses it only once it ends)."""
-    from harness.rollouts import Phase, phase_of
-
-    phase = phase_of(rollout)[0]
-    if phase is Phase.HEALTHY:
-        return True
-    on_preview = rollout.current_hash != rollout.stable_hash
-    if phase is Phase.PAUSED:
-        return bool(on_preview)
-    analysis = rollout.pre_promotion_analysis
-    return bool(
-        on_preview
-        and rollout.preview_selector == rollout.current_hash
-        and analysis is not None
-        and rollout.current_hash in analysis.name
-        and analysis.status in ("Pending", "Running")
-    )
-
-
-def _degraded(rollout: Any) -> str | None:
-    from harness.rollouts import Phase, phase_of
-
-    phase, message = phase_of(rollout)
-    return f"the rollout is Degraded: {message}" if phase is Phase.DEGRADED else None
-
-
-def commit(bump: Bump) -> str:
-    """``git commit`` the bumped version file alone (other staged changes stay staged)."""
-    directory = bump.file.parent
-    git(
-        directory,
-        "commit",
-        "--quiet",
-        "-m",
-        bump.message,
-        "--",
-        bump.file.name,
-        what=f"git commit of {bump.file}",
-    )
-    return git(directory, "rev-parse", "--short", "HEAD").strip()
-
-
-def git(where: Path, *args: str, what: str | None = None) -> str:
-    """Run ``git -C where args``; its output, or a HarnessError saying ``what`` failed (``git
-    <subcommand>`` unless told) with git's own message and the command."""
-    argv = ["git", "-C", str(where), *args]
-    result = subprocess.run(argv, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise HarnessError(
-            f"{what or f'git {args[0]}'} failed (exit {result.returncode}): "
-            f"{(result.stderr or result.stdout).strip()}\n  command: {' '.join(argv)}"
-        )
-    return result.stdout
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -633,18 +386,20 @@ def _display(file: Path) -> str:
 
 
 def _load_yaml(file: Path) -> dict[str, Any]:
-    docs = _load_yaml_all(file)
+    docs = read_documents(file)
     return docs[0] if docs else {}
 
 
-def _load_yaml_all(file: Path) -> list[dict[str, Any]]:
+def read_documents(file: Path) -> list[dict[str, Any]]:
+    """Every YAML document of ``file`` (an Application, a version file), as plain data; a
+    ConfigError naming the file when it cannot be read."""
     try:
         return [doc for doc in yaml.safe_load_all(file.read_text()) if doc]
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot read {file}: {exc}") from exc
 
 
-def _application(root: Path, file: Path, doc: Mapping[str, Any]) -> Application:
+def _application(root: Path, file: Path, doc: Mapping[str, Any]) -> ChildApplication:
     spec = doc.get("spec") or {}
     source = spec.get("source") or {}
     helm = source.get("helm") or {}
@@ -665,7 +420,7 @@ def _application(root: Path, file: Path, doc: Mapping[str, Any]) -> Application:
             raise ConfigError(
                 f"{file}: Application {name} names value file {value_file}, which does not exist"
             )
-    return Application(
+    return ChildApplication(
         name=name,
         file=file,
         chart=chart,
@@ -677,7 +432,7 @@ def _application(root: Path, file: Path, doc: Mapping[str, Any]) -> Application:
 
 
 def _helm_template(
-    helm: Path, app: Application, *, namespace: str, flavour: str
+    helm: Path, app: ChildApplication, *, namespace: str, flavour: str
 ) -> list[dict[str, Any]]:
     argv = [str(helm), "template", app.release, str(app.chart), "--namespace", namespace]
     for value_file in app.value_files:
@@ -697,9 +452,3 @@ def _apply_rank(obj: Mapping[str, Any]) -> tuple[int, str]:
     kind = str(obj.get("kind"))
     rank = APPLY_ORDER.index(kind) if kind in APPLY_ORDER else len(APPLY_ORDER)
     return rank, str((obj.get("metadata") or {}).get("name", ""))
-
-
-def _in_namespace(obj: Mapping[str, Any], namespace: str) -> dict[str, Any]:
-    placed = dict(obj)
-    placed["metadata"] = {**(obj.get("metadata") or {}), "namespace": namespace}
-    return placed

@@ -7,9 +7,9 @@ the last answer in its error. ``steady_traffic`` plays users: requests at a fixe
 connections (so a Service switch shows up as soon as it happens, as it would for new visitors),
 every answer recorded for zero-downtime and analysis scenarios.
 
-Where the Services are depends on the target: on ``local`` the data plane serves each one on a
-loopback address; on ``kind`` gateway A's NodePorts are mapped to the host's ports 3000 (active)
-and 3001 (preview); on ``existing`` the settings name both URLs.
+Where the Services are is the target's business: ``Gateway`` takes a locator (``Locate``), which
+``Target.gateway`` builds (the local data plane's loopback addresses, kind's Service proxy, the URLs
+the settings name on an existing cluster).
 """
 
 from __future__ import annotations
@@ -28,9 +28,8 @@ from typing import Any
 import httpx
 
 from harness.errors import ConfigError, HarnessError, ProbeError
-from harness.settings import Settings
-from harness.targets.local import LocalTarget
 from harness.waits import poll
+from harness.words import parse_word
 
 SERVICES = {"a": "gateway-a", "b": "service-b", "c": "service-c"}
 
@@ -43,12 +42,8 @@ class Side(StrEnum):
 
     @classmethod
     def parse(cls, text: str) -> Side:
-        try:
-            return cls(text.strip().lower())
-        except ValueError:
-            raise ConfigError(
-                f'unknown side "{text}"; expected one of {", ".join(s.value for s in cls)}'
-            ) from None
+        """A side as a runbook writes it, in any case; a harness error names the valid words."""
+        return parse_word(cls, text.strip().lower(), "side")
 
 
 Locate = Callable[[Side], str]
@@ -218,8 +213,10 @@ class Gateway:
     def wait_for_answers(
         self, sides: Sequence[Side] = (Side.ACTIVE, Side.PREVIEW), *, within: float | None = None
     ) -> dict[Side, Answer]:
-        """Ask until gateway A answers 200 through every side in the same round (its pods can be
-        Ready in the API before their processes answer); returns that round's answers."""
+        """Ask until gateway A answers 200 through every side in the same round; returns that
+        round's answers. A Rollout is Healthy once its pods are available; their processes, the
+        Services' endpoints and (on a real cluster) kube-proxy's rules follow a moment later, and
+        until then a call may be refused."""
         within = self.timeout if within is None else within
         answers, met = poll(
             lambda: self.read_versions(sides),
@@ -368,60 +365,6 @@ class Gateway:
 def _client(timeout: float, *, fresh_connections: bool = False) -> httpx.AsyncClient:
     limits = httpx.Limits(max_keepalive_connections=0) if fresh_connections else httpx.Limits()
     return httpx.AsyncClient(timeout=timeout, limits=limits, trust_env=False)
-
-
-def gateway_for(settings: Settings, *, namespace: str | None = None) -> Gateway:
-    """Gateway A of ``namespace`` (default: the settings') on the configured target."""
-    namespace = namespace or settings.namespace
-    locate: Locate
-    if settings.target == "local":
-        locate = LocalServices(LocalTarget(settings), namespace).locate
-    elif settings.target == "kind":
-        # harness/targets/kind/kind-config.yaml maps NodePorts 30300/30301 to these host ports.
-        urls = {Side.ACTIVE: "http://127.0.0.1:3000", Side.PREVIEW: "http://127.0.0.1:3001"}
-        locate = urls.__getitem__
-    else:
-        urls = {}
-        if settings.gateway_url:
-            urls[Side.ACTIVE] = settings.gateway_url
-        if settings.gateway_preview_url:
-            urls[Side.PREVIEW] = settings.gateway_preview_url
-
-        def locate(side: Side) -> str:
-            if side not in urls:
-                variable = "BGH_GATEWAY_URL" if side == Side.ACTIVE else "BGH_GATEWAY_PREVIEW_URL"
-                raise ConfigError(
-                    f"the existing target needs gateway A's {side} URL: set {variable} "
-                    f"(e.g. {variable}=https://{side}.demo.example.com)"
-                )
-            return urls[side]
-
-    return Gateway(locate, timeout=settings.timeout("probe"))
-
-
-class LocalServices:
-    """Where the local data plane serves gateway A's Services, remembered for a second."""
-
-    TTL = 1.0
-
-    def __init__(
-        self, target: LocalTarget, namespace: str, *, service: str = "gateway-a", port: int = 3000
-    ) -> None:
-        self.target = target
-        self.namespace = namespace
-        self.names = {Side.ACTIVE: service, Side.PREVIEW: f"{service}-preview"}
-        self.port = port
-        self._known: dict[Side, tuple[str, float]] = {}
-        self._lock = threading.Lock()
-
-    def locate(self, side: Side) -> str:
-        with self._lock:
-            known = self._known.get(side)
-            if known is not None and time.monotonic() - known[1] < self.TTL:
-                return known[0]
-            url = self.target.service_url(self.namespace, self.names[side], self.port)
-            self._known[side] = (url, time.monotonic())
-            return url
 
 
 class Users:

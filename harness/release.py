@@ -8,23 +8,18 @@ reaching the active ones. Every Rollout therefore gets a new revision and waits 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from harness import gitops
-from harness.argocd import GitOpsDelivery
+from harness.delivery import ArgoCDDelivery, Deployed, DirectApply, settle
 from harness.errors import ConfigError
-from harness.gitops import Bump, Deployed, GitOps
-from harness.kube import Kube
+from harness.gitops import ROOT_VERSION, Bump, GitOps
 from harness.rollouts import Phase, Rollouts
-from harness.settings import Settings
-
-_ROOT = re.compile(r"^v(\d+)\.(\d+)\.(\d+)(-.*)?$")
+from harness.target import Target
 
 
 def next_root_version(root_version: str) -> str:
     """The next minor root version: v2.1.0 -> v2.2.0, v2.1.3-rc.1 -> v2.2.0."""
-    match = _ROOT.match(root_version)
+    match = ROOT_VERSION.fullmatch(root_version)
     if match is None:
         raise ConfigError(
             f'root version "{root_version}" is not vMAJOR.MINOR.PATCH (e.g. v2.1.0); fix '
@@ -58,36 +53,31 @@ class Releases:
     """
 
     def __init__(
-        self, settings: Settings, *, env: str = "qa", delivery: GitOpsDelivery | None = None
+        self, target: Target, *, env: str = "qa", delivery: ArgoCDDelivery | None = None
     ) -> None:
-        self.settings = settings
+        self.target = target
         self.env = env
         self.delivery = delivery
-        self.tree = GitOps(settings.gitops_dir)
+        self.tree = GitOps(target.settings.gitops_dir)
 
     def deploy(self) -> list[Deployed]:
         """Apply the environment as its version file says and wait for every Rollout."""
         if self.delivery is None:
-            return gitops.deploy(self.settings, self.env)
+            return DirectApply(self.target).deploy(self.env)
         self.delivery.bootstrap()
         rollouts = self._rollouts()
-        return gitops.settle(rollouts, rollouts.names(), existing=())
+        return settle(rollouts, rollouts.names(), existing=())
 
     def _apply(self, bump: Bump) -> list[Deployed]:
         if self.delivery is None:
-            return gitops.deploy(self.settings, self.env)
+            return DirectApply(self.target).deploy(self.env)
         rollouts = self._rollouts()
         existing = rollouts.names()
         self.delivery.deliver(bump.file, bump.message)
-        return gitops.settle(rollouts, rollouts.names(), existing)
+        return settle(rollouts, rollouts.names(), existing)
 
     def _rollouts(self) -> Rollouts:
-        kube = Kube(
-            kubeconfig=gitops.kubectl_for(self.settings).kubeconfig,
-            context=self.settings.context,
-            namespace=self.settings.namespace,
-        )
-        return Rollouts(kube, timeout=self.settings.timeout("rollout"))
+        return Rollouts(self.target.kube(), timeout=self.target.settings.deadlines.rollout)
 
     def release(
         self,

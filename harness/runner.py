@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import ConfigError
-from harness.settings import Settings
+from harness.target import Target
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNBOOKS = ROOT / "tests" / "runbooks"
@@ -72,21 +72,21 @@ class RunSummary:
 
 
 def pytest_argv(
-    settings: Settings,
+    target: Target,
     *,
     reports: Path,
     artifacts: Path,
     select: str | None = None,
     extra: Sequence[str] = (),
 ) -> list[str]:
-    """The pytest command line that runs the runbooks against ``settings``' target."""
+    """The pytest command line that runs the runbooks against ``target``."""
     argv = [
         sys.executable,
         "-m",
         "pytest",
         str(RUNBOOKS),
         f"--rootdir={ROOT}",
-        f"--bgh-target={settings.target}",
+        f"--bgh-target={target.name}",
         f"--bgh-artifacts={artifacts}",
         f"--junitxml={reports / 'runbooks.xml'}",
         f"--cucumber-json={reports / 'runbooks.cucumber.json'}",
@@ -97,15 +97,16 @@ def pytest_argv(
         "no:cacheprovider",
         "-q",
     ]
-    if settings.target == "existing":
-        argv.append(f"--bgh-namespace={settings.namespace}")
+    if not target.owns_cluster:
+        # Someone else's cluster: the runbooks use the namespace given, not one each.
+        argv.append(f"--bgh-namespace={target.settings.namespace}")
     if select:
         argv += ["-k", select]
     return [*argv, *extra]
 
 
 def run_runbooks(
-    settings: Settings,
+    target: Target,
     *,
     reports: Path = Path("reports"),
     artifacts: Path = Path(".artifacts"),
@@ -118,7 +119,7 @@ def run_runbooks(
     reports = reports.resolve()
     artifacts = artifacts.resolve()
     reports.mkdir(parents=True, exist_ok=True)
-    argv = pytest_argv(settings, reports=reports, artifacts=artifacts, select=select, extra=extra)
+    argv = pytest_argv(target, reports=reports, artifacts=artifacts, select=select, extra=extra)
     code = subprocess.run(argv, cwd=ROOT, check=False).returncode
     summary = RunSummary(
         code,

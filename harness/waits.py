@@ -17,18 +17,23 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
-from harness.errors import Expired, HarnessError, Unreachable, WaitTimeout
+from harness.errors import Expired, FailFast, HarnessError, Unreachable, WaitTimeout
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
 
 log = logging.getLogger("bgh.wait")
 
+_MIN_READ = 0.2
+"""Seconds a read may take when the deadline is (nearly) spent: one last look, not none."""
+
 
 class Source(Protocol[T_co]):
     """What ``wait_for`` needs: one read, and a stream of events after a resourceVersion."""
 
-    def read(self, name: str) -> tuple[T_co, str]: ...
+    def read(self, name: str, *, timeout: float | None = None) -> tuple[T_co, str]:
+        """One read; ``timeout`` bounds how long it may block (the time the wait has left)."""
+        ...
 
     def events(
         self, name: str, resource_version: str, timeout_seconds: int
@@ -60,14 +65,6 @@ class Deadline:
         return self.left() <= 0.0
 
 
-class FailFast(HarnessError):
-    """``fail_if`` returned a reason: the awaited state can no longer come."""
-
-    def __init__(self, message: str, last: object) -> None:
-        super().__init__(message)
-        self.last = last
-
-
 @dataclass(frozen=True)
 class Waited(Generic[T]):
     """What a wait observed: the object that satisfied it, and how long it took."""
@@ -86,7 +83,7 @@ def wait_for(
     describe: Callable[[T], str],
     within: float,
     fail_if: Callable[[T], str | None] | None = None,
-    error: Callable[[str, T | None], HarnessError] | None = None,
+    error: Callable[[WaitTimeout | FailFast], HarnessError] | None = None,
     clock: Clock = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Waited[T]:
@@ -94,6 +91,8 @@ def wait_for(
 
     ``what`` names the wait in log lines and errors ("Rollout demo/service-b: phase Paused");
     ``describe`` renders an observed state in one line, so failures show the last state seen.
+    A wait ends in ``WaitTimeout`` (deadline passed) or ``FailFast`` (``fail_if`` gave a
+    reason); ``error`` turns either into the caller's own error from their fields.
     """
     deadline = Deadline(within, clock)
     log.info("waiting up to %.0fs for %s", within, what)
@@ -115,23 +114,23 @@ def wait_for(
         if fail_if is not None:
             reason = fail_if(obj)
             if reason:
-                message = (
-                    f"{what}: gave up after {deadline.elapsed():.1f}s: {reason}\n"
-                    f"  last seen: {text}"
+                ended = FailFast(
+                    what, reason=reason, elapsed=deadline.elapsed(), last_seen=text, last=obj
                 )
-                raise (error(message, obj) if error else FailFast(message, obj))
+                raise error(ended) if error else ended
         return False
 
     backoff = 0.05
     while True:
         try:
-            obj, position = source.read(name)
+            # A server that accepts and never answers must not hold the wait past its deadline.
+            obj, position = source.read(name, timeout=max(_MIN_READ, deadline.left()))
         except Unreachable as exc:
             # The API server is restarting or the network blipped: back off and read again,
             # within the same deadline. This is the only sleep, and only while unreachable.
             if deadline.expired():
-                message = f"{what}: not met within {within:.0f}s.\n  last seen: {last_text}"
-                raise (error(message, last) if error else WaitTimeout(message)) from exc
+                ended = WaitTimeout(what, within=within, last_seen=f"{last_text}; last read: {exc}")
+                raise (error(ended) if error else ended) from exc
             log.info("%s: API server unreachable (%s); retrying", what, exc)
             sleep(min(backoff, deadline.left()))
             backoff = min(backoff * 2, 1.0)
@@ -157,8 +156,8 @@ def wait_for(
         except Unreachable:
             log.info("%s: watch lost the API server; reading again", what)
             continue
-        message = f"{what}: not met within {within:.0f}s.\n  last seen: {last_text}"
-        raise error(message, last) if error else WaitTimeout(message)
+        ended = WaitTimeout(what, within=within, last_seen=last_text)
+        raise error(ended) if error else ended
 
 
 def _met(what: str, obj: T, deadline: Deadline, changes: int) -> Waited[T]:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pytest_bdd import given, parsers, then, when
 
-from harness.argocd import GitOpsDelivery, Health
+from harness.argocd import Health
+from harness.delivery import ArgoCDDelivery
 from harness.errors import ConfigError
 from harness.release import Release, Releases
 
 HEALTH = {"Health": Health.parse}
 
 
-def _delivery(releases: Releases) -> GitOpsDelivery:
+def _delivery(releases: Releases) -> ArgoCDDelivery:
     if releases.delivery is None:
         raise ConfigError(
             "this step needs the demo system delivered by Argo CD: tag the feature or scenario "

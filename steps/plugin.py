@@ -11,6 +11,10 @@ Application applied, and releases that are commits pushed there (harness/argocd.
 
 Safety on ``existing``: a scenario not tagged ``@readonly`` runs only in a namespace labelled
 ``bgh.dev/testing=true``; elsewhere it is skipped with the reason, and read-only ones still run.
+Such a scenario runs under the run's Lease on the namespace, only when the namespace is settled
+(or ``--bgh-settle`` settled what an earlier run left), and is restored and verified afterwards,
+pass or fail (harness/guard.py); its releases write a scratch copy of gitops/, and its revision
+numbers count from the revision each Rollout was on (docs/nightly.md).
 
 On failure, before any fixture is torn down, the namespace's state is written under
 ``.artifacts/<feature>/<scenario>/`` (harness/artifacts.py) and summarised in the report.
@@ -35,12 +39,19 @@ from typing import Any
 import pytest
 
 from harness.artifacts import collect_artifacts
+from harness.delivery import ArgoCDDelivery
 from harness.errors import HarnessError
+from harness.git import GitRepository
+from harness.guard import NamespaceGuard
 from harness.kube import Forbidden, Kube
-from harness.probes import Gateway, gateway_for
+from harness.lease import default_identity
+from harness.probes import Gateway
 from harness.release import Releases
 from harness.rollouts import Rollouts
 from harness.settings import Settings, load_settings
+from harness.target import Target
+from harness.targets import target_for
+from harness.targets.kind import KindTarget
 from steps.report import ScenarioRecord, StepRecord, render
 
 pytest_plugins = ["steps.rollout_steps", "steps.probe_steps", "steps.gitops_steps"]
@@ -53,6 +64,7 @@ MARKERS = {
     "traffic": "plays steady user traffic through gateway A",
     "release_guide": "a step of the blue-green release guide",
     "slow": "takes more than half a minute",
+    "mesh": "needs Istio's routing by source labels (A's preview pods reach B's and C's preview)",
 }
 _ARTIFACTS = pytest.StashKey[Path]()
 _SYSTEM = pytest.StashKey["DemoSystem"]()
@@ -80,6 +92,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--bgh-namespace",
         default=None,
         help="the namespace on the existing target (others make one per scenario)",
+    )
+    group.addoption(
+        "--bgh-settle",
+        action="store_true",
+        default=None,
+        help="on existing, restore what an earlier run left unsettled before starting "
+        "(default: BGH_SETTLE); never promotes someone else's release",
     )
     group.addoption(
         "--bgh-artifacts",
@@ -111,11 +130,15 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 class DemoSystem:
     """The demo system a scenario works on: where it runs and the façades over it."""
 
-    settings: Settings
+    target: Target
     kube: Kube
     rollouts: Rollouts
     gateway: Gateway
     releases: Releases
+
+    @property
+    def settings(self) -> Settings:
+        return self.target.settings
 
     @property
     def namespace(self) -> str:
@@ -130,14 +153,15 @@ def bgh_settings(pytestconfig: pytest.Config) -> Settings:
         overrides["target"] = pytestconfig.getoption("bgh_target")
     if pytestconfig.getoption("bgh_namespace"):
         overrides["namespace"] = pytestconfig.getoption("bgh_namespace")
+    if pytestconfig.getoption("bgh_settle"):
+        overrides["settle"] = True
     try:
         settings = load_settings(**overrides)
     except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from exc
-    if settings.target == "local":
-        from harness.targets.local import LocalTarget
-
-        LocalTarget(settings, report=_progress(pytestconfig)).up()
+    target = target_for(settings, report=_progress(pytestconfig))
+    if target.name == "local":
+        target.up()  # kind is brought up by its workflow; existing is someone else's
     return settings
 
 
@@ -157,102 +181,154 @@ def demo(
 ) -> Iterator[DemoSystem]:
     """The demo system: deployed fresh in a namespace of its own, or the existing one."""
     readonly = request.node.get_closest_marker("readonly") is not None
-    if bgh_settings.target == "existing":
-        kube = _kube(bgh_settings)
-        settings = bgh_settings
+    target = target_for(bgh_settings, report=_progress(request.config))
+    if not target.owns_cluster:
         if not readonly:
-            try:
-                labels = kube.namespace_labels()
-            except Forbidden as exc:
+            if request.node.get_closest_marker("gitops") is not None:
                 pytest.skip(
-                    "changes the cluster, and this identity cannot read namespace "
-                    f'"{settings.namespace}" to check its {TESTING_LABEL} label, so it is '
-                    f"treated as unlabelled ({exc})"
+                    "@gitops needs the demo system delivered from a Git repository of the "
+                    f"scenario's own, which the local target makes; the {target.name} target "
+                    "has none"
                 )
-            if labels.get(TESTING_LABEL) != "true":
-                pytest.skip(
-                    f'changes the cluster: namespace "{settings.namespace}" is not labelled '
-                    f"{TESTING_LABEL}=true (kubectl label namespace {settings.namespace} "
-                    f"{TESTING_LABEL}=true to allow it)"
-                )
-        request.node.stash[_SYSTEM] = system = _system(settings, kube)
+            _refuse_unlabelled(target.kube())
+            yield from _guarded(request, target, tmp_path)
+            return
+        request.node.stash[_SYSTEM] = system = _system(target)
         yield system
         return
+    if isinstance(target, KindTarget):
+        _skip_without_addons(target, request)
     namespace = f"rb-{uuid.uuid4().hex[:8]}"
     if request.node.get_closest_marker("gitops") is not None:
-        yield from _delivered_by_argocd(bgh_settings, request, tmp_path, namespace)
+        yield from _delivered_by_argocd(target, request, tmp_path, namespace)
         return
     shutil.copytree(Path(bgh_settings.gitops_dir), tmp_path / "gitops")
     settings = bgh_settings.model_copy(
         update={"namespace": namespace, "gitops_dir": tmp_path / "gitops"}
     )
-    request.node.stash[_SYSTEM] = system = _system(settings, _kube(settings))
+    request.node.stash[_SYSTEM] = system = _system(target_for(settings))
     system.releases.deploy()
+    # "The demo system is running" means serving, not only Healthy Rollouts.
+    system.gateway.wait_for_answers()
     yield system
-    from harness import gitops
+    system.target.kubectl().run("delete", "namespace", settings.namespace, "--wait=false")
 
-    gitops.kubectl_for(settings).run("delete", "namespace", settings.namespace, "--wait=false")
+
+def _refuse_unlabelled(kube: Kube) -> None:
+    """Skip a scenario that changes the cluster unless its namespace says it may."""
+    try:
+        labels = kube.namespace_labels()
+    except Forbidden as exc:
+        pytest.skip(
+            "changes the cluster, and this identity cannot read namespace "
+            f'"{kube.namespace}" to check its {TESTING_LABEL} label, so it is '
+            f"treated as unlabelled ({exc})"
+        )
+    if labels.get(TESTING_LABEL) != "true":
+        pytest.skip(
+            f'changes the cluster: namespace "{kube.namespace}" is not labelled '
+            f"{TESTING_LABEL}=true (kubectl label namespace {kube.namespace} "
+            f"{TESTING_LABEL}=true to allow it)"
+        )
+
+
+@pytest.fixture(scope="session")
+def bgh_guard(bgh_settings: Settings, pytestconfig: pytest.Config) -> Iterator[NamespaceGuard]:
+    """This run's custody of the existing namespace: its Lease, taken by the first scenario that
+    changes the namespace and released when the run ends."""
+    kube = target_for(bgh_settings).kube()
+    guard = NamespaceGuard(
+        kube,
+        Rollouts(kube, timeout=bgh_settings.deadlines.rollout),
+        identity=default_identity(),
+        settle=bgh_settings.settle,
+        lock_wait=bgh_settings.lock_wait,
+        report=_progress(pytestconfig),
+    )
+    yield guard
+    guard.close()
+
+
+def _guarded(
+    request: pytest.FixtureRequest, target: Target, tmp_path: Path
+) -> Iterator[DemoSystem]:
+    """A scenario that changes a namespace someone else runs: refused at once unless it is
+    settled, restored and verified afterwards whatever the outcome (a failed restore is an
+    error of the scenario's teardown, with the state left behind). Its releases write a
+    scratch copy of gitops/."""
+    guard: NamespaceGuard = request.getfixturevalue("bgh_guard")
+    recorded = guard.begin()
+    shutil.copytree(Path(target.settings.gitops_dir), tmp_path / "gitops")
+    scratch = target.settings.model_copy(update={"gitops_dir": tmp_path / "gitops"})
+    system = _system(target_for(scratch), first_revision=recorded.first_revisions)
+    request.node.stash[_SYSTEM] = system
+    try:
+        yield system
+    finally:
+        restored = guard.end(recorded)
+        request.node.user_properties.append(("bgh_restore_seconds", f"{restored.seconds:.2f}"))
 
 
 def _delivered_by_argocd(
-    bgh_settings: Settings, request: pytest.FixtureRequest, tmp_path: Path, namespace: str
+    target: Target, request: pytest.FixtureRequest, tmp_path: Path, namespace: str
 ) -> Iterator[DemoSystem]:
     """The demo system as Argo CD delivers it, from a Git repository of the scenario's own:
     seeded from gitops/ with the Applications named after the namespace and deploying into it,
     so scenarios never share an Application."""
-    if bgh_settings.target != "local":
+    argocd = target.gitops_argocd()
+    if argocd is None:
         pytest.skip(
             "@gitops runs on the local target, whose Argo CD reads a Git repository on this "
-            f"machine; on {bgh_settings.target} Argo CD cannot reach a file:// repository"
+            f"machine; on {target.name} Argo CD cannot reach a file:// repository"
         )
-    from harness import gitops
-    from harness.argocd import GitOpsDelivery, GitRepository
-    from harness.targets.local import LocalTarget
-
-    target = LocalTarget(bgh_settings, report=_progress(request.config))
-    target.start_argocd()
     repository = GitRepository(tmp_path / "repository")
-    repository.seed(Path(bgh_settings.gitops_dir).resolve(), suffix=namespace, namespace=namespace)
-    settings = bgh_settings.model_copy(
+    repository.seed(
+        Path(target.settings.gitops_dir).resolve(), suffix=namespace, namespace=namespace
+    )
+    settings = target.settings.model_copy(
         update={"namespace": namespace, "gitops_dir": repository.gitops_dir}
     )
-    delivery = GitOpsDelivery(target.argocd_client(), repository, report=_progress(request.config))
-    kube = _kube(settings)
-    request.node.stash[_SYSTEM] = system = DemoSystem(
-        settings=settings,
-        kube=kube,
-        rollouts=Rollouts(kube, timeout=settings.timeout("rollout")),
-        gateway=gateway_for(settings),
-        releases=Releases(settings, delivery=delivery),
-    )
+    delivery = ArgoCDDelivery(argocd, repository, report=_progress(request.config))
+    request.node.stash[_SYSTEM] = system = _system(target_for(settings), delivery=delivery)
     try:
         system.releases.deploy()
         yield system
     finally:
         delivery.teardown()
-        gitops.kubectl_for(settings).run("delete", "namespace", namespace, "--wait=false")
+        system.target.kubectl().run("delete", "namespace", namespace, "--wait=false")
 
 
-def _kube(settings: Settings) -> Kube:
-    kubeconfig = settings.kubeconfig
-    if kubeconfig is None and settings.target == "local":
-        from harness.targets.local import LocalTarget
+def _skip_without_addons(target: KindTarget, request: pytest.FixtureRequest) -> None:
+    """On kind, a scenario needing the mesh or Prometheus is skipped when the cluster lacks it,
+    with the reason read from the cluster (the local target emulates both, so runs them)."""
+    needs = {
+        "mesh": ("istio", "needs mesh routing (Istio's sidecars send gateway A's preview pods "
+                 "to the previews of B and C)"),
+        "analysis": ("prometheus", "needs Prometheus to judge the preview"),
+    }  # fmt: skip
+    for marker, (addon, why) in needs.items():
+        if request.node.get_closest_marker(marker) is None:
+            continue
+        missing = target.missing_addon(addon)
+        if missing:
+            pytest.skip(f"@{marker}: {why}; {missing}")
 
-        kubeconfig = LocalTarget(settings).kubeconfig
-    elif kubeconfig is None and settings.target == "kind":
-        from harness.targets.kind import KindTarget
 
-        kubeconfig = KindTarget(settings).kubeconfig
-    return Kube(kubeconfig=kubeconfig, context=settings.context, namespace=settings.namespace)
-
-
-def _system(settings: Settings, kube: Kube) -> DemoSystem:
+def _system(
+    target: Target,
+    *,
+    delivery: ArgoCDDelivery | None = None,
+    first_revision: dict[str, int] | None = None,
+) -> DemoSystem:
+    kube = target.kube()
     return DemoSystem(
-        settings=settings,
+        target=target,
         kube=kube,
-        rollouts=Rollouts(kube, timeout=settings.timeout("rollout")),
-        gateway=gateway_for(settings),
-        releases=Releases(settings),
+        rollouts=Rollouts(
+            kube, timeout=target.settings.deadlines.rollout, first_revision=first_revision
+        ),
+        gateway=target.gateway(),
+        releases=Releases(target, delivery=delivery),
     )
 
 
@@ -357,13 +433,8 @@ def _collect(item: pytest.Item, report: pytest.TestReport) -> None:
         return
     base = Path(item.config.getoption("bgh_artifacts"))
     directory = base / _feature_of(item) / _slug(item.name.removeprefix("test_"))
-    pod_logs = None
-    if system.settings.target == "local":
-        from harness.targets.local import LocalTarget
-
-        pod_logs = LocalTarget(system.settings).pod_log
     collected = collect_artifacts(
-        system.kube, directory, answers=list(system.gateway.last), pod_logs=pod_logs
+        system.kube, directory, answers=list(system.gateway.last), pod_logs=system.target.pod_logs
     )
     item.stash[_ARTIFACTS] = directory
     item.stash[_ARTIFACT_FILES] = list(collected.files)

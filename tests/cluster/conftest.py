@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from harness import builds
 from harness.settings import load_settings
-from harness.targets import builds
 from harness.targets.kind import KindTarget
 from harness.targets.local import LocalTarget
 

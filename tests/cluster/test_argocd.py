@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from harness.argocd import ArgoCD, GitOpsDelivery, GitRepository, Health, SyncFailed
+from harness.argocd import ArgoCD, Health
 from harness.cli import app
-from harness.errors import NotFound
+from harness.delivery import ArgoCDDelivery
+from harness.errors import NotFound, SyncFailed
+from harness.git import GitRepository
 from harness.gitops import GitOps
 from harness.targets.local import LocalTarget
 from tests.cluster.conftest import Cluster
@@ -30,12 +32,12 @@ def target(cluster: Cluster) -> LocalTarget:
 
 
 @pytest.fixture
-def delivery(target: LocalTarget, tmp_path: Path) -> Iterator[GitOpsDelivery]:
+def delivery(target: LocalTarget, tmp_path: Path) -> Iterator[ArgoCDDelivery]:
     """QA as Argo CD delivers it into a namespace of its own, from a repository of its own."""
     namespace = f"t-{uuid.uuid4().hex[:8]}"
     repository = GitRepository(tmp_path / "repository")
     repository.seed(TREE, suffix=namespace, namespace=namespace)
-    delivery = GitOpsDelivery(target.argocd_client(), repository)
+    delivery = ArgoCDDelivery(target.argocd_client(), repository)
     delivery.bootstrap()
     yield delivery
     delivery.teardown()
@@ -48,7 +50,7 @@ def test_status_lists_argo_cds_components_running(target: LocalTarget) -> None:
 
 
 def test_a_pushed_commit_is_synced_and_its_rollout_pauses_on_preview(
-    delivery: GitOpsDelivery,
+    delivery: ArgoCDDelivery,
 ) -> None:
     tree = GitOps(delivery.repository.gitops_dir)
     bump = tree.bump("qa", "service-c", "1.1.0", root_version="v2.2.0")
@@ -62,7 +64,7 @@ def test_a_pushed_commit_is_synced_and_its_rollout_pauses_on_preview(
 
 
 def test_bump_push_asks_the_local_argo_cd_to_refresh(
-    delivery: GitOpsDelivery, target: LocalTarget, monkeypatch: pytest.MonkeyPatch
+    delivery: ArgoCDDelivery, target: LocalTarget, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BGH_GITOPS_DIR", str(delivery.repository.gitops_dir))
     monkeypatch.setenv("BGH_STATE_DIR", str(target.settings.state_dir))
@@ -78,7 +80,7 @@ def test_bump_push_asks_the_local_argo_cd_to_refresh(
 
 
 def test_a_commit_that_cannot_be_applied_fails_the_wait_with_argo_cds_message(
-    delivery: GitOpsDelivery,
+    delivery: ArgoCDDelivery,
 ) -> None:
     tree = GitOps(delivery.repository.gitops_dir)
     bad = tree.set_values("qa", {"replicas": "two"})  # a Rollout's replicas is an integer

@@ -20,13 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from harness import gitops
+from harness.delivery import DirectApply
 from harness.gitops import GitOps
 from harness.kube import Kube
-from harness.probes import Gateway, Side, Traffic, gateway_for
+from harness.probes import Gateway, Side, Traffic
 from harness.rollouts import Phase, Rollouts
 from harness.settings import Settings, load_settings
+from harness.targets import target_for
 from harness.targets.local import LocalTarget
+from harness.targets.processes import running_from
 from harness.waits import poll
 from tests.cluster.conftest import Cluster
 
@@ -46,7 +48,7 @@ class Demo:
         tree = GitOps(self.settings.gitops_dir)
         for service in SERVICES:
             tree.bump("qa", service, version, root_version=root_version)
-        deployed = gitops.deploy(self.settings, "qa")
+        deployed = DirectApply(target_for(self.settings)).deploy("qa")
         assert [d.phase for d in deployed] == ["Paused"] * 3
 
     def versions(self, side: Side) -> dict[str, str]:
@@ -61,11 +63,11 @@ def demo(cluster: Cluster, namespace: str, tmp_path: Path) -> Iterator[Demo]:
         pytest.skip("the data plane is the local target's; kind has kubelet and Istio")
     shutil.copytree(TREE, tmp_path / "gitops")
     settings = load_settings(namespace=namespace, gitops_dir=tmp_path / "gitops")
-    deployed = gitops.deploy(settings, "qa")
+    deployed = DirectApply(target_for(settings)).deploy("qa")
     assert [d.phase for d in deployed] == ["Healthy"] * 3
     kube = Kube(kubeconfig=cluster.target.kubeconfig, context=None, namespace=namespace)
     demo = Demo(
-        settings, Rollouts(kube, timeout=settings.timeout("rollout")), gateway_for(settings)
+        settings, Rollouts(kube, timeout=settings.deadlines.rollout), target_for(settings).gateway()
     )
     for side in Side:
         demo.gateway.wait_for_version(side, "gateway-a", "1.0.0")
@@ -176,11 +178,13 @@ def test_right_after_a_control_plane_restart_new_pods_run_and_are_served(
         pytest.skip("restarts the local target's control plane")
     cluster.target.restart_control_plane()
     shutil.copytree(TREE, tmp_path / "gitops")
-    settings = load_settings(namespace=namespace, gitops_dir=tmp_path / "gitops")
-    settings.timeouts.rollout = 15.0  # leases would hold pods Pending for 15 s to 200 s
-    deployed = gitops.deploy(settings, "qa")
+    # Leases would hold pods Pending for 15 s to 200 s.
+    settings = load_settings(
+        namespace=namespace, gitops_dir=tmp_path / "gitops", timeouts={"rollout": 15.0}
+    )
+    deployed = DirectApply(target_for(settings)).deploy("qa")
     assert [d.phase for d in deployed] == ["Healthy"] * 3
-    gateway_for(settings).wait_for_version(Side.ACTIVE, "service-c", "1.0.0", within=15)
+    target_for(settings).gateway().wait_for_version(Side.ACTIVE, "service-c", "1.0.0", within=15)
 
 
 def test_an_unsupported_virtual_service_is_reported_and_its_calls_refused(
@@ -224,3 +228,21 @@ def test_a_busy_dataplane_port_is_a_clear_error(cluster: Cluster, tmp_path: Path
     assert result.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "BGH_LOCAL__DATAPLANE_PORT" in result.stderr
+
+
+def test_killing_the_data_plane_leaves_no_pod_process(demo: Demo, cluster: Cluster) -> None:
+    target = cluster.target
+    assert isinstance(target, LocalTarget)
+    binaries = target.dataplane_dir / "bin"
+    pods = running_from(binaries)
+    assert len(pods) >= 3, f"expected the demo system's pods running from {binaries}"
+    dataplane = target.servers.dataplane.pid()
+    assert dataplane is not None
+    os.kill(dataplane, signal.SIGKILL)
+    try:
+        # Each pod has SIGKILL as its parent-death signal: gone without anyone stopping it.
+        # (Observed only: nothing here signals them.) /proc has no watch, hence the poll.
+        left, gone = poll(lambda: running_from(binaries), lambda pids: not pids, within=5.0)
+        assert gone, f"pod processes outlived the data plane: {left}"
+    finally:
+        target.up()  # the data plane back for the tests after this one

@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 
 from harness import gitops
+from harness.delivery import DirectApply
 from harness.errors import TargetError
 from harness.gitops import GitOps
 from harness.settings import load_settings
+from harness.targets import target_for
 from tests.cluster.conftest import Cluster
 
 TREE = Path(__file__).parents[2] / "gitops"
@@ -26,10 +28,10 @@ def test_environment_dry_runs_clean_against_the_real_crds(
 ) -> None:
     settings = load_settings(namespace=namespace)
     tree = GitOps(TREE)
-    kubectl = gitops.kubectl_for(settings)
+    kubectl = target_for(settings).kubectl()
     objects = tree.render(env, helm=gitops.helm_binary(settings), namespace=namespace)
     applied = kubectl.apply(objects, namespace=namespace, dry_run=True)
-    applications = [*tree.application_objects(env), tree.root_application()]
+    applications = [*tree.application_objects(env), tree.root_application(env)]
     applied += kubectl.apply(applications, namespace=namespace, dry_run=True)
     lines = applied.splitlines()
     assert len(lines) == len(objects) + len(applications)
@@ -46,7 +48,7 @@ def test_a_field_the_schema_lacks_is_refused(cluster: Cluster, namespace: str) -
     ]
     service_c["spec"]["tcp"][0]["name"] = "preview"
     with pytest.raises(TargetError, match=r"\.spec\.tcp\[0\]\.name: field not declared"):
-        gitops.kubectl_for(settings).apply([service_c], namespace=namespace, dry_run=True)
+        target_for(settings).kubectl().apply([service_c], namespace=namespace, dry_run=True)
 
 
 def test_deploy_brings_qa_healthy_then_a_bump_waits_on_preview(
@@ -54,7 +56,7 @@ def test_deploy_brings_qa_healthy_then_a_bump_waits_on_preview(
 ) -> None:
     shutil.copytree(TREE, tmp_path / "gitops")
     settings = load_settings(namespace=namespace, gitops_dir=tmp_path / "gitops")
-    deployed = gitops.deploy(settings, "qa")
+    deployed = DirectApply(target_for(settings)).deploy("qa")
     assert [(d.name, d.phase) for d in deployed] == [
         ("gateway-a", "Healthy"),
         ("service-b", "Healthy"),
@@ -63,7 +65,7 @@ def test_deploy_brings_qa_healthy_then_a_bump_waits_on_preview(
     assert deployed[1].image == "ghcr.io/bluegreen-harness/service-b:1.0.0"
 
     GitOps(settings.gitops_dir).bump("qa", "service-b", "1.1.0")
-    deployed = gitops.deploy(settings, "qa")
+    deployed = DirectApply(target_for(settings)).deploy("qa")
     assert [(d.name, d.phase) for d in deployed] == [
         ("gateway-a", "Healthy"),
         ("service-b", "Paused"),

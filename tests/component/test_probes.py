@@ -10,8 +10,9 @@ import pytest
 
 from harness.demo import side_by_side
 from harness.errors import ConfigError, ProbeError
-from harness.probes import Gateway, Side, Traffic, gateway_for
+from harness.probes import Gateway, Side, Traffic
 from harness.settings import load_settings
+from harness.targets import target_for
 from harness.targets.processes import free_port
 from tests.component.conftest import Demo
 from tests.support.services import Service, Services
@@ -148,7 +149,9 @@ def test_an_unknown_side_names_the_valid_ones() -> None:
 
 
 def test_the_existing_target_needs_the_gateway_urls() -> None:
-    probes = gateway_for(load_settings(target="existing", gateway_url="http://127.0.0.1:9"))
+    probes = target_for(
+        load_settings(target="existing", gateway_url="http://127.0.0.1:9")
+    ).gateway()
     answer = probes.read(Side.PREVIEW)
     assert answer.status is None
     assert "set BGH_GATEWAY_PREVIEW_URL" in answer.error

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from harness import builds
 from harness.errors import ConfigError, TargetError
-from harness.targets import builds
 
 
 def _wrapper(tmp_path: Path, source: str) -> builds.Component:

@@ -11,6 +11,7 @@ import pytest
 from harness.errors import ConfigError
 from harness.release import Releases, next_root_version
 from harness.settings import load_settings
+from harness.targets import target_for
 
 TREE = Path(__file__).resolve().parents[2] / "gitops"
 
@@ -33,7 +34,7 @@ def test_an_impossible_error_rate_is_refused_before_the_file_changes(
     tmp_path: Path, error_rate: float
 ) -> None:
     shutil.copytree(TREE, tmp_path / "gitops")
-    releases = Releases(load_settings(gitops_dir=tmp_path / "gitops"))
+    releases = Releases(target_for(load_settings(gitops_dir=tmp_path / "gitops")))
     before = releases.tree.version_file("qa").read_text()
     with pytest.raises(ConfigError, match="expected a share between 0 and 1"):
         releases.release("service-b", "1.1.0", error_rate=error_rate)
@@ -42,7 +43,7 @@ def test_an_impossible_error_rate_is_refused_before_the_file_changes(
 
 def test_set_values_creates_maps_and_keeps_every_other_byte(tmp_path: Path) -> None:
     shutil.copytree(TREE, tmp_path / "gitops")
-    releases = Releases(load_settings(gitops_dir=tmp_path / "gitops"))
+    releases = Releases(target_for(load_settings(gitops_dir=tmp_path / "gitops")))
     file = releases.tree.version_file("qa")
     before = file.read_text()
     change = releases.tree.set_values(

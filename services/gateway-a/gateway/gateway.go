@@ -29,7 +29,7 @@ type Gateway struct {
 // New builds the gateway; an invalid address makes it not ready rather than
 // failing (see Config).
 func New(b *svc.Base, cfg Config) *Gateway {
-	g := &Gateway{base: b, timeout: cfg.Timeout, greeting: cfg.PageGreeting(), upstream: b.Metrics.NewUpstream()}
+	g := &Gateway{base: b, timeout: cfg.Timeout, greeting: cfg.PageGreeting(), upstream: b.Metrics.NewUpstream(upstreams, reasons)}
 	// The wiring, for "which B and C does this pod reach?" (LOG_LEVEL=debug).
 	b.Log.Debug("configuration", "service_b_url", cfg.BURL, "service_c_addr", cfg.CAddr,
 		"upstream_timeout_ms", cfg.Timeout.Milliseconds(), "image_greeting", cfg.ImageGreeting,

@@ -166,21 +166,72 @@ def ensure_built(
     timeout: float = 3600.0,
     report: Report = lambda _line: None,
 ) -> Built:
-    """Return the component's binaries, building them first when the cache lacks them."""
+    """Return the component's binaries, building them first when the cache lacks them.
+
+    The build goes to a staging directory beside the cache entry and is renamed into place only
+    once complete, so an interrupted build never looks built.
+    """
     directory = component.install_dir(cache_dir)
     if is_built(component, cache_dir):
         return Built(component, directory, 0.0, cached=True)
+    go_path = _go_command(component, go)
+    logs = cache_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / f"build-{component.name}-{component.version}.log"
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{component.name}-", dir=directory.parent))
+    env = {
+        **os.environ,
+        # A wrapper may ask for a newer patch release than the machine's Go; the toolchain
+        # comes from the module proxy, checked against the checksum database.
+        "GOTOOLCHAIN": "auto",
+        "CGO_ENABLED": "0",
+    }
+    what = ", ".join(component.binaries) or ", ".join(map(str, component.assets.values()))
+    report(f"building {component.name} {component.version} ({what})")
+    started = time.monotonic()
+    try:
+        _go_build(component, go_path, staging, env, log_path, timeout)
+        try:
+            _copy_assets(component, staging, go_path, env)
+        except (OSError, subprocess.CalledProcessError, ValueError) as exc:
+            raise TargetError(
+                f"copying {component.name} {component.version} assets "
+                f"{dict(component.assets)} from the module cache failed: {exc}"
+            ) from exc
+    except TargetError:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    seconds = time.monotonic() - started
+    (staging / "BUILD-INFO").write_text(
+        f"{component.module} {component.version}\nbuilt in {seconds:.1f}s\n"
+    )
+    shutil.rmtree(directory, ignore_errors=True)
+    staging.rename(directory)
+    report(f"built {component.name} {component.version} in {seconds:.0f}s")
+    return Built(component, directory, seconds, cached=False)
+
+
+def _go_command(component: Component, go: str) -> str:
     go_path = shutil.which(go)
     if go_path is None:
         raise ConfigError(
             f"cannot build {component.name} {component.version}: the Go command {go!r} is not "
             "on PATH; install Go 1.26 or set BGH_LOCAL__GO to its path (e.g. /usr/local/go/bin/go)"
         )
-    logs = cache_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    log_path = logs / f"build-{component.name}-{component.version}.log"
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{component.name}-", dir=directory.parent))
+    return go_path
+
+
+def _go_build(
+    component: Component,
+    go_path: str,
+    staging: Path,
+    env: Mapping[str, str],
+    log_path: Path,
+    timeout: float,
+) -> None:
+    """``go build`` the component's binaries into ``staging`` (or, for data files only, ``go mod
+    download`` its module), logging to ``log_path``; a TargetError naming the log on failure."""
     command = [
         go_path,
         "build",
@@ -194,16 +245,6 @@ def ensure_built(
     if not component.binaries:
         # Data files only: download the module (checked against the wrapper's go.sum), no build.
         command = [go_path, "mod", "download", f"{component.module}@{component.version}"]
-    env = {
-        **os.environ,
-        # A wrapper may ask for a newer patch release than the machine's Go; the toolchain
-        # comes from the module proxy, checked against the checksum database.
-        "GOTOOLCHAIN": "auto",
-        "CGO_ENABLED": "0",
-    }
-    what = ", ".join(component.binaries) or ", ".join(map(str, component.assets.values()))
-    report(f"building {component.name} {component.version} ({what})")
-    started = time.monotonic()
     try:
         with log_path.open("w") as log:
             log.write("$ " + " ".join(command) + f"\n  (in {component.wrapper})\n")
@@ -211,20 +252,18 @@ def ensure_built(
             result = subprocess.run(
                 command,
                 cwd=component.wrapper,
-                env=env,
+                env=dict(env),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 timeout=timeout,
                 check=False,
             )
     except subprocess.TimeoutExpired as exc:
-        shutil.rmtree(staging, ignore_errors=True)
         raise TargetError(
             f"building {component.name} {component.version} took longer than {timeout:.0f}s\n"
             f"  command: {' '.join(command)}\n  log: {log_path}"
         ) from exc
     if result.returncode != 0:
-        shutil.rmtree(staging, ignore_errors=True)
         raise TargetError(
             f"building {component.name} {component.version} failed (exit {result.returncode})\n"
             f"  command: {' '.join(command)} (in {component.wrapper})\n"
@@ -234,22 +273,6 @@ def ensure_built(
         built_as = staging / _go_output_name(package)
         if built_as.name != binary:
             built_as.rename(staging / binary)
-    try:
-        _copy_assets(component, staging, go_path, env)
-    except (OSError, subprocess.CalledProcessError, ValueError) as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise TargetError(
-            f"copying {component.name} {component.version} assets "
-            f"{dict(component.assets)} from the module cache failed: {exc}"
-        ) from exc
-    seconds = time.monotonic() - started
-    (staging / "BUILD-INFO").write_text(
-        f"{component.module} {component.version}\nbuilt in {seconds:.1f}s\n"
-    )
-    shutil.rmtree(directory, ignore_errors=True)
-    staging.rename(directory)
-    report(f"built {component.name} {component.version} in {seconds:.0f}s")
-    return Built(component, directory, seconds, cached=False)
 
 
 def _copy_assets(component: Component, staging: Path, go: str, env: Mapping[str, str]) -> None:

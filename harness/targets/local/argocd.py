@@ -8,30 +8,28 @@ beside them; its install manifests are applied for the configuration alone (upst
 Deployments to zero; here only the ConfigMaps and the Secret of ``manifests/base/config`` are
 applied). No API server, UI or Dex: nothing here logs in. The ``default`` AppProject, which
 argocd-server creates when it starts, is created here instead, with the same spec.
+
+Redis listens on loopback and requires a password, generated once per target into an owner-only
+configuration file; the controller and repo server get it as ``REDIS_PASSWORD``, as upstream's
+manifests give it, never on a command line.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from pathlib import Path
 
-from harness import argocd
-from harness.errors import TargetError
-from harness.targets import builds
-from harness.targets.processes import (
-    Process,
-    debian_command,
-    free_port,
-    port_in_use,
-    wait_http_ok,
-)
-from harness.waits import poll
-
-if TYPE_CHECKING:
-    from harness.targets.local import LocalTarget
+from harness import argocd, builds
+from harness.git import GitRepository
+from harness.kube import Kube
+from harness.settings import Settings
+from harness.targets.local.control_plane import ControlPlane
+from harness.targets.local.state import State
+from harness.targets.processes import Process, debian_command, free_port, supervise
 
 # The spec argocd-server gives the default project it creates (server/server.go).
 DEFAULT_PROJECT = {
@@ -51,14 +49,34 @@ CONTROLLER_HOSTNAME = "argocd-application-controller-0"
 class LocalArgoCD:
     """Argo CD's components beside a running local target, and the Git repository they read."""
 
-    def __init__(self, target: LocalTarget, report: Callable[[str], None]) -> None:
-        self.target = target
+    def __init__(
+        self,
+        run_dir: Path,
+        settings: Settings,
+        control_plane: ControlPlane,
+        state: State,
+        kube: Callable[[str], Kube],
+        report: Callable[[str], None],
+    ) -> None:
+        self.run_dir = run_dir
+        self.kube = kube
+        self.settings = settings
+        self.control_plane = control_plane
+        self.state = state
         self.report = report
-        self.root = target.root / "argocd"
-        self.redis = Process("argocd-redis", target.root)
-        self.repo_server = Process("argocd-repo-server", target.root)
-        self.controller = Process("argocd-application-controller", target.root)
-        self.repository = argocd.GitRepository(self.root / "repository")
+        self.root = run_dir / "argocd"
+        self.redis = Process("argocd-redis", run_dir)
+        self.repo_server = Process("argocd-repo-server", run_dir)
+        self.controller = Process("argocd-application-controller", run_dir)
+        self.repository = GitRepository(self.root / "repository")
+        self.redis_config = self.root / "redis.conf"
+        self.redis_password_file = self.root / "redis-password"
+
+    def client(self) -> argocd.ArgoCD:
+        """Argo CD's Applications on this target (namespace ``argocd``)."""
+        return argocd.ArgoCD(
+            self.kube(argocd.ARGOCD_NAMESPACE), timeout=self.settings.deadlines.sync
+        )
 
     def processes(self) -> tuple[Process, ...]:
         """In the order to stop them."""
@@ -75,9 +93,9 @@ class LocalArgoCD:
         )
         argo = builds.ensure_built(
             builds.ARGO_CD,
-            cache_dir=self.target.settings.cache_dir,
-            go=self.target.settings.local.go,
-            timeout=self.target.settings.timeout("build"),
+            cache_dir=self.settings.cache_dir,
+            go=self.settings.local.go,
+            timeout=self.settings.deadlines.build,
             report=self.report,
         )
         for directory in ("tls", "ssh", "gpg/source", "gpg/keys"):
@@ -100,26 +118,16 @@ class LocalArgoCD:
             self.report(
                 f"Argo CD {builds.ARGO_CD.version}: application controller, repo server and "
                 f"Redis ready in {time.monotonic() - step:.1f}s "
-                f"(logs under {self.target.root / 'logs'})"
+                f"(logs under {self.run_dir / 'logs'})"
             )
         else:
             self.report("argocd: already running")
 
-    def stop(self) -> None:
-        for process in self.processes():
-            if process.stop(grace=15.0):
-                self.report(f"{process.name}: stopped")
-
     # -- configuration ----------------------------------------------------------------------
 
     def _configure(self, built: dict[str, builds.Built], argo: builds.Built) -> None:
-        kubectl = self.target._kubectl
-        namespace = kubectl(
-            built,
-            ["create", "namespace", argocd.ARGOCD_NAMESPACE, "--dry-run=client", "-o", "yaml"],
-        )
-        kubectl(built, ["apply", "-f", "-"], stdin=namespace)
-        kubectl(
+        self.control_plane.ensure_namespace(built, argocd.ARGOCD_NAMESPACE)
+        self.control_plane.kubectl(
             built,
             [
                 "apply",
@@ -131,14 +139,14 @@ class LocalArgoCD:
                 str(argo.directory / "config"),
             ],
         )
-        self.target.argocd_client().apply(DEFAULT_PROJECT)
+        self.client().apply(DEFAULT_PROJECT)
 
     def _env(self, binary_name: str, argo: builds.Built) -> dict[str, str]:
         helm = builds.ensure_built(
             builds.HELM,
-            cache_dir=self.target.settings.cache_dir,
-            go=self.target.settings.local.go,
-            timeout=self.target.settings.timeout("build"),
+            cache_dir=self.settings.cache_dir,
+            go=self.settings.local.go,
+            timeout=self.settings.deadlines.build,
             report=self.report,
         )
         return {
@@ -150,7 +158,8 @@ class LocalArgoCD:
             "ARGOCD_GNUPGHOME": str(self.root / "gpg" / "keys"),
             "ARGOCD_GPG_DATA_PATH": str(self.root / "gpg" / "source"),
             "HOSTNAME": CONTROLLER_HOSTNAME,
-            "KUBECONFIG": str(self.target.kubeconfig),
+            "KUBECONFIG": str(self.control_plane.kubeconfig),
+            "REDIS_PASSWORD": self._redis_password(),
             # The repo server runs helm (the release Argo CD pins) and the image's scripts.
             "PATH": os.pathsep.join(
                 [str(argo.directory / "bin"), str(helm.directory), os.environ.get("PATH", "")]
@@ -159,28 +168,28 @@ class LocalArgoCD:
 
     # -- processes --------------------------------------------------------------------------
 
+    def _redis_password(self) -> str:
+        """Redis's password: made once, kept owner-only beside the rest of Argo CD's files."""
+        if not self.redis_password_file.is_file():
+            self.redis_password_file.parent.mkdir(parents=True, exist_ok=True)
+            self.redis_password_file.touch(mode=0o600)
+            self.redis_password_file.write_text(secrets.token_urlsafe(24))
+        return self.redis_password_file.read_text().strip()
+
     def _redis(self, binary: str, port: int) -> bool:
-        argv = [
-            binary,
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]
-        process = self.redis
-        if process.is_running() and process.command()[:5] == argv[:5]:
-            return False
-        process.stop()
-        self._refuse_busy(process, {"redis": port})
-        process.start(argv, cwd=self.root)
-        _, ready = poll(lambda: _redis_answers(port), bool, within=self._within())
-        if not ready:
-            raise TargetError(f"Redis did not answer PING on 127.0.0.1:{port}; log: {process.log}")
-        return True
+        password = self._redis_password()
+        self.redis_config.touch(mode=0o600)
+        self.redis_config.write_text(
+            f'bind 127.0.0.1\nport {port}\nrequirepass {password}\nsave ""\nappendonly no\n'
+        )
+        argv = [binary, str(self.redis_config)]
+
+        def answer() -> str | None:
+            if _redis_answers(port, password):
+                return None
+            return f"no PONG to an authenticated PING on 127.0.0.1:{port}"
+
+        return self._start(self.redis, argv, None, answer, {"redis": port})
 
     def _repo_server(self, argo: builds.Built, ports: dict[str, int]) -> bool:
         argv = [
@@ -207,7 +216,7 @@ class LocalArgoCD:
     def _controller(self, argo: builds.Built, ports: dict[str, int]) -> bool:
         argv = [
             str(argo.path("argocd")),
-            f"--kubeconfig={self.target.kubeconfig}",
+            f"--kubeconfig={self.control_plane.kubeconfig}",
             f"--namespace={argocd.ARGOCD_NAMESPACE}",
             "--loglevel=info",
             f"--redis=127.0.0.1:{ports['argocd_redis_port']}",
@@ -227,36 +236,30 @@ class LocalArgoCD:
         self,
         process: Process,
         argv: list[str],
-        env: dict[str, str],
-        ready_url: str,
+        env: dict[str, str] | None,
+        ready: str | Callable[[], str | None],
         ports: dict[str, int],
     ) -> bool:
-        command = " ".join(argv)
-        if process.is_running() and process.command() == argv:
-            wait_http_ok(process, ready_url, within=self._within(), command=command)
-            return False
-        process.stop()
-        self._refuse_busy(process, ports)
-        process.start(argv, env=env, cwd=self.root)
-        wait_http_ok(process, ready_url, within=self._within(), command=command)
-        return True
-
-    def _refuse_busy(self, process: Process, ports: dict[str, int]) -> None:
-        for name, port in ports.items():
-            if port_in_use(port):
-                raise TargetError(
-                    f"{process.name}: {name} port {port} is in use by another process; stop it, "
-                    f"or run `bgh down` to forget the old ports ({self.target.state_file})"
-                )
-
-    def _within(self) -> float:
-        return self.target.settings.timeout("up")
+        return supervise(
+            process,
+            argv,
+            ready=ready,
+            ports=ports,
+            busy_advice=f"run `bgh down` to forget the old ports ({self.state.file})",
+            within=self.settings.deadlines.up,
+            report=self.report,
+            env=env,
+            cwd=self.root,
+        )
 
 
-def _redis_answers(port: int) -> bool:
+def _redis_answers(port: int, password: str) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
+            sock.sendall(f"AUTH {password}\r\nPING\r\n".encode())
+            answer = b""
+            while answer.count(b"\r\n") < 2 and (chunk := sock.recv(64)):
+                answer += chunk
+            return answer.startswith(b"+OK\r\n+PONG\r\n")
     except OSError:
         return False
