@@ -6,8 +6,8 @@ What it does for the objects the informers report, after every change:
 - **Pods.** Every Running, not-deleting pod whose container image is a demo service
   (``.../gateway-a:1.1.0``) gets its own loopback address (127.1.x.y) and a process of the real
   binary with the container's environment: the image's own ``ENV`` (``VERSION`` from the image
-  tag, ``IMAGE_GREETING`` from ``services/builds.yaml``; see ``images``), then the pod's env,
-  then ``HOST`` (the pod address) and ``POD_NAME``.
+  tag, ``IMAGE_GREETING`` from ``services/builds.yaml``; see ``harness.images``), then the pod's
+  env, then ``HOST`` (the pod address) and ``POD_NAME``.
   Environment values that name a Service (``http://service-b:3000``, ``service-c:3000``) are
   pointed at a loopback listener owned by that pod, the sidecar's role: calls through it are
   routed with the pod as the caller, so VirtualService ``sourceLabels`` rules see its labels.
@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 from harness.dataplane.forwarder import Endpoint, Forwarder
-from harness.dataplane.images import Builds
 from harness.dataplane.pods import PodProcess
 from harness.dataplane.routing import (
     Router,
@@ -49,6 +48,7 @@ from harness.dataplane.routing import (
     virtual_service_from,
 )
 from harness.errors import HarnessError
+from harness.images import Builds
 from harness.kube import (
     HASH_LABEL,
     POD,

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from harness.dataplane.images import Builds
 from harness.dataplane.plane import Addresses, DataPlane, image_service
 from harness.errors import ConfigError
+from harness.images import Builds
 from harness.kube import POD, SERVICE, VIRTUAL_SERVICE, pod_from
 
 

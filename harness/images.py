@@ -1,9 +1,12 @@
-"""The environment a demo service's image carries, as the data plane runs it without the image.
+"""What each demo service image is built with: ``services/builds.yaml``, read once for every
+place that builds or imitates an image.
 
-An image built from ``services/Dockerfile`` has ``ENV VERSION`` (its tag) and, from the build
-arguments ``services/builds.yaml`` lists for that service and version, ``IMAGE_GREETING``. The
-data plane runs one binary per service for every version, so it sets that environment itself:
-the same version behaves alike on the local target and in a cluster.
+An image built from ``services/Dockerfile`` gets the build arguments ``SERVICE`` and ``VERSION``
+and those ``services/builds.yaml`` lists for that service and version (gateway A's
+``GREETING``): the release workflow and the kind target pass them to ``docker build``
+(``build_args``). Such an image has ``ENV VERSION`` (its tag) and ``IMAGE_GREETING``. The local
+target's data plane runs one binary per service for every version, without images, so it sets
+that environment itself (``image_env``): the same version behaves alike everywhere.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import yaml
 
 from harness.errors import ConfigError
 
-BUILDS_FILE = Path(__file__).resolve().parents[2] / "services" / "builds.yaml"
+BUILDS_FILE = Path(__file__).resolve().parents[1] / "services" / "builds.yaml"
 # Build argument -> the image's environment variable (services/Dockerfile's ENV line).
 IMAGE_ENV = {"GREETING": "IMAGE_GREETING"}
 
@@ -47,9 +50,17 @@ class Builds:
                 }
         return cls(arguments)
 
+    def build_args(self, service: str, version: str) -> dict[str, str]:
+        """Every ``--build-arg`` of ``services/Dockerfile`` for ``service`` at ``version``."""
+        return {
+            "SERVICE": service,
+            "VERSION": version,
+            **self.arguments.get(service, {}).get(version, {}),
+        }
+
     def image_env(self, service: str, version: str) -> dict[str, str]:
         """What ``ENV`` the image of ``service`` at ``version`` has, as the Dockerfile sets it."""
-        args = self.arguments.get(service, {}).get(version, {})
+        args = self.build_args(service, version)
         env = {"VERSION": version}
         env |= {variable: args.get(argument, "") for argument, variable in IMAGE_ENV.items()}
         return env
