@@ -3,7 +3,9 @@ Rollouts that do exist, and a failed scenario leaves its artifacts."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
 import textwrap
 import uuid
 from pathlib import Path
@@ -15,6 +17,15 @@ from harness.settings import load_settings
 from tests.cluster.conftest import Cluster
 
 CHECKOUT = Path(__file__).resolve().parents[2]
+# Read at collection, before pytester gives each run a HOME of its own: Go keeps its module and
+# build caches under HOME unless told, and a run's `bgh up` rebuilds the demo services (with no
+# network in a private namespace, from these caches only).
+GO_CACHES: dict[str, str] = json.loads(
+    subprocess.run(
+        [shutil.which("go") or "go", "env", "-json", "GOMODCACHE", "GOCACHE"],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout
+)  # fmt: skip
 BINDING = """
 from pytest_bdd import scenarios
 
@@ -34,6 +45,8 @@ def run(
     # checkout's target and tree.
     monkeypatch.setenv("BGH_STATE_DIR", str(CHECKOUT / settings.state_dir))
     monkeypatch.setenv("BGH_GITOPS_DIR", str(gitops_dir or CHECKOUT / settings.gitops_dir))
+    for variable, value in GO_CACHES.items():
+        monkeypatch.setenv(variable, value)
     pytester.makepyfile(test_runbooks=BINDING)
     (pytester.path / "features").mkdir()
     (pytester.path / "features" / "typo.feature").write_text(textwrap.dedent(feature).lstrip())
