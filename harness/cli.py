@@ -47,7 +47,8 @@ StateOption = Annotated[
 
 def _report(started: float) -> Callable[[str], None]:
     def report(line: str) -> None:
-        console.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {line}")
+        # soft_wrap: a long line (a table row, a path) stays one line, whatever the width.
+        console.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {line}", soft_wrap=True)
 
     return report
 
