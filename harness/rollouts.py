@@ -34,6 +34,12 @@ from harness.kube import (
 from harness.waits import Clock, Waited, wait_for
 from harness.words import parse_word
 
+# The Rollouts controller records events through client-go's recorder, whose spam filter keeps
+# at most this many events of one type per object, then one per five minutes
+# (k8s.io/client-go tools/record: defaultSpamBurst, defaultSpamQPS). A Rollout that lives
+# across many releases (a long-lived namespace) soon has its events dropped.
+EVENT_SPAM_BURST = 25
+
 
 class AnalysisPhase(enum.StrEnum):
     """How an AnalysisRun ended, in Argo's words."""
@@ -178,9 +184,13 @@ class Rollouts:
         clock: Clock | None = None,
         now: Callable[[], datetime.datetime] | None = None,
         first_revision: Mapping[str, int] | None = None,
+        events_after: int = 0,
     ) -> None:
         self.kube = kube_client
         self.first_revision = dict(first_revision or {})
+        # Events written at or before this resourceVersion belong to earlier work on a
+        # long-lived namespace; the event readers ignore them.
+        self.events_after = events_after
         self.namespace = kube_client.namespace
         self.timeout = timeout
         self.clock = clock
@@ -195,7 +205,14 @@ class Rollouts:
             clock=self.clock,
             now=self.now,
             first_revision=first_revision,
+            events_after=self.events_after,
         )
+
+    def events_mark(self) -> int:
+        """The namespace's Event list version now: pass it as ``events_after`` to ignore
+        every Event written so far (a long-lived namespace's history)."""
+        _, version = self.kube.list(kube.EVENT)
+        return int(version) if version.isdigit() else 0
 
     def _absolute(self, name: str, revision: int) -> int:
         return revision + self.first_revision.get(name, 1) - 1
@@ -311,24 +328,44 @@ class Rollouts:
             clock=self.clock or time.monotonic,
         ).value
 
-    def event_reasons(self, name: str, *, only: Iterable[str] | None = None) -> list[str]:
-        """The reasons of the Rollout's events, oldest first (``only``: just these reasons)."""
-        wanted = set(only) if only is not None else None
+    def _events(self, name: str) -> list[dict[str, Any]]:
         items, _ = self.kube.list(kube.EVENT)
-        mine = [
+        return [
             e
             for e in items
             if (e.get("involvedObject") or {}).get("kind") == "Rollout"
             and (e.get("involvedObject") or {}).get("name") == name
-            and (wanted is None or e.get("reason") in wanted)
         ]
 
-        def when(event: Mapping[str, Any]) -> tuple[str, int]:
-            stamp = str(event.get("lastTimestamp") or event.get("eventTime") or "")
-            version = str((event.get("metadata") or {}).get("resourceVersion") or "0")
-            return stamp, int(version) if version.isdigit() else 0
+    def event_reasons(self, name: str, *, only: Iterable[str] | None = None) -> list[str]:
+        """The reasons of the Rollout's events since ``events_after``, oldest first (``only``:
+        just these reasons). An event seen again is one Event whose count and lastTimestamp
+        grow, so it sorts where it was last seen."""
+        wanted = set(only) if only is not None else None
 
+        def version(event: Mapping[str, Any]) -> int:
+            raw = str((event.get("metadata") or {}).get("resourceVersion") or "0")
+            return int(raw) if raw.isdigit() else 0
+
+        def when(event: Mapping[str, Any]) -> tuple[str, int]:
+            return str(event.get("lastTimestamp") or event.get("eventTime") or ""), version(event)
+
+        mine = [
+            e
+            for e in self._events(name)
+            if version(e) > self.events_after and (wanted is None or e.get("reason") in wanted)
+        ]
         return [str(e.get("reason", "")) for e in sorted(mine, key=when)]
+
+    def events_recorded(self, name: str) -> int:
+        """How many Normal events the controller has recorded for this Rollout object (the
+        counts of its Events summed): from ``EVENT_SPAM_BURST`` on, it may be dropping them."""
+        uid = self.kube.get(ROLLOUT, name)["metadata"]["uid"]
+        return sum(
+            int(e.get("count") or 1)
+            for e in self._events(name)
+            if (e.get("involvedObject") or {}).get("uid") == uid and e.get("type") == "Normal"
+        )
 
     def read_status(self, name: str) -> tuple[Phase, str]:
         """What ``kubectl argo rollouts status`` would print: phase and message."""

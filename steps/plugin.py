@@ -261,6 +261,8 @@ def _guarded(
     shutil.copytree(Path(target.settings.gitops_dir), tmp_path / "gitops")
     scratch = target.settings.model_copy(update={"gitops_dir": tmp_path / "gitops"})
     system = _system(target_for(scratch), first_revision=recorded.first_revisions)
+    # Only this scenario's events count: the namespace keeps earlier releases' events.
+    system.rollouts.events_after = system.rollouts.events_mark()
     request.node.stash[_SYSTEM] = system
     try:
         yield system

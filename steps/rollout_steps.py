@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from pytest_bdd import given, parsers, then, when
 
 from harness.errors import ConfigError
 from harness.release import Release, Releases
-from harness.rollouts import AnalysisPhase, Phase, Rollouts
+from harness.rollouts import EVENT_SPAM_BURST, AnalysisPhase, Phase, Rollouts
 
 PHASE = {"Phase": Phase.parse}
 
@@ -110,7 +111,17 @@ def _(rollouts: Rollouts, rollout: str, version: str) -> None:
 
 @then(parsers.parse('the events of "{rollout}" end with "{first}" then "{second}"'))
 def _(rollouts: Rollouts, rollout: str, first: str, second: str) -> None:
-    assert rollouts.event_reasons(rollout, only=(first, second))[-2:] == [first, second]
+    reasons = rollouts.event_reasons(rollout, only=(first, second))
+    if reasons[-2:] != [first, second]:
+        recorded = rollouts.events_recorded(rollout)
+        if recorded >= EVENT_SPAM_BURST:
+            pytest.skip(
+                f"the event order of {rollout} cannot be checked: the controller has recorded "
+                f"{recorded} events for it, and client-go's event recorder drops an object's "
+                f"events after {EVENT_SPAM_BURST} (then keeps one per 5 minutes); seen since "
+                f"the scenario started: {reasons}. A fresh namespace (local or kind) checks it."
+            )
+    assert reasons[-2:] == [first, second], f"events of {rollout} this scenario: {reasons}"
 
 
 @then("every rollout is Healthy")
