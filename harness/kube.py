@@ -583,8 +583,11 @@ class Kube:
         *,
         content_type: str = MERGE_PATCH,
         subresource: str | None = None,
+        namespace: str | None = None,
     ) -> dict[str, Any]:
-        path = kind.path(self.namespace, name) + (f"/{subresource}" if subresource else "")
+        """PATCH one object of this namespace, or of ``namespace`` when given."""
+        where = namespace or self.namespace
+        path = kind.path(where, name) + (f"/{subresource}" if subresource else "")
         result: dict[str, Any] = self._call("PATCH", path, body=body, content_type=content_type)
         return result
 

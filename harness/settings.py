@@ -59,20 +59,21 @@ class LocalOptions(BaseModel):
 
     nodes: int = Field(3, ge=1, le=50, description="Number of simulated (kwok) nodes.")
     go: str = Field("go", min_length=1, description="The Go command used to build components.")
-    # Fixed by default, not picked free: gitops/envs/qa_version.yaml names these URLs, and the
-    # Rollouts controller on this machine calls them. Off the common 9090/8090 so a developer's
-    # own Prometheus or analysis server does not clash.
+    # Picked free by default, so two targets on one machine do not collide: the charts the
+    # harness deploys on the local target are given the URLs `up` recorded (chart_values).
     prometheus_port: int = Field(
-        19090,
+        0,
         ge=0,
         le=65535,
-        description="Loopback port of the local target's Prometheus; 0 picks a free one.",
+        description="Loopback port of the local target's Prometheus; 0 picks a free one "
+        "(kept in state.json; `bgh status` shows it).",
     )
     analysis_port: int = Field(
-        18090,
+        0,
         ge=0,
         le=65535,
-        description="Loopback port of the local target's analysis server; 0 picks a free one.",
+        description="Loopback port of the local target's analysis server; 0 picks a free one "
+        "(kept in state.json; `bgh status` shows it).",
     )
     dataplane_port: int = Field(
         0,

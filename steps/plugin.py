@@ -17,7 +17,12 @@ pass or fail (harness/guard.py); its releases write a scratch copy of gitops/, a
 numbers count from the revision each Rollout was on (docs/nightly.md).
 
 On failure, before any fixture is torn down, the namespace's state is written under
-``.artifacts/<feature>/<scenario>/`` (harness/artifacts.py) and summarised in the report.
+``.artifacts/<feature>/<scenario>/`` (harness/artifacts.py) and summarised in the report. A
+scenario whose demo system fails to deploy (a chart that does not render, an object the API
+server refuses, a Rollout that never becomes Healthy) gets the same, whether the failure is
+reported as the Given step's (the step asks for the fixture) or as a test's setup error. The
+``rb-*`` namespace a scenario made is deleted afterwards whatever the outcome, or, with
+``--bgh-keep-failed``, kept when the scenario failed, for a look at the live objects.
 
 Progress: each step prints its duration as it ends, and each scenario its feature, name and
 result as it finishes. Every step's duration, result and what the probes through gateway A saw
@@ -78,6 +83,7 @@ _SCENARIO = pytest.StashKey[tuple[str, str]]()  # (feature, scenario) names
 _ARTIFACT_FILES = pytest.StashKey[list[Path]]()
 _SCENARIOS = pytest.StashKey[list[ScenarioRecord]]()
 _GATEWAY = pytest.StashKey[Gateway]()
+_FAILED = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -109,6 +115,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--bgh-report",
         default=None,
         help="write the runbook report here: feature, scenario, step, what each probe saw (HTML)",
+    )
+    group.addoption(
+        "--bgh-keep-failed",
+        action="store_true",
+        default=False,
+        help="keep the namespace (and Argo CD Applications) of a scenario that failed, in its "
+        "deploy or its steps, instead of deleting it; the report names it",
     )
 
 
@@ -207,11 +220,37 @@ def demo(
         update={"namespace": namespace, "gitops_dir": tmp_path / "gitops"}
     )
     request.node.stash[_SYSTEM] = system = _system(target_for(settings))
+    # A finalizer, not code after the yield: it runs when the deploy below fails too, after the
+    # failure's artifacts were collected.
+    request.addfinalizer(lambda: _clean_up(request, system))
     system.releases.deploy()
     # "The demo system is running" means serving, not only Healthy Rollouts.
     system.gateway.wait_for_answers()
     yield system
-    system.target.kubectl().run("delete", "namespace", settings.namespace, "--wait=false")
+
+
+def _clean_up(
+    request: pytest.FixtureRequest, system: DemoSystem, *, delivery: ArgoCDDelivery | None = None
+) -> None:
+    """Delete the namespace a scenario made (and its Argo CD Applications), unless it failed
+    and ``--bgh-keep-failed`` asks to keep it; the report says which."""
+    namespace = system.namespace
+    item = request.node
+    if item.stash.get(_FAILED, False) and request.config.getoption("bgh_keep_failed"):
+        kept = f"namespace {namespace} kept (--bgh-keep-failed)"
+        if delivery is not None:
+            kept += f" with its Argo CD Application {delivery.root} (namespace argocd)"
+        _progress(request.config)(f"{kept}; delete it with: kubectl delete namespace {namespace}")
+        item.user_properties.append(("bgh_namespace_kept", namespace))
+        return
+    try:
+        if delivery is not None:
+            delivery.teardown()
+    finally:
+        # A deploy that failed before making the namespace leaves nothing to delete.
+        system.target.kubectl().run(
+            "delete", "namespace", namespace, "--wait=false", "--ignore-not-found"
+        )
 
 
 def _refuse_unlabelled(kube: Kube) -> None:
@@ -285,19 +324,19 @@ def _delivered_by_argocd(
         )
     repository = GitRepository(tmp_path / "repository")
     repository.seed(
-        Path(target.settings.gitops_dir).resolve(), suffix=namespace, namespace=namespace
+        Path(target.settings.gitops_dir).resolve(),
+        suffix=namespace,
+        namespace=namespace,
+        parameters=target.chart_values(),
     )
     settings = target.settings.model_copy(
         update={"namespace": namespace, "gitops_dir": repository.gitops_dir}
     )
     delivery = ArgoCDDelivery(argocd, repository, report=_progress(request.config))
     request.node.stash[_SYSTEM] = system = _system(target_for(settings), delivery=delivery)
-    try:
-        system.releases.deploy()
-        yield system
-    finally:
-        delivery.teardown()
-        system.target.kubectl().run("delete", "namespace", namespace, "--wait=false")
+    request.addfinalizer(lambda: _clean_up(request, system, delivery=delivery))
+    system.releases.deploy()
+    yield system
 
 
 def _skip_without_addons(target: KindTarget, request: pytest.FixtureRequest) -> None:
@@ -390,8 +429,11 @@ def pytest_bdd_step_error(request: pytest.FixtureRequest, step: Any) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failed scenario, in its steps or in deploying its demo system, leaves its artifacts
+    (collected here, before any teardown) and is remembered for ``--bgh-keep-failed``."""
     report = yield
-    if report.when == "call" and report.failed:
+    if report.when in ("setup", "call") and report.failed:
+        item.stash[_FAILED] = True
         _collect(item, report)
     # pytest-bdd's scenario functions take its example-row fixture; other tests do not.
     is_scenario = "_pytest_bdd_example" in getattr(item, "fixturenames", ())
@@ -442,6 +484,16 @@ def _collect(item: pytest.Item, report: pytest.TestReport) -> None:
     item.stash[_ARTIFACT_FILES] = list(collected.files)
     lines = [f"artifacts: {directory}/", *collected.summary]
     lines += [f"could not collect {e}" for e in collected.errors]
+    if system.target.owns_cluster:
+        keep = item.config.getoption("bgh_keep_failed")
+        lines.append(
+            f"namespace {system.namespace}: "
+            + (
+                "kept (--bgh-keep-failed)"
+                if keep
+                else "deleted at teardown (--bgh-keep-failed keeps it)"
+            )
+        )
     report.sections.append(("bgh artifacts", "\n".join(lines)))
     if item.config.pluginmanager.has_plugin("html"):
         from pytest_html import extras

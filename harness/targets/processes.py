@@ -230,7 +230,7 @@ def free_port() -> int:
     that happened to a restarted kube-apiserver. Ports below the range are never handed out.
     """
     low = _ephemeral_low()
-    # Below kwokctl's own fixed ports too (32762-32766 for etcd, kwok and the rest).
+    # Below the ports kwokctl picks when not told (counting down from 32767) too.
     candidates = list(range(max(1024, low - 12000), low - 100))
     random.shuffle(candidates)
     for port in candidates[:200]:

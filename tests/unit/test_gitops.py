@@ -128,7 +128,7 @@ def test_analysis_templates_are_the_web_judge_and_a_prometheus_example(helm: Pat
 def test_the_analysis_server_runs_in_the_cluster_and_the_judge_calls_it_there(
     helm: Path, env: str, flavour: str
 ) -> None:
-    objects = GitOps(TREE).render(env, helm=helm, flavour=flavour)
+    objects = GitOps(TREE).render(env, helm=helm, values={"flavour": flavour})
     (deployment,) = _by_kind(objects, "Deployment").values()
     service = _by_kind(objects, "Service")["bgh-analysis"]
     assert deployment["metadata"]["name"] == "bgh-analysis"
@@ -158,7 +158,7 @@ def test_the_analysis_server_runs_in_the_cluster_and_the_judge_calls_it_there(
 def test_only_the_rollouts_controller_may_call_the_analysis_server(
     helm: Path, env: str, flavour: str
 ) -> None:
-    objects = GitOps(TREE).render(env, helm=helm, flavour=flavour)
+    objects = GitOps(TREE).render(env, helm=helm, values={"flavour": flavour})
     (policy,) = _by_kind(objects, "NetworkPolicy").values()
     server = _by_kind(objects, "Deployment")["bgh-analysis"]["spec"]["template"]
     selector = policy["spec"]["podSelector"]["matchLabels"]
@@ -179,25 +179,32 @@ def test_only_the_rollouts_controller_may_call_the_analysis_server(
     assert rule["ports"] == [{"protocol": "TCP", "port": container["ports"][0]["name"]}]
 
 
-def test_on_the_local_target_qa_calls_the_targets_own_server_and_prometheus(helm: Path) -> None:
-    from harness.settings import LocalOptions
+def test_on_the_local_target_qa_calls_the_targets_own_server_and_prometheus(
+    helm: Path, tmp_path: Path
+) -> None:
+    """The ports are those `bgh up` picked and recorded, not the ones the version file names."""
+    from harness.settings import load_settings
+    from harness.targets.local import LocalTarget
 
-    local = LocalOptions()
-    objects = GitOps(TREE).render("qa", helm=helm)
+    target = LocalTarget(load_settings(state_dir=tmp_path))
+    target.state.file.parent.mkdir(parents=True)
+    target.state.write({"analysis_port": 23456, "prometheus_port": 23457})
+    objects = GitOps(TREE).render("qa", helm=helm, values=target.chart_values())
     assert "Deployment" not in {o["kind"] for o in objects}
     assert "bgh-analysis" not in _by_kind(objects, "Service")
     templates = _by_kind(objects, "AnalysisTemplate")
     url = templates["bgh-judge"]["spec"]["metrics"][0]["provider"]["web"]["url"]
-    assert url.startswith(f"http://127.0.0.1:{local.analysis_port}/judge?")
+    assert url.startswith("http://127.0.0.1:23456/judge?")
     prometheus = templates["bgh-error-rate"]["spec"]["metrics"][0]["provider"]["prometheus"]
-    assert prometheus["address"] == f"http://127.0.0.1:{local.prometheus_port}"
+    assert prometheus["address"] == "http://127.0.0.1:23457"
 
 
 @pytest.mark.parametrize("flavour", ["default", "kind"])
 def test_no_service_asks_for_a_node_port(helm: Path, flavour: str) -> None:
     """NodePorts are one range for the whole cluster: two scenarios' gateway A asking for the
     same one collide while the previous namespace is still being deleted."""
-    services = _by_kind(GitOps(TREE).render("qa", helm=helm, flavour=flavour), "Service")
+    objects = GitOps(TREE).render("qa", helm=helm, values={"flavour": flavour})
+    services = _by_kind(objects, "Service")
     assert {"gateway-a", "gateway-a-preview", "service-b"} <= services.keys()
     for name, service in services.items():
         assert service["spec"].get("type", "ClusterIP") == "ClusterIP", name
@@ -448,7 +455,7 @@ def test_the_judge_window_spans_four_scrapes_of_the_targets_prometheus(
     intervals (5 s on the local target), and the one measurement waits a whole window."""
     values = yaml.safe_load((TREE / "charts" / "analysis" / "values.yaml").read_text())
     scrape = _seconds(values["kind"]["scrapeInterval"]) if flavour == "kind" else 5
-    objects = GitOps(TREE).render(env, helm=helm, flavour=flavour)
+    objects = GitOps(TREE).render(env, helm=helm, values={"flavour": flavour})
     metric = _by_kind(objects, "AnalysisTemplate")["bgh-judge"]["spec"]["metrics"][0]
     window = _seconds(metric["provider"]["web"]["url"].rsplit("&window=", 1)[1])
     assert window >= 4 * scrape

@@ -83,6 +83,16 @@ class LocalTarget(TargetDefaults):
 
     # -- where things are (the Target protocol) ----------------------------------------------
 
+    def chart_values(self) -> dict[str, str]:
+        """The charts call this target's own analysis server and Prometheus, on the ports ``up``
+        picked (gitops/envs/qa_version.yaml names 18090 and 19090, which only a target told
+        to use them listens on)."""
+        return {
+            **super().chart_values(),
+            "analysis.judgeUrl": self.analysis_url,
+            "analysis.prometheusUrl": self.prometheus_url,
+        }
+
     def kubectl(self) -> Kubectl:
         """The kubectl built with the control plane."""
         binary = builds.KUBERNETES.install_dir(self.settings.cache_dir) / "kubectl"
@@ -149,7 +159,7 @@ class LocalTarget(TargetDefaults):
         step = time.monotonic()
         repository = self.argocd.repository
         if not repository.exists():
-            repository.seed(self.settings.gitops_dir.resolve())
+            repository.seed(self.settings.gitops_dir.resolve(), parameters=self.chart_values())
             self.report(f"Git repository {repository.url} seeded from {self.settings.gitops_dir}")
         delivery = ArgoCDDelivery(
             self.argocd_client(), repository, report=lambda line: self.report(f"Argo CD: {line}")
