@@ -1,6 +1,7 @@
 """The pytest plugin behind the runbooks (registered by entry point ``bgh``).
 
-Options: ``--bgh-target local|kind|existing``, ``--bgh-namespace``, ``--bgh-artifacts``. Fixtures:
+Options: ``--bgh-target local|kind|existing``, ``--bgh-namespace``, ``--bgh-artifacts``,
+``--bgh-report`` (the runbook report, steps/report.py). Fixtures:
 ``bgh_settings``, ``demo`` (the demo system in a namespace of its own, deployed from a copy of
 gitops/, or the namespace given on ``existing``), ``rollouts``, ``gateway``, ``releases``.
 
@@ -22,6 +23,10 @@ server refuses, a Rollout that never becomes Healthy) gets the same, whether the
 reported as the Given step's (the step asks for the fixture) or as a test's setup error. The
 ``rb-*`` namespace a scenario made is deleted afterwards whatever the outcome, or, with
 ``--bgh-keep-failed``, kept when the scenario failed, for a look at the live objects.
+
+Progress: each step prints its duration as it ends, and each scenario its feature, name and
+result as it finishes. Every step's duration, result and what the probes through gateway A saw
+while it ran are kept for the runbook report, written at the end of the session.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ from harness.settings import Settings, load_settings
 from harness.target import Target
 from harness.targets import target_for
 from harness.targets.kind import KindTarget
+from steps.report import ScenarioRecord, StepRecord, render
 
 pytest_plugins = ["steps.rollout_steps", "steps.probe_steps", "steps.gitops_steps"]
 
@@ -70,6 +76,13 @@ _SYSTEM = pytest.StashKey["DemoSystem"]()
 _FEATURE = pytest.StashKey[str]()
 _WAIT_HANDLER = pytest.StashKey[logging.Handler]()
 _STEP_STARTED = pytest.StashKey[float]()
+_STEP_MARK = pytest.StashKey[int]()
+_STEPS = pytest.StashKey[list[StepRecord]]()
+_PLANNED = pytest.StashKey[list[tuple[str, str]]]()  # (keyword, name) of every step
+_SCENARIO = pytest.StashKey[tuple[str, str]]()  # (feature, scenario) names
+_ARTIFACT_FILES = pytest.StashKey[list[Path]]()
+_SCENARIOS = pytest.StashKey[list[ScenarioRecord]]()
+_GATEWAY = pytest.StashKey[Gateway]()
 _FAILED = pytest.StashKey[bool]()
 
 
@@ -99,6 +112,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="where a failed scenario's state is written (default: .artifacts)",
     )
     group.addoption(
+        "--bgh-report",
+        default=None,
+        help="write the runbook report here: feature, scenario, step, what each probe saw (HTML)",
+    )
+    group.addoption(
         "--bgh-keep-failed",
         action="store_true",
         default=False,
@@ -110,6 +128,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for name, description in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {description}")
+    config.stash[_SCENARIOS] = []
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    path = session.config.getoption("bgh_report")
+    scenarios = session.config.stash.get(_SCENARIOS, [])
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(render(scenarios), encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -198,7 +225,7 @@ def demo(
     request.addfinalizer(lambda: _clean_up(request, system))
     system.releases.deploy()
     # "The demo system is running" means serving, not only Healthy Rollouts.
-    system.gateway.wait_until_answering()
+    system.gateway.wait_for_answers()
     yield system
 
 
@@ -364,20 +391,40 @@ def releases(demo: DemoSystem) -> Releases:
 # -- progress and artifacts --------------------------------------------------------------------
 
 
+def watch(item: pytest.Item, gateway: Gateway) -> None:
+    """Show what ``gateway``'s probes see in the runbook report, under each step of ``item``."""
+    item.stash[_GATEWAY] = gateway
+
+
+def _gateway(item: pytest.Item) -> Gateway | None:
+    system = item.stash.get(_SYSTEM, None)
+    return item.stash.get(_GATEWAY, system.gateway if system is not None else None)
+
+
 def pytest_bdd_before_step(request: pytest.FixtureRequest, step: Any) -> None:
     request.node.stash[_STEP_STARTED] = time.monotonic()
+    gateway = _gateway(request.node)
+    request.node.stash[_STEP_MARK] = gateway.mark if gateway is not None else 0
+
+
+def _step_done(request: pytest.FixtureRequest, step: Any, result: str) -> float:
+    """Record a step that ran; returns its duration."""
+    seconds: float = time.monotonic() - request.node.stash.get(_STEP_STARTED, time.monotonic())
+    gateway = _gateway(request.node)
+    probes = gateway.seen_since(request.node.stash.get(_STEP_MARK, 0)) if gateway else []
+    record = StepRecord(step.keyword, step.name, seconds, result, probes)
+    request.node.stash.setdefault(_STEPS, []).append(record)
+    return seconds
 
 
 def pytest_bdd_after_step(request: pytest.FixtureRequest, step: Any) -> None:
-    started = request.node.stash.get(_STEP_STARTED, time.monotonic())
-    _progress(request.config)(f"  {step.keyword} {step.name}  ({time.monotonic() - started:.1f}s)")
+    seconds = _step_done(request, step, "passed")
+    _progress(request.config)(f"  {step.keyword} {step.name}  ({seconds:.1f}s)")
 
 
 def pytest_bdd_step_error(request: pytest.FixtureRequest, step: Any) -> None:
-    started = request.node.stash.get(_STEP_STARTED, time.monotonic())
-    _progress(request.config)(
-        f"  {step.keyword} {step.name}  FAILED after {time.monotonic() - started:.1f}s"
-    )
+    seconds = _step_done(request, step, "failed")
+    _progress(request.config)(f"  {step.keyword} {step.name}  FAILED after {seconds:.1f}s")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -388,7 +435,40 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.when in ("setup", "call") and report.failed:
         item.stash[_FAILED] = True
         _collect(item, report)
+    # pytest-bdd's scenario functions take its example-row fixture; other tests do not.
+    is_scenario = "_pytest_bdd_example" in getattr(item, "fixturenames", ())
+    if is_scenario and (report.when == "call" or (report.when == "setup" and not report.passed)):
+        _finished(item, report, call)
     return report
+
+
+def _finished(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[None]) -> None:
+    """Print the scenario's name and result, and keep it for the runbook report."""
+    feature, name = item.stash.get(_SCENARIO, (_feature_of(item), item.name))
+    if report.skipped:
+        result = "skipped"
+    elif report.failed:
+        result = "failed" if report.when == "call" else "error"
+    else:
+        result = "passed"
+    steps = [*item.stash.get(_STEPS, [])]
+    planned = item.stash.get(_PLANNED, [])
+    steps += [StepRecord(k, n, 0.0, "not run") for k, n in planned[len(steps) :]]
+    message = ""
+    if call.excinfo is not None:
+        message = call.excinfo.exconly()[:4000]
+    scenario = ScenarioRecord(
+        feature=feature,
+        name=name,
+        result=result,
+        seconds=report.duration,
+        steps=steps,
+        message=message,
+        artifacts=item.stash.get(_ARTIFACTS, None),
+        artifact_files=item.stash.get(_ARTIFACT_FILES, []),
+    )
+    item.config.stash.setdefault(_SCENARIOS, []).append(scenario)
+    _progress(item.config)(scenario.line)
 
 
 def _collect(item: pytest.Item, report: pytest.TestReport) -> None:
@@ -401,6 +481,7 @@ def _collect(item: pytest.Item, report: pytest.TestReport) -> None:
         system.kube, directory, answers=list(system.gateway.last), pod_logs=system.target.pod_logs
     )
     item.stash[_ARTIFACTS] = directory
+    item.stash[_ARTIFACT_FILES] = list(collected.files)
     lines = [f"artifacts: {directory}/", *collected.summary]
     lines += [f"could not collect {e}" for e in collected.errors]
     if system.target.owns_cluster:
@@ -428,8 +509,10 @@ def _feature_of(item: pytest.Item) -> str:
     return item.stash.get(_FEATURE, "") or _slug(Path(str(item.path)).stem)
 
 
-def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any) -> None:
+def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, scenario: Any) -> None:
     request.node.stash[_FEATURE] = _slug(Path(feature.filename).stem)
+    request.node.stash[_SCENARIO] = (feature.name or Path(feature.filename).stem, scenario.name)
+    request.node.stash[_PLANNED] = [(step.keyword, step.name) for step in scenario.steps]
     handler = _WaitProgress(_progress(request.config))
     logging.getLogger("bgh.wait").addHandler(handler)
     request.node.stash[_WAIT_HANDLER] = handler

@@ -70,6 +70,11 @@ def _(rollouts: Rollouts, release: Release) -> None:
     rollouts.retry_each(release.rollouts)
 
 
+@when(parsers.parse('I set the image of "{rollout}" to version "{version}"'))
+def _(rollouts: Rollouts, rollout: str, version: str) -> None:
+    rollouts.set_image_version(rollout, version)
+
+
 @when(parsers.parse('I undo "{rollout}"'))
 def _(rollouts: Rollouts, rollout: str) -> None:
     rollouts.undo(rollout)
@@ -186,6 +191,11 @@ def _(rollouts: Rollouts, rollout: str, revision: int) -> None:
 @then(parsers.parse('revisions {first:d} and {second:d} of "{rollout}" have pods'))
 def _(rollouts: Rollouts, rollout: str, first: int, second: int) -> None:
     assert rollouts.revisions_with_pods(rollout) == [first, second]
+
+
+@then(parsers.parse('revision {revision:d} of "{rollout}" still has pods'))
+def _(rollouts: Rollouts, rollout: str, revision: int) -> None:
+    assert revision in rollouts.revisions_with_pods(rollout)
 
 
 @then(parsers.parse('revision {revision:d} of "{rollout}" is scaled down'))

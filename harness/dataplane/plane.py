@@ -5,10 +5,11 @@ What it does for the objects the informers report, after every change:
 
 - **Pods.** Every Running, not-deleting pod whose container image is a demo service
   (``.../gateway-a:1.1.0``) gets its own loopback address (127.1.x.y; harness/dataplane/networks.py
-  says which network when several data planes run) and a process of the real
-  binary with the container's environment: ``VERSION`` from the image tag (the image's own
-  ``ENV VERSION``), then the pod's env, then ``HOST`` (the pod address) and ``POD_NAME``.
-  Environment values that name a Service (``http://service-b:8081``, ``service-c:8082``) are
+  says which network when several data planes run) and a process of the real binary with the
+  container's environment: the image's own ``ENV`` (``VERSION`` from the image tag,
+  ``IMAGE_GREETING`` from ``services/builds.yaml``; see ``harness.images``), then the pod's env,
+  then ``HOST`` (the pod address) and ``POD_NAME``.
+  Environment values that name a Service (``http://service-b:3000``, ``service-c:3000``) are
   pointed at a loopback listener owned by that pod, the sidecar's role: calls through it are
   routed with the pod as the caller, so VirtualService ``sourceLabels`` rules see its labels.
 - **Services.** Every Service with a selector gets its own loopback address (127.2.x.y) listening
@@ -54,6 +55,7 @@ from harness.dataplane.routing import (
 )
 from harness.dataplane.status import ContainerView, readiness_patch
 from harness.errors import HarnessError
+from harness.images import Builds
 from harness.kube import (
     HASH_LABEL,
     POD,
@@ -69,8 +71,8 @@ from harness.kube import (
 log = logging.getLogger("bgh.dataplane")
 
 DEMO_SERVICES = ("gateway-a", "service-b", "service-c")
-# Where each binary serves /readyz and /metrics when the pod does not say (services/README.md).
-DEFAULT_OPS_PORT = {"gateway-a": 3000, "service-b": 8081, "service-c": 9082}
+# Where every binary serves /readyz and /metrics when the pod does not say (services/README.md).
+DEFAULT_OPS_PORT = 9090
 # A lone data plane's networks (slot 0 of harness/dataplane/networks.py).
 POD_NETWORK = ipaddress.IPv4Network("127.1.0.0/16")
 SERVICE_NETWORK = ipaddress.IPv4Network("127.2.0.0/16")
@@ -152,11 +154,13 @@ class DataPlane:
         run_dir: Path,
         targets_file: Path | None = None,
         namespaces: frozenset[str] | None = None,
+        builds: Builds | None = None,
         write_status: StatusWriter | None = None,
         pod_network: ipaddress.IPv4Network = POD_NETWORK,
         service_network: ipaddress.IPv4Network = SERVICE_NETWORK,
     ) -> None:
         self.binaries = binaries
+        self.builds = builds if builds is not None else Builds.load()
         self.run_dir = run_dir
         self.targets_file = targets_file
         self.namespaces = namespaces  # None: every namespace
@@ -284,12 +288,12 @@ class DataPlane:
 
     async def _start(self, pod: Pod, service: str, version: str) -> RunningPod:
         address = self._pod_addresses.take(pod.uid)
-        env = {"VERSION": version, **pod.env}
+        env = {**self.builds.image_env(service, version), **pod.env}
         egress: dict[tuple[str, int], Forwarder] = {}
         for name, value in env.items():
             env[name] = await self._egress(pod, value, egress)
         env |= {"HOST": address, "POD_NAME": pod.name}
-        ops_port = self._ops_port(pod, service, env)
+        ops_port = self._ops_port(pod, env)
         metrics_port = int(pod.annotations.get("prometheus.io/port") or ops_port)
         process = PodProcess(
             namespace=pod.namespace,
@@ -318,15 +322,13 @@ class DataPlane:
         process.start()
         return running
 
-    def _ops_port(self, pod: Pod, service: str, env: Mapping[str, str]) -> int:
+    def _ops_port(self, pod: Pod, env: Mapping[str, str]) -> int:
         if pod.readiness_port:
             found = container_port(pod, pod.readiness_port)
             if found is not None:
                 return found
-        # C serves /readyz and /metrics on METRICS_PORT; A and B on their traffic PORT.
-        variable = "METRICS_PORT" if service == "service-c" else "PORT"
-        value = env.get(variable, "")
-        return int(value) if value.isdigit() else DEFAULT_OPS_PORT[service]
+        value = env.get("METRICS_PORT", "")
+        return int(value) if value.isdigit() else DEFAULT_OPS_PORT
 
     async def _egress(self, pod: Pod, value: str, egress: dict[tuple[str, int], Forwarder]) -> str:
         """``value`` with a Service reference pointed at the pod's own egress listener."""

@@ -17,7 +17,8 @@ import pytest
 from harness.dataplane.networks import claim_networks
 from harness.dataplane.plane import Addresses, DataPlane, image_service
 from harness.dataplane.status import ContainerView, readiness_patch
-from harness.errors import TargetError
+from harness.errors import ConfigError, TargetError
+from harness.images import Builds
 from harness.kube import POD, SERVICE, VIRTUAL_SERVICE, pod_from
 
 
@@ -65,7 +66,7 @@ def raw_pod(
             "uid": f"uid-{namespace}-{name}",
             "labels": labels
             or {"app": "gateway-a", "rollouts-pod-template-hash": "6c4b", "root-version": "v2"},
-            "annotations": {"prometheus.io/port": "3000"},
+            "annotations": {"prometheus.io/port": "9090"},
         },
         "spec": {
             "containers": [
@@ -92,21 +93,13 @@ class Started(DataPlane):
         return running
 
 
-def test_the_process_gets_the_containers_env_with_service_references_pointed_at_its_egress(
-    tmp_path: Path,
-) -> None:
+def run_one_pod(tmp_path: Path, pod: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
+    """Reconcile one pod; returns its process's environment and the plane's state."""
     plane = Started(binaries=Path("/bin"), run_dir=tmp_path, targets_file=None)
-    env = {
-        "SERVICE_B_URL": "http://service-b:8081",
-        "SERVICE_C_ADDR": "service-c.demo.svc.cluster.local:8082",
-        "OTHER": "http://localhost:9000/x",
-        "GREETING": "Hello 크리스마스 🎄",
-        "VERSION": "9.9.9",
-    }
     captured: dict[str, Any] = {}
 
     async def go() -> None:
-        plane.apply(POD, "SYNC", [raw_pod("gateway-a-1", env=env)])
+        plane.apply(POD, "SYNC", [pod])
         plane.apply(SERVICE, "SYNC", [])
         plane.apply(VIRTUAL_SERVICE, "SYNC", [])
         await plane.reconcile()
@@ -115,17 +108,55 @@ def test_the_process_gets_the_containers_env_with_service_references_pointed_at_
         await plane.close()
 
     asyncio.run(go())
-    process_env = captured["env"]
-    (pod,) = captured["state"]["pods"]
+    return captured["env"], captured["state"]
+
+
+def test_the_process_gets_the_containers_env_with_service_references_pointed_at_its_egress(
+    tmp_path: Path,
+) -> None:
+    env = {
+        "SERVICE_B_URL": "http://service-b:3000",
+        "SERVICE_C_ADDR": "service-c.demo.svc.cluster.local:3000",
+        "OTHER": "http://localhost:9000/x",
+        "GREETING": "Hello 크리스마스 🎄",
+        "VERSION": "9.9.9",
+    }
+    process_env, state = run_one_pod(tmp_path, raw_pod("gateway-a-1", env=env))
+    (pod,) = state["pods"]
     egress = pod["egress"]
-    assert set(egress) == {"service-b:8081", "service-c.demo.svc.cluster.local:8082"}
-    assert process_env["SERVICE_B_URL"] == f"http://{egress['service-b:8081']}"
-    assert process_env["SERVICE_C_ADDR"] == egress["service-c.demo.svc.cluster.local:8082"]
+    assert set(egress) == {"service-b:3000", "service-c.demo.svc.cluster.local:3000"}
+    assert process_env["SERVICE_B_URL"] == f"http://{egress['service-b:3000']}"
+    assert process_env["SERVICE_C_ADDR"] == egress["service-c.demo.svc.cluster.local:3000"]
     assert process_env["OTHER"] == "http://localhost:9000/x"
     assert process_env["GREETING"] == "Hello 크리스마스 🎄"
     assert process_env["VERSION"] == "9.9.9", "the pod's env overrides the image's VERSION"
     assert process_env["HOST"] == pod["address"]
     assert process_env["POD_NAME"] == "gateway-a-1"
+
+
+@pytest.mark.parametrize(
+    ("image", "greeting"),
+    [
+        ("ghcr.io/bluegreen-harness/gateway-a:1.1.0", "Merry Christmas 🎄"),
+        ("ghcr.io/bluegreen-harness/gateway-a:1.0.0", ""),
+        ("ghcr.io/bluegreen-harness/gateway-a:9.9.9", ""),
+    ],
+)
+def test_the_process_gets_the_greeting_its_image_was_built_with(
+    tmp_path: Path, image: str, greeting: str
+) -> None:
+    """The greeting is the build's (services/builds.yaml), not the pod's configuration."""
+    captured, _ = run_one_pod(tmp_path, raw_pod("gateway-a-1", image=image))
+    assert captured["IMAGE_GREETING"] == greeting
+    assert captured["VERSION"] == image.rsplit(":", 1)[1]
+
+
+def test_a_build_table_with_an_unknown_argument_is_refused_naming_it(tmp_path: Path) -> None:
+    table = tmp_path / "builds.yaml"
+    table.write_text('gateway-a:\n  "1.1.0": {GREETNG: "x"}\n', encoding="utf-8")
+    expected = r"gateway-a 1.1.0: unknown build argument\(s\) GREETNG; expected one of GREETING"
+    with pytest.raises(ConfigError, match=expected):
+        Builds.load(table)
 
 
 def test_pending_foreign_and_out_of_scope_pods_do_not_run(tmp_path: Path) -> None:
@@ -171,7 +202,7 @@ def test_prometheus_targets_carry_pod_hash_and_root_version(tmp_path: Path) -> N
 
     asyncio.run(go())
     (group,) = written[0]
-    assert group["targets"] == ["127.1.0.1:3000"]
+    assert group["targets"] == ["127.1.0.1:9090"]
     assert group["labels"] == {
         "namespace": "demo",
         "pod": "gateway-a-1",

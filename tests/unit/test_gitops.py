@@ -374,7 +374,7 @@ def test_a_utf8_greeting_round_trips_from_the_version_file_to_gateway_a(
     before = tree.version_file("qa").read_text(encoding="utf-8")
     change = tree.bump("qa", greeting=CHRISTMAS)
     after = tree.version_file("qa").read_text(encoding="utf-8")
-    assert after == before.replace("greeting: Hello from QA\n", f"greeting: {CHRISTMAS}\n")
+    assert after == before.replace('greeting: ""\n', f'greeting: "{CHRISTMAS}"\n')
     assert change.message == f"qa: greeting {CHRISTMAS!r}"
     assert tree.read_versions("qa").greeting == CHRISTMAS
     rollouts = _by_kind(tree.render("qa", helm=helm), "Rollout")
@@ -384,6 +384,29 @@ def test_a_utf8_greeting_round_trips_from_the_version_file_to_gateway_a(
     for name in ("service-b", "service-c"):
         containers = rollouts[name]["spec"]["template"]["spec"]["containers"]
         assert "GREETING" not in {e["name"] for e in containers[0]["env"]}
+
+
+def test_without_an_override_gateway_a_shows_its_builds_own_greeting(helm: Path) -> None:
+    """An empty greeting in the version file passes no GREETING: the image's own decides."""
+    for env in ENVS:
+        rollouts = _by_kind(GitOps(TREE).render(env, helm=helm), "Rollout")
+        (container,) = rollouts["gateway-a"]["spec"]["template"]["spec"]["containers"]
+        assert "GREETING" not in {e["name"] for e in container["env"]}
+
+
+def test_every_service_takes_traffic_on_3000_and_is_scraped_on_9090(helm: Path) -> None:
+    objects = GitOps(TREE).render("qa", helm=helm)
+    for name, rollout in _by_kind(objects, "Rollout").items():
+        template = rollout["spec"]["template"]
+        (container,) = template["spec"]["containers"]
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert list(ports.values()) == [3000, 9090], name
+        assert template["metadata"]["annotations"]["prometheus.io/port"] == "9090", name
+        assert container["readinessProbe"]["httpGet"]["port"] == 9090, name
+    for name, service in _by_kind(objects, "Service").items():
+        if name.startswith(("gateway-a", "service-b", "service-c")):
+            targets = [p["targetPort"] for p in service["spec"]["ports"]]
+            assert targets == [3000, 9090], name
 
 
 def test_the_pod_template_carries_no_version_env_the_image_does(helm: Path) -> None:
