@@ -109,7 +109,8 @@ class Rollout:
     generation: int
     observed_generation: str
     annotations: Mapping[str, str]
-    replicas: int
+    spec_replicas: int
+    progress_deadline_abort: bool
     paused: bool
     restart_at: str | None
     images: Mapping[str, str]
@@ -232,7 +233,8 @@ def rollout_from(obj: Mapping[str, Any]) -> Rollout:
         generation=int(meta.get("generation") or 0),
         observed_generation=str(status.get("observedGeneration", "")),
         annotations=dict(meta.get("annotations") or {}),
-        replicas=int(spec["replicas"]) if spec.get("replicas") is not None else 1,
+        spec_replicas=int(spec["replicas"]) if spec.get("replicas") is not None else 1,
+        progress_deadline_abort=bool(spec.get("progressDeadlineAbort", False)),
         paused=bool(spec.get("paused", False)),
         restart_at=spec.get("restartAt"),
         images={c["name"]: c.get("image", "") for c in _containers(pod_spec)},

@@ -20,13 +20,16 @@ from typing import Any
 from harness import kube
 from harness.errors import FailFast, HarnessError, NotFound, RolloutFailed, WaitTimeout
 from harness.kube import (
+    ANALYSIS_RUN,
     HASH_LABEL,
     JSON_PATCH,
     MERGE_PATCH,
     ROLLOUT,
+    AnalysisRun,
     AnalysisRunRef,
     Conflict,
     Kube,
+    Pod,
     ReplicaSet,
     Resource,
     Rollout,
@@ -96,7 +99,7 @@ def calculate_phase(rollout: Rollout) -> tuple[Phase, str]:
         return Phase.PAUSED, rollout.pause_conditions[0].reason
     if rollout.restart_at is not None and rollout.restart_at != rollout.restarted_at:
         return Phase.PROGRESSING, "rollout is restarting"
-    if rollout.updated_replicas < rollout.replicas:
+    if rollout.updated_replicas < rollout.spec_replicas:
         return Phase.PROGRESSING, "more replicas need to be updated"
     if rollout.available_replicas < rollout.updated_replicas:
         return Phase.PROGRESSING, "updated replicas are still becoming available"
@@ -202,14 +205,17 @@ class Rollouts:
                 found[name] = f"{current.value}: {message}" if message else current.value
         return found
 
-    def revision_mismatches(self, name: str, *, active: int, preview: int) -> list[str]:
+    def revision_mismatches(
+        self, name: str, *, active: int, preview: int | None = None
+    ) -> list[str]:
         """Where the three-way check fails: status selector, Service selector and the hash of
-        the ReplicaSet with the revision asked for must be one and the same."""
+        the ReplicaSet with the revision asked for must be one and the same (``preview=None``:
+        the active Service only)."""
         return [
             f"{r.service} (revision {r.revision}): status selector {r.status_selector or '-'}, "
             f"Service selector {r.service_selector or '-'}, ReplicaSet {r.replica_set_hash or '-'}"
             for r in self.revisions(name, active=active, preview=preview)
-            if not r.agree
+            if r is not None and not r.agree
         ]
 
     def selector_disagreements(self) -> list[str]:
@@ -306,9 +312,18 @@ class Rollouts:
         ]
         return sorted(owned, key=lambda rs: rs.revision or 0)
 
-    def revisions(self, name: str, *, active: int, preview: int) -> tuple[Revisions, Revisions]:
-        """The three-way selector check for the active and the preview Service."""
+    def revisions(
+        self, name: str, *, active: int, preview: int | None = None
+    ) -> tuple[Revisions, Revisions | None]:
+        """The three-way selector check for the active and (when ``preview`` is given) the
+        preview Service; asking for a preview of a Rollout without a previewService is an
+        error rather than a check that cannot fail."""
         rollout = self.read(name)
+        if preview is not None and not rollout.preview_service:
+            raise NotFound(
+                f'Rollout "{name}" has no previewService; check its active revision only '
+                "(preview=None)"
+            )
         by_revision = {rs.revision: rs for rs in self.replica_sets(name)}
 
         def check(service: str, status_selector: str, revision: int) -> Revisions:
@@ -324,8 +339,67 @@ class Rollouts:
 
         return (
             check(rollout.active_service, rollout.active_selector, active),
-            check(rollout.preview_service, rollout.preview_selector, preview),
+            check(rollout.preview_service, rollout.preview_selector, preview)
+            if preview is not None
+            else None,
         )
+
+    def stable_revision(self, name: str) -> int:
+        """The revision of the ReplicaSet ``status.stableRS`` names; NotFound before there is
+        one."""
+        stable = self.read(name).stable_hash
+        for rs in self.replica_sets(name):
+            if stable and rs.pod_template_hash == stable and rs.revision is not None:
+                return rs.revision
+        raise NotFound(f'Rollout "{name}" has no stable ReplicaSet yet (status.stableRS empty)')
+
+    def pods_by_revision(self, name: str) -> dict[int, list[Pod]]:
+        """The Rollout's pods that are not terminating, by the revision of their ReplicaSet
+        (matched through the pod-template hash label); revisions without pods are left out."""
+        hashes = {rs.pod_template_hash: rs.revision or 0 for rs in self.replica_sets(name)}
+        items, _ = self.kube.list(kube.POD, label_selector=self._selector(name))
+        found: dict[int, list[Pod]] = {}
+        for pod in (kube.pod_from(item) for item in items):
+            revision = hashes.get(pod.labels.get(HASH_LABEL, ""))
+            if revision is not None and not pod.deleting:
+                found.setdefault(revision, []).append(pod)
+        return dict(sorted(found.items()))
+
+    def analysis_runs(self, name: str) -> list[AnalysisRun]:
+        """The AnalysisRuns the Rollout owns, oldest first."""
+        uid = self.kube.get(ROLLOUT, name)["metadata"]["uid"]
+        items, _ = self.kube.list(ANALYSIS_RUN)
+        owned = [
+            item
+            for item in items
+            if any(o.get("uid") == uid for o in item["metadata"].get("ownerReferences") or [])
+        ]
+        owned.sort(key=lambda item: str(item["metadata"].get("creationTimestamp", "")))
+        return [kube.analysis_run_from(item) for item in owned]
+
+    def wait_for_analysis_run_running(
+        self, run: str, *, within: float | None = None
+    ) -> AnalysisRun:
+        """Block until AnalysisRun ``run`` is Running; one that ended already fails fast."""
+        ended = {p.value for p in AnalysisPhase}
+        return wait_for(
+            Resource(self.kube, ANALYSIS_RUN, kube.analysis_run_from),
+            run,
+            lambda r: r.phase == "Running",
+            what=f"AnalysisRun {self.namespace}/{run}: Running",
+            describe=lambda r: (
+                f"phase={r.phase or '-'}" + (f', message="{r.message}"' if r.message else "")
+            ),
+            fail_if=lambda r: f"it ended {r.phase}: {r.message}" if r.phase in ended else None,
+            within=within if within is not None else self.timeout,
+            clock=self.clock or time.monotonic,
+        ).value
+
+    def _selector(self, name: str) -> str | None:
+        labels = ((self.kube.get(ROLLOUT, name).get("spec") or {}).get("selector") or {}).get(
+            "matchLabels"
+        ) or {}
+        return ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or None
 
     # -- operations (kubectl argo rollouts ...) --------------------------------------------
 
@@ -438,6 +512,7 @@ class Rollouts:
         *,
         expecting: str,
         fail_if: Callable[[Rollout], str | None] | None = None,
+        excursion: Callable[[Rollout], str | None] | None = None,
         within: float | None = None,
     ) -> Waited[Rollout]:
         within = within if within is not None else self.timeout
@@ -452,9 +527,14 @@ class Rollouts:
                     elapsed=ended.elapsed,
                     last_seen=ended.last_seen,
                     last=ended.last,
+                    excursions=ended.excursions,
                 )
             return WaitTimeout(
-                where, within=ended.within, last_seen=ended.last_seen, expecting=expecting
+                where,
+                within=ended.within,
+                last_seen=ended.last_seen,
+                expecting=expecting,
+                excursions=ended.excursions,
             )
 
         return wait_for(
@@ -465,20 +545,29 @@ class Rollouts:
             describe=describe,
             within=within,
             fail_if=fail_if,
+            excursion=excursion,
             error=failed,
             clock=self.clock or time.monotonic,
         )
 
     def wait_for_phase(self, name: str, phase: Phase, *, within: float | None = None) -> Rollout:
-        """Block until the plugin would show ``phase``; Degraded (when not awaited) fails fast."""
+        """Block until the plugin would show ``phase``. A final Degraded (when not awaited)
+        fails fast; one the controller recovers from is waited through and reported."""
+        return self.waited_for_phase(name, phase, within=within).value
 
+    def waited_for_phase(
+        self, name: str, phase: Phase, *, within: float | None = None
+    ) -> Waited[Rollout]:
+        """``wait_for_phase``, returning what the wait observed: how long it took and every
+        excursion through a recoverable Degraded (when, why, how long)."""
         return self.wait_for(
             name,
             lambda r: phase_of(r)[0] is phase,
             expecting=phase.value,
             fail_if=lambda r: _gives_up_on(phase, r),
+            excursion=lambda r: _waits_through(phase, r),
             within=within,
-        ).value
+        )
 
     def wait_for_every_phase(self, names: Iterable[str], phase: Phase) -> list[Rollout]:
         """``wait_for_phase`` for each Rollout in turn (the deadline applies to each)."""
@@ -518,35 +607,65 @@ class Rollouts:
             raise NotFound(f'Rollout "{name}" has no pre-promotion AnalysisRun')
         return found
 
-    def wait_for_active_revision(self, name: str, revision: int) -> Rollout:
-        return self._wait_for_selector(name, "active", revision)
+    def wait_for_active_revision(
+        self, name: str, revision: int, *, within: float | None = None
+    ) -> Rollout:
+        """Block until the active Service's selector is the hash of ``revision``'s ReplicaSet,
+        waiting for that ReplicaSet to exist (right after ``set_image`` it may not yet)."""
+        return self._wait_for_selector(name, "active", revision, within)
 
-    def wait_for_preview_revision(self, name: str, revision: int) -> Rollout:
-        return self._wait_for_selector(name, "preview", revision)
+    def wait_for_preview_revision(
+        self, name: str, revision: int, *, within: float | None = None
+    ) -> Rollout:
+        """As ``wait_for_active_revision``, for the preview Service."""
+        return self._wait_for_selector(name, "preview", revision, within)
 
-    def _wait_for_selector(self, name: str, side: str, revision: int) -> Rollout:
-        by_revision = {rs.revision: rs.pod_template_hash for rs in self.replica_sets(name)}
-        if revision not in by_revision:
-            known = ", ".join(str(r) for r in sorted(r for r in by_revision if r)) or "none"
-            raise NotFound(
-                f'Rollout "{name}" has no ReplicaSet with revision {revision}; revisions: {known}'
-            )
-        wanted = by_revision[revision]
+    def _wait_for_selector(
+        self, name: str, side: str, revision: int, within: float | None
+    ) -> Rollout:
+        hashes: dict[int, str] = {}
 
         def selector(rollout: Rollout) -> str:
             return rollout.active_selector if side == "active" else rollout.preview_selector
 
-        return self.wait_for(
+        def on_revision(rollout: Rollout) -> bool:
+            # A new ReplicaSet shows in the Rollout's status (currentPodHash) when it is
+            # created, so reading the ReplicaSets again on each change of the Rollout sees it;
+            # an undo moves an old ReplicaSet's revision up, so the map is never cached.
+            hashes.clear()
+            hashes.update(
+                {rs.revision or 0: rs.pod_template_hash for rs in self.replica_sets(name)}
+            )
+            return revision in hashes and selector(rollout) == hashes[revision]
+
+        def state(rollout: Rollout) -> str:
+            known = ", ".join(f"{r}={h}" for r, h in sorted(hashes.items()) if r) or "none"
+            return f"{describe(rollout)} revisions: {known}"
+
+        return wait_for(
+            self.resource,
             name,
-            lambda r: selector(r) == wanted,
-            expecting=f"{side} on revision {revision} ({wanted})",
+            on_revision,
+            what=f"Rollout {self.namespace}/{name}: {side} on revision {revision}",
+            describe=state,
+            within=within if within is not None else self.timeout,
+            clock=self.clock or time.monotonic,
         ).value
 
 
 def _gives_up_on(phase: Phase, rollout: Rollout) -> str | None:
-    """Why a wait for ``phase`` should stop at once on this state, or None to keep waiting."""
+    """Why a wait for ``phase`` should stop at once on this state, or None to keep waiting.
+
+    Final: aborted, InvalidSpec, a progress deadline with ``progressDeadlineAbort``. Waited
+    through (see ``_waits_through``): ProgressDeadlineExceeded without it, which the controller
+    clears by itself as soon as the ReplicaSet makes progress (rollout/sync.go
+    ``calculateRolloutConditions``: any change counted by ``conditions.RolloutProgressing``
+    replaces the condition; only ``evaluateProgressDeadlineAbort`` turns it into an abort).
+    """
     seen, message = phase_of(rollout)
     if phase is Phase.DEGRADED or seen is not Phase.DEGRADED:
+        return None
+    if message.startswith("ProgressDeadlineExceeded") and not rollout.progress_deadline_abort:
         return None
     if message.startswith("RolloutAborted") and not rollout.abort:
         return None  # `retry` cleared status.abort; the controller has yet to act on it
@@ -556,6 +675,14 @@ def _gives_up_on(phase: Phase, rollout: Rollout) -> str | None:
         # appears ends the wait at its deadline, with this message as the last state.
         return None
     return f"the rollout is Degraded: {message}"
+
+
+def _waits_through(phase: Phase, rollout: Rollout) -> str | None:
+    """The reason of a Degraded that a wait for ``phase`` keeps waiting through, else None."""
+    seen, message = phase_of(rollout)
+    if phase is Phase.DEGRADED or seen is not Phase.DEGRADED or _gives_up_on(phase, rollout):
+        return None
+    return f"Degraded ({message})"
 
 
 def _with_image(raw: Mapping[str, Any], container: str, image: str) -> dict[str, Any]:
