@@ -144,13 +144,28 @@ _EXAMPLES: dict[str, str] = {
 }
 
 
+# The checkout this package was loaded from (an editable install: the project directory).
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Build the settings from the environment plus ``overrides``; bad values raise ConfigError."""
+    """Build the settings from the environment plus ``overrides``; bad values raise ConfigError.
+
+    The default ``state_dir`` and ``gitops_dir`` are the project's own (``.bgh``, ``gitops``
+    beside ``harness/``), whatever the working directory; a path the user gives (variable or
+    option) is taken as given, relative to the working directory like any command's argument.
+    """
     clean = {key: value for key, value in overrides.items() if value is not None}
     try:
-        return Settings(**clean)
+        settings = Settings(**clean)
     except ValidationError as exc:
         raise ConfigError(_explain(exc, clean)) from exc
+    anchored = {
+        name: PROJECT_DIR / getattr(settings, name)
+        for name in ("state_dir", "gitops_dir")
+        if name not in settings.model_fields_set and not getattr(settings, name).is_absolute()
+    }
+    return settings.model_copy(update=anchored) if anchored else settings
 
 
 def _explain(exc: ValidationError, overrides: dict[str, Any]) -> str:

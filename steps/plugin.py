@@ -41,7 +41,12 @@ from harness.settings import Settings, load_settings
 from harness.target import Target
 from harness.targets import target_for
 
-pytest_plugins = ["steps.rollout_steps", "steps.probe_steps", "steps.gitops_steps"]
+pytest_plugins = [
+    "steps.rollout_steps",
+    "steps.probe_steps",
+    "steps.gitops_steps",
+    "steps.bluegreen_steps",
+]
 
 TESTING_LABEL = "bgh.dev/testing"
 MARKERS = {
