@@ -16,12 +16,26 @@ import pytest
 from harness.errors import Excursion, RolloutFailed, WaitTimeout
 from harness.kube import Kube, Rollout, rollout_from
 from harness.rollouts import Phase, Rollouts
-from harness.waits import wait_for
+from harness.waits import Waited, wait_for
 from tests.unit.test_waits import FakeClock, ScriptedSource
 
 DEADLINE = (
     'ProgressDeadlineExceeded: ReplicaSet "r-h3" has timed out progressing.'  # upstream's words
 )
+
+
+def wait_through_blips(source: ScriptedSource, *, within: float = 60.0) -> Waited[str]:
+    """Wait for Paused; a state "Blip" is an excursion."""
+    return wait_for(
+        source,
+        "r",
+        lambda state: state == "Paused",
+        what="thing demo/r: Paused",
+        describe=lambda state: f"state={state}",
+        within=within,
+        excursion=lambda state: "a blip" if state == "Blip" else None,
+        clock=source.clock,
+    )
 
 
 def test_a_recoverable_state_is_waited_through_and_reported_with_when_and_how_long(
@@ -34,16 +48,7 @@ def test_a_recoverable_state_is_waited_through_and_reported_with_when_and_how_lo
         streams=[[(2.0, "Blip"), (3.0, "Blip"), (1.5, "Progressing"), (0.5, "Paused")]],
     )
     with caplog.at_level(logging.INFO, logger="bgh.wait"):
-        waited = wait_for(
-            source,
-            "r",
-            lambda state: state == "Paused",
-            what="thing demo/r: Paused",
-            describe=lambda state: f"state={state}",
-            within=60.0,
-            excursion=lambda state: "a blip" if state == "Blip" else None,
-            clock=clock,
-        )
+        waited = wait_through_blips(source)
     assert waited.value == "Paused"
     assert waited.excursions == (Excursion("a blip", started=2.0, seconds=4.5),)
     lines = [r.getMessage() for r in caplog.records]
@@ -56,16 +61,7 @@ def test_an_excursion_still_going_on_at_the_deadline_is_in_the_timeout() -> None
     clock = FakeClock()
     source = ScriptedSource(clock, reads=["Progressing"], streams=[[(5.0, "Blip"), (30.0, None)]])
     with pytest.raises(WaitTimeout) as caught:
-        wait_for(
-            source,
-            "r",
-            lambda state: state == "Paused",
-            what="thing demo/r: Paused",
-            describe=lambda state: f"state={state}",
-            within=30.0,
-            excursion=lambda state: "a blip" if state == "Blip" else None,
-            clock=clock,
-        )
+        wait_through_blips(source, within=30.0)
     assert caught.value.excursions == (Excursion("a blip", started=5.0, seconds=None),)
     assert str(caught.value).endswith("waited through: at 5.0s until the end: a blip")
 
