@@ -1,8 +1,8 @@
 Feature: scaleDownDelayRevisionLimit and revisionHistoryLimit over three releases
   scaleDownDelayRevisionLimit caps how many old ReplicaSets stay scaled up during
   scaleDownDelaySeconds (older ones are scaled down at once); revisionHistoryLimit caps how many
-  old ReplicaSets are kept at all. The third release goes back to 1.0.0: a new ReplicaSet, not a
-  rollback to revision 1.
+  old ReplicaSets are kept at all. The third release is 1.0.0 with a greeting: a new pod template, so a
+  new ReplicaSet rather than revision 1's taken up again.
 
   Scenario: Three releases keep one old ReplicaSet running and two in the history
     Given a blue-green Rollout "web" on version "1.0.0" with
@@ -18,7 +18,7 @@ Feature: scaleDownDelayRevisionLimit and revisionHistoryLimit over three release
     Then the rollout "web" becomes Paused
     When I promote "web"
     Then the rollout "web" becomes Healthy
-    When I release version "1.0.0" of the Rollout "web"
+    When I release version "1.0.0" of the Rollout "web" with the greeting "Season's greetings"
     Then the rollout "web" becomes Paused
     When I promote "web"
     Then the rollout "web" becomes Healthy

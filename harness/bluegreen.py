@@ -174,23 +174,34 @@ class Scratch:
         self.target.kubectl().run("delete", "namespace", self.namespace, "--wait=false")
 
 
-def release(rollouts: Rollouts, name: str, version: str, *, schedulable: bool = True) -> None:
-    """Set the image tag to ``version``; ``schedulable=False`` also gives the pods a node
-    selector that no node matches, so the new ReplicaSet's pods stay Pending, never ready."""
-    if schedulable:
+def release(
+    rollouts: Rollouts,
+    name: str,
+    version: str,
+    *,
+    schedulable: bool = True,
+    greeting: str | None = None,
+) -> None:
+    """Set the image tag to ``version`` (as ``kubectl argo rollouts set image`` does).
+    ``greeting`` also sets the service's GREETING, a new pod template for a version released
+    before; ``schedulable=False`` gives the pods a node selector that no node matches, so the
+    new ReplicaSet's pods stay Pending, never ready."""
+    if schedulable and greeting is None:
         rollouts.set_image_version(name, version)
         return
-    image = f"{IMAGE}:{version}"
-    patch = {
-        "spec": {
-            "template": {
-                "spec": {"nodeSelector": NO_NODE, "containers": [{"name": "app", "image": image}]}
-            }
-        }
+    container: dict[str, Any] = {
+        "name": "app",
+        "image": f"{IMAGE}:{version}",
+        "ports": [{"name": "http", "containerPort": 8081}],
     }
-    # A strategic merge would merge containers by name; a JSON merge patch on a custom
-    # resource replaces the list, which is what this one-container template wants.
-    rollouts.kube.patch(ROLLOUT, name, patch)
+    if greeting is not None:
+        container["env"] = [{"name": "GREETING", "value": greeting}]
+    pod_spec: dict[str, Any] = {"containers": [container]}
+    if not schedulable:
+        pod_spec["nodeSelector"] = NO_NODE
+    # A JSON merge patch on a custom resource replaces the containers list: the one container
+    # this Rollout has, whole.
+    rollouts.kube.patch(ROLLOUT, name, {"spec": {"template": {"spec": pod_spec}}})
 
 
 def wait_for_auto_promotion(rollouts: Rollouts, name: str) -> Delayed:

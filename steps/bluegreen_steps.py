@@ -36,7 +36,8 @@ def _(scratch: Scratch, rollout: str, version: str, datatable: list[list[str]]) 
     return scratch.deploy(BlueGreen.from_table(rollout, version, datatable))
 
 
-@when(parsers.parse('I release version "{version}" of the Rollout "{rollout}"'))
+# Quoted values never contain a quote, so this does not also match the longer sentences below.
+@when(parsers.re(r'I release version "(?P<version>[^"]+)" of the Rollout "(?P<rollout>[^"]+)"'))
 def _(rollouts: Rollouts, rollout: str, version: str) -> None:
     bluegreen.release(rollouts, rollout, version)
 
@@ -46,6 +47,15 @@ def _(rollouts: Rollouts, rollout: str, version: str) -> None:
 )
 def _(rollouts: Rollouts, rollout: str, version: str) -> None:
     bluegreen.release(rollouts, rollout, version, schedulable=False)
+
+
+@when(
+    parsers.parse(
+        'I release version "{version}" of the Rollout "{rollout}" with the greeting "{greeting}"'
+    )
+)
+def _(rollouts: Rollouts, rollout: str, version: str, greeting: str) -> None:
+    bluegreen.release(rollouts, rollout, version, greeting=greeting)
 
 
 @then(parsers.parse('the rollout "{rollout}" promotes itself once its autoPromotionSeconds pass'))
