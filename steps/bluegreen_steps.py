@@ -22,8 +22,15 @@ from harness.targets import target_for
 
 @pytest.fixture
 def scratch(bgh_settings: Settings) -> Iterator[Scratch]:
-    """A namespace of its own for the scenario's Rollout, deleted afterwards without waiting."""
-    namespace = Scratch(target_for(bgh_settings))
+    """A namespace of its own for the scenario's Rollout, deleted afterwards without waiting;
+    only on a cluster the harness owns (local, kind), never on someone's existing one."""
+    target = target_for(bgh_settings)
+    if not target.owns_cluster:
+        pytest.skip(
+            f"creates a namespace and a Rollout of its own; on {target.name} the cluster is "
+            "not the harness's to change"
+        )
+    namespace = Scratch(target)
     yield namespace
     namespace.close()
 
