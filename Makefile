@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BGH := $(VENV)/bin/bgh
 
-.PHONY: demo test venv lint go-test py-test up down clean
+.PHONY: demo test venv lint go-test py-test up down clean docker
 
 $(PY): pyproject.toml uv.lock
 	@command -v uv >/dev/null || python3 -m pip install --quiet 'uv>=0.4'
@@ -38,6 +38,10 @@ up: venv
 
 down: venv
 	$(BGH) down
+
+## docker: for the kind target, Docker set up behind the egress guard when none runs (root)
+docker: venv
+	$(BGH) docker-setup
 
 clean: down
 	rm -rf $(VENV) .artifacts reports

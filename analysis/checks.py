@@ -14,6 +14,7 @@ query's structure.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -123,9 +124,28 @@ class Side:
 class Kind(StrEnum):
     """Which statistics judge a check (see ``judge``)."""
 
-    RATIO = "ratio"  # errors / total, compared as counts (Fisher's exact test)
+    RATIO = "ratio"  # errors / total, counts per step summed, compared with Fisher's exact test
     DISTRIBUTION = "distribution"  # a value per step, compared as samples (Mann-Whitney U)
-    VOLUME = "volume"  # a rate per step, summed into a count over the window
+    VOLUME = "volume"  # a count per step, summed over the window
+    QUANTILE = "quantile"  # histogram bucket counts per step, one quantile of the whole window
+
+
+class Direction(StrEnum):
+    """Which change counts against the preview, as Kayenta's ``direction``."""
+
+    INCREASE = "increase"
+    DECREASE = "decrease"
+    EITHER = "either"
+
+    def allows(self, way: Direction) -> bool:
+        return self is Direction.EITHER or self is way
+
+
+class OutlierStrategy(StrEnum):
+    """Kayenta's ``outliers.strategy``: drop values beyond the fences, or keep every one."""
+
+    REMOVE = "remove"
+    KEEP = "keep"
 
 
 class Missing(StrEnum):
@@ -159,12 +179,21 @@ class _Frozen(BaseModel):
 
 
 class Condition(_Frozen):
-    """Bounds on the preview: absolute (``max``, ``min``) or relative to active (metric units)."""
+    """Bounds on the preview: absolute (``max``, ``min``) or relative to active.
 
-    max: float | None = None
-    min: float | None = None
-    max_increase: float | None = Field(default=None, ge=0)
-    max_decrease: float | None = Field(default=None, ge=0)
+    ``max_increase``/``max_decrease`` are shifts in the metric's unit; ``max_ratio``/``min_ratio``
+    bound preview over active as a ratio (Kayenta's ``allowedIncrease``/``allowedDecrease`` on
+    the mean ratio). ``max_share_above``: the largest share of steps allowed above ``max``, so a
+    regression in part of the window fails even while the median stays under the bound.
+    """
+
+    max: float | None = Field(default=None, allow_inf_nan=False)
+    min: float | None = Field(default=None, allow_inf_nan=False)
+    max_increase: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    max_decrease: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    max_ratio: float | None = Field(default=None, ge=1, allow_inf_nan=False)
+    min_ratio: float | None = Field(default=None, gt=0, le=1, allow_inf_nan=False)
+    max_share_above: float = Field(default=0.2, ge=0, lt=1)
 
     def describe(self, unit: str = "") -> str:
         """E.g. ``max 0.05, at most +0.01 over active``."""
@@ -177,7 +206,24 @@ class Condition(_Frozen):
             parts.append(f"at most +{self.max_increase:g}{unit} over active")
         if self.max_decrease is not None:
             parts.append(f"at most -{self.max_decrease:g}{unit} under active")
+        if self.max_ratio is not None:
+            parts.append(f"at most x{self.max_ratio:g} of active")
+        if self.min_ratio is not None:
+            parts.append(f"at least x{self.min_ratio:g} of active")
         return ", ".join(parts)
+
+    @property
+    def relative(self) -> bool:
+        return any(v is not None for v in (self.max_increase, self.max_decrease,
+                                            self.max_ratio, self.min_ratio))
+
+
+class Outliers(_Frozen):
+    """Kayenta's outlier handling: ``remove`` beyond ``factor`` IQR of the quartiles (and the
+    1st/99th percentiles, its reduced sensitivity), or ``keep``."""
+
+    strategy: OutlierStrategy = OutlierStrategy.REMOVE
+    factor: float = Field(3.0, gt=0, allow_inf_nan=False)
 
 
 class Check(_Frozen):
@@ -186,14 +232,22 @@ class Check(_Frozen):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     description: str = ""
     kind: Kind
-    query: str | None = None  # distribution and volume
-    errors: str | None = None  # ratio: numerator, a rate per second
-    total: str | None = None  # ratio: denominator, a rate per second
+    query: str | None = None  # distribution, volume and quantile
+    errors: str | None = None  # ratio: numerator, a count per step (increase over the step)
+    total: str | None = None  # ratio: denominator, a count per step
+    quantile: float | None = Field(default=None, gt=0, lt=1)  # quantile: which one, e.g. 0.95
     condition: Condition
+    direction: Direction = Direction.EITHER
+    outliers: Outliers = Field(default_factory=lambda: Outliers.model_validate({}))
     missing: Missing = Missing.INCONCLUSIVE
-    weight: float = Field(1.0, gt=0)
+    must_have_data: bool = False  # Kayenta's name for `missing: failed`
+    weight: float = Field(1.0, gt=0, allow_inf_nan=False)
+    group: str = Field("default", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     critical: bool = False
-    min_total: float = Field(0.0, ge=0)  # ratio: fewer requests than this in the window is NoData
+    # ratio and quantile: fewer requests than this in the window is NoData; one request must
+    # never decide a ratio.
+    min_total: float = Field(50.0, ge=1, allow_inf_nan=False)
+    services: tuple[str, ...] | None = None  # the services it applies to (default: every one)
     unit: str = ""
 
     @model_validator(mode="after")
@@ -202,17 +256,23 @@ class Check(_Frozen):
         if self.kind is Kind.RATIO:
             if self.errors is None or self.total is None or self.query is not None:
                 raise ValueError("a ratio check needs `errors` and `total` queries, and no `query`")
-            if c.min is not None or c.max_decrease is not None:
-                raise ValueError("a ratio check takes `max` and `max_increase` only")
+            if c.min is not None or c.max_decrease is not None or c.min_ratio is not None:
+                raise ValueError("a ratio check takes `max`, `max_increase` and `max_ratio` only")
         else:
             if self.query is None or self.errors is not None or self.total is not None:
                 raise ValueError(f"a {self.kind} check needs one `query`, and no `errors`/`total`")
-        if self.kind is Kind.VOLUME and (c.min is None or c != Condition(min=c.min)):
+        if (self.kind is Kind.QUANTILE) != (self.quantile is not None):
+            raise ValueError("`quantile` (e.g. 0.95) goes with kind quantile, and only there")
+        if self.kind is Kind.VOLUME and (c.min is None or c.max is not None or c.relative):
             raise ValueError("a volume check takes `min` only (the least requests in the window)")
-        if not any(v is not None for v in (c.max, c.min, c.max_increase, c.max_decrease)):
+        if not (c.max is not None or c.min is not None or c.relative):
             raise ValueError(
-                "the condition needs at least one of max, min, max_increase, max_decrease"
+                "the condition needs at least one of max, min, max_increase, max_decrease, "
+                "max_ratio, min_ratio"
             )
+        for service in self.services or ():
+            if not _LABEL_VALUE.fullmatch(service):
+                raise ValueError(f"service {service!r} in `services` is not a plain label value")
         for template in self.templates().values():
             unknown = sorted(set(_PLACEHOLDER.findall(template)) - set(_PLACEHOLDERS))
             if unknown:
@@ -221,6 +281,15 @@ class Check(_Frozen):
                     + ", ".join(f"{{{p}}}" for p in _PLACEHOLDERS)
                 )
         return self
+
+    @property
+    def on_missing(self) -> Missing:
+        """What NoData makes this check: ``must_have_data`` is Kayenta's ``missing: failed``."""
+        return Missing.FAILED if self.must_have_data else self.missing
+
+    def applies_to(self, service: str | None) -> bool:
+        """Whether this check can judge ``service`` (any check applies when none is named)."""
+        return service is None or self.services is None or service in self.services
 
     def templates(self) -> dict[str, str]:
         """The query templates by role: ``query``, or ``errors`` and ``total``."""
@@ -310,11 +379,13 @@ class CheckSet(_Frozen):
     """A checks file: the checks and the settings they share."""
 
     service: str | None = None
-    step: Seconds = 5.0
-    rate_window: PromQLDuration = "1m"
+    step: Seconds = 20.0
+    rate_window: PromQLDuration = "20s"
     min_coverage: float = Field(0.8, gt=0, le=1)
+    min_samples: int = Field(4, ge=2)  # distribution: fewer finite steps per side is NoData
     alpha: float = Field(0.05, gt=0, lt=0.5)
     score: Score = Field(default_factory=lambda: Score.model_validate({}))
+    groups: dict[str, float] = Field(default_factory=dict)  # group weights, as Kayenta's
     query_timeout: Seconds = 10.0
     checks: tuple[Check, ...] = Field(min_length=1)
     source: str = "<memory>"
@@ -327,7 +398,27 @@ class CheckSet(_Frozen):
             raise ValueError(f"check names must be unique; repeated: {', '.join(duplicates)}")
         if self.service is not None and not _LABEL_VALUE.fullmatch(self.service):
             raise ValueError(f"service {self.service!r} is not a plain label value")
+        window = parse_duration(self.rate_window, what="rate_window")
+        if self.step < window:
+            # rate()/increase() over a range longer than the step: neighbouring samples share
+            # most of their data, and every test would see far more evidence than there is.
+            raise ValueError(
+                f"step {format_duration(self.step)} is shorter than rate_window "
+                f"{self.rate_window}: samples would overlap; make step at least the rate window"
+            )
+        for name, weight in self.groups.items():
+            if not (weight > 0 and math.isfinite(weight)):
+                raise ValueError(f"group {name!r} has weight {weight}; want a positive number")
+        unknown = sorted({c.group for c in self.checks} - set(self.groups)) if self.groups else []
+        if unknown:
+            raise ValueError(
+                f"check group {unknown[0]!r} has no weight in `groups`; groups there: "
+                + ", ".join(self.groups)
+            )
         return self
+
+    def group_weight(self, group: str) -> float:
+        return self.groups.get(group, 1.0)
 
     def select(self, names: list[str]) -> CheckSet:
         """Only the named checks, in the file's order; ``ArgumentError`` for an unknown name."""

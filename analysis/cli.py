@@ -8,13 +8,15 @@ Prometheus is read from ``$BGH_PROMETHEUS_URL`` (default http://127.0.0.1:9090).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from analysis.checks import Side, load_checks, parse_duration
-from analysis.errors import AnalysisError
+from analysis.errors import AnalysisError, ArgumentError
 from analysis.judge import Phase, judge
 from analysis.prometheus import Prometheus
 from analysis.report import as_dict, html_report, junit, text, to_json
@@ -38,50 +40,96 @@ def _main() -> None:
     """Analysis commands (the gate before promotion)."""
 
 
-@app.command()
-def gate(
-    preview: Annotated[str, typer.Option(help="Preview version (1.1.0) or pod-template hash.")],
-    active: Annotated[str, typer.Option(help="Active version (1.0.0) or pod-template hash.")],
-    checks: Annotated[
-        Path | None, typer.Option(help="Checks file (default: analysis/checks.yaml).")
-    ] = None,
-    window: Annotated[str, typer.Option(help="How far back to judge, e.g. 5m.")] = "5m",
-    service: Annotated[
-        str | None, typer.Option(help="Judge one service's series (label service).")
-    ] = None,
-    namespace: Annotated[
-        str | None, typer.Option(help="Only pods of this namespace (label namespace).")
-    ] = None,
-    json_: Annotated[
-        bool, typer.Option("--json", help="Print the verdict as JSON instead of text.")
-    ] = False,
-    html: Annotated[Path | None, typer.Option(help="Also write an HTML report here.")] = None,
-    junit_xml: Annotated[
-        Path | None, typer.Option("--junit", help="Also write a JUnit XML report here.")
-    ] = None,
-    # Hidden: users set BGH_PROMETHEUS_URL; `bgh gate` fills in its target's Prometheus here.
-    prometheus_url: Annotated[
-        str, typer.Option(envvar="BGH_PROMETHEUS_URL", hidden=True)
-    ] = DEFAULT_PROMETHEUS_URL,
-) -> None:
-    """Exit 0 only if the preview is Successful: 1 Failed, 2 usage, 3 Inconclusive, 4 Error."""
-    url = prometheus_url
-    try:
-        check_set = load_checks(checks)
-        sides = Side.parse("preview", preview), Side.parse("active", active)
-        seconds = parse_duration(window, what="--window")
-        with Prometheus(url, timeout=check_set.query_timeout) as prometheus:
-            verdict = judge(prometheus, check_set, preview=sides[0], active=sides[1],
-                            window=seconds, service=service, namespace=namespace)
-    except AnalysisError as exc:
-        print(f"bgh gate: {exc}", file=sys.stderr)
-        raise typer.Exit(EXIT_USAGE) from exc
-    for path, content in ((html, html_report), (junit_xml, junit)):
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(content(verdict), encoding="utf-8")
-    sys.stdout.write(to_json(as_dict(verdict)) if json_ else text(verdict))
-    raise typer.Exit(EXIT_CODES[verdict.phase])
+@dataclass(frozen=True)
+class RolloutSides:
+    """What ``--rollout`` reads from a Rollout: its preview and active pod-template hashes."""
+
+    preview: str  # status.blueGreen.previewSelector
+    active: str  # status.blueGreen.activeSelector
+    namespace: str | None = None  # where its pods run (label namespace), if known
+
+
+RolloutReader = Callable[[str], RolloutSides]
+
+
+def gate_command(read_rollout: RolloutReader | None = None) -> Callable[..., None]:
+    """The ``gate`` command; ``read_rollout`` turns ``--rollout NAME`` into its sides.
+
+    Reading a Rollout needs Kubernetes, which this package does not talk to: ``bgh`` passes a
+    reader, and without one ``--rollout`` is a usage error.
+    """
+
+    def gate(
+        preview: Annotated[
+            str | None, typer.Option(help="Preview version (1.1.0) or pod-template hash.")
+        ] = None,
+        active: Annotated[
+            str | None, typer.Option(help="Active version (1.0.0) or pod-template hash.")
+        ] = None,
+        rollout: Annotated[
+            str | None,
+            typer.Option(help="Judge this Rollout's preview against its active, by pod-template "
+                         "hash and for its own service (bgh only)."),
+        ] = None,
+        checks: Annotated[
+            Path | None, typer.Option(help="Checks file (default: analysis/checks.yaml).")
+        ] = None,
+        window: Annotated[str, typer.Option(help="How far back to judge, e.g. 5m.")] = "5m",
+        service: Annotated[
+            str | None, typer.Option(help="Judge one service's series (label service).")
+        ] = None,
+        namespace: Annotated[
+            str | None, typer.Option(help="Only pods of this namespace (label namespace).")
+        ] = None,
+        json_: Annotated[
+            bool, typer.Option("--json", help="Print the verdict as JSON instead of text.")
+        ] = False,
+        html: Annotated[Path | None, typer.Option(help="Also write an HTML report here.")] = None,
+        junit_xml: Annotated[
+            Path | None, typer.Option("--junit", help="Also write a JUnit XML report here.")
+        ] = None,
+        # Hidden: users set BGH_PROMETHEUS_URL; `bgh gate` fills in its target's Prometheus here.
+        prometheus_url: Annotated[
+            str, typer.Option(envvar="BGH_PROMETHEUS_URL", hidden=True)
+        ] = DEFAULT_PROMETHEUS_URL,
+    ) -> None:
+        """Exit 0 only if the preview is Successful: 1 Failed, 2 usage, 3 Inconclusive, 4 Error."""
+        url = prometheus_url
+        try:
+            check_set = load_checks(checks)
+            if rollout is not None:
+                if preview is not None or active is not None:
+                    raise ArgumentError("--rollout reads preview and active from the Rollout; "
+                                        "give either --rollout or --preview and --active")
+                if read_rollout is None:
+                    raise ArgumentError("--rollout needs `bgh gate`, which reads the Rollout "
+                                        "from Kubernetes; here give --preview and --active")
+                read = read_rollout(rollout)
+                preview, active = f"hash:{read.preview}", f"hash:{read.active}"
+                service = service or rollout
+                namespace = namespace or read.namespace
+            if preview is None or active is None:
+                raise ArgumentError("give --preview and --active (versions or pod-template "
+                                    "hashes), or --rollout NAME")
+            sides = Side.parse("preview", preview), Side.parse("active", active)
+            seconds = parse_duration(window, what="--window")
+            with Prometheus(url, timeout=check_set.query_timeout) as prometheus:
+                verdict = judge(prometheus, check_set, preview=sides[0], active=sides[1],
+                                window=seconds, service=service, namespace=namespace)
+        except AnalysisError as exc:
+            print(f"bgh gate: {exc}", file=sys.stderr)
+            raise typer.Exit(EXIT_USAGE) from exc
+        for path, content in ((html, html_report), (junit_xml, junit)):
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(content(verdict), encoding="utf-8")
+        sys.stdout.write(to_json(as_dict(verdict)) if json_ else text(verdict))
+        raise typer.Exit(EXIT_CODES[verdict.phase])
+
+    return gate
+
+
+gate = app.command("gate")(gate_command())
 
 
 if __name__ == "__main__":

@@ -85,6 +85,7 @@ def text(verdict: Verdict) -> str:
     width = max(len(m.check.name) for m in verdict.measurements)
     for m in verdict.measurements:
         lines.append(f"{m.phase:<12} {m.check.name:<{width}}  {_values(m)}  {shown_query(m)}")
+    lines.extend(f"{'Skipped':<12} {reason}" for reason in verdict.skipped)
     return "\n".join(lines) + "\n"
 
 
@@ -97,6 +98,7 @@ def _comparison(c: Comparison) -> dict[str, Any]:
         "preview": _number(a.preview),
         "active": _number(a.active),
         "effect": _number(a.effect),
+        "ratio": _number(a.ratio),
         "p_value": _number(a.p_value),
     }
 
@@ -118,6 +120,7 @@ def as_dict(verdict: Verdict) -> dict[str, Any]:
             "preview": None if a is None else _number(a.preview),
             "active": None if a is None else _number(a.active),
             "effect": None if a is None else _number(a.effect),
+            "ratio": None if a is None else _number(a.ratio),
             "p_value": None if a is None else _number(a.p_value),
             "queries": {role: dict(q) for role, q in m.queries.items()},
             "series": [_comparison(c) for c in m.comparisons],
@@ -136,6 +139,7 @@ def as_dict(verdict: Verdict) -> dict[str, Any]:
         "thresholds": {"pass": verdict.checks.score.pass_,
                        "marginal": verdict.checks.score.marginal},
         "checks": checks,
+        "skipped": list(verdict.skipped),
         "elapsed_seconds": round(verdict.elapsed, 4),
     }
 
@@ -152,10 +156,10 @@ def junit(verdict: Verdict) -> str:
     suites = ET.Element("testsuites")
     suite = ET.SubElement(suites, "testsuite", {
         "name": f"bgh gate: preview {verdict.preview} vs active {verdict.active}",
-        "tests": str(len(verdict.measurements)),
+        "tests": str(len(verdict.measurements) + len(verdict.skipped)),
         "failures": str(failures),
         "errors": str(errors),
-        "skipped": "0",
+        "skipped": str(len(verdict.skipped)),
         "time": f"{verdict.elapsed:.3f}",
         "timestamp": _time(verdict.end),
     })
@@ -174,6 +178,11 @@ def junit(verdict: Verdict) -> str:
             ET.SubElement(case, "failure", {"type": str(m.phase), "message": m.message}).text = body
         else:
             ET.SubElement(case, "system-out").text = body
+    for reason in verdict.skipped:
+        name, _, why = reason.partition(": ")
+        case = ET.SubElement(suite, "testcase", {"classname": "analysis.gate", "name": name,
+                                                 "time": "0"})
+        ET.SubElement(case, "skipped", {"message": why})
     ET.indent(suites)
     declaration = '<?xml version="1.0" encoding="UTF-8"?>\n'
     return declaration + ET.tostring(suites, encoding="unicode") + "\n"
@@ -304,7 +313,8 @@ def html_report(verdict: Verdict) -> str:
         if m.check.kind is Kind.VOLUME:
             limit = None  # the minimum is a count over the window; the chart shows a rate
         what = {Kind.RATIO: "ratio per step", Kind.DISTRIBUTION: "value per step",
-                Kind.VOLUME: "requests per second"}[m.check.kind]
+                Kind.VOLUME: "requests per step",
+                Kind.QUANTILE: "quantile per step (judged over the whole window)"}[m.check.kind]
         charts = []
         for c in sorted(m.comparisons, key=lambda c: -c.assessment.classification.severity):
             title = f"{m.check.name} {c.labels}: preview vs active, {what}"
@@ -320,6 +330,11 @@ def html_report(verdict: Verdict) -> str:
             f"({e(what)})</span></p>{legend}{''.join(charts)}"
             f"<p><code>{e(shown_query(m))}</code></p></section>"
         )
+    skipped = "".join(
+        f'<tr><td class="phase muted">Skipped</td><td>{e(name)}</td><td></td><td>{e(why)}</td>'
+        "</tr>"
+        for name, _, why in (reason.partition(": ") for reason in verdict.skipped)
+    )
     sides = f"preview {e(str(verdict.preview))} vs active {e(str(verdict.active))}"
     thresholds = (f"pass &ge; {verdict.checks.score.pass_:g}, "
                   f"marginal &ge; {verdict.checks.score.marginal:g}")
@@ -335,7 +350,7 @@ def html_report(verdict: Verdict) -> str:
 <div>{e(verdict.message)}</div>
 </div>
 <table><tr><th>phase</th><th>check</th><th>values</th><th>why</th></tr>
-{''.join(rows)}</table>
+{''.join(rows)}{skipped}</table>
 {''.join(sections)}
 </body></html>
 """

@@ -6,7 +6,11 @@ Contract (docs/analysis.md has the matching AnalysisTemplate):
   [&namespace=..]``
 - 200 with the verdict for a judged result: ``phase`` is Successful, Failed or Inconclusive;
 - 503 with the verdict when it could not be judged (phase Error: Prometheus down, slow, failing);
-- 400 for a bad argument, 404 for an unknown path, 405 for another method, 500 for a bug.
+- 503 with ``phase: Error`` when ``max_concurrent`` judgements are already running (Argo
+  measures again at its next interval);
+- 400 for a bad argument (a window longer than ``max_window`` included), 404 for an unknown path,
+  405 for another method, 500 for a bug; a client that does not
+  send its request within ``request_timeout`` is disconnected.
 
 Every answer, including the ones ``http.server`` writes itself for a malformed request, is JSON:
 Argo Rollouts takes a body that is not JSON as Successful without evaluating any condition. It
@@ -30,7 +34,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from analysis.checks import CheckSet, Side, load_checks, parse_duration
+from analysis.checks import CheckSet, Side, format_duration, load_checks, parse_duration
 from analysis.errors import AnalysisError, ArgumentError
 from analysis.judge import Phase, judge
 from analysis.prometheus import Prometheus, Source
@@ -41,16 +45,26 @@ log = logging.getLogger("analysis.server")
 DEFAULT_PORT = 8090
 DEFAULT_PROMETHEUS_URL = "http://127.0.0.1:9090"
 _PARAMETERS = ("preview", "active", "window", "service", "checks", "namespace")
-_MAX_WINDOW = 24 * 3600.0
+DEFAULT_MAX_WINDOW = 3600.0
+DEFAULT_MAX_CONCURRENT = 4
+DEFAULT_REQUEST_TIMEOUT = 30.0
+_MAX_POINTS = 11_000  # Prometheus refuses a range query with more points per series
 
 
 class WebProvider:
     """Turns a request's query string into a status and a JSON-ready body; no sockets here."""
 
-    def __init__(self, source: Source, checks: CheckSet, *, default_window: float = 300.0) -> None:
+    def __init__(self, source: Source, checks: CheckSet, *, default_window: float = 300.0,
+                 max_window: float = DEFAULT_MAX_WINDOW,
+                 max_concurrent: int = DEFAULT_MAX_CONCURRENT) -> None:
         self.source = source
         self.checks = checks
         self.default_window = default_window
+        self.max_window = max_window
+        self.max_concurrent = max_concurrent
+        # Each judgement holds Prometheus queries open; beyond the cap, answer at once rather
+        # than queue behind a slow Prometheus.
+        self._slots = threading.BoundedSemaphore(max_concurrent)
 
     def answer(self, path: str, query: str) -> tuple[int, dict[str, Any]]:
         if path == "/healthz":
@@ -64,13 +78,25 @@ class WebProvider:
             window = self.default_window
             if "window" in args:
                 window = parse_duration(args["window"], what="window")
-                if window > _MAX_WINDOW:
-                    raise ArgumentError(f"window {args['window']!r} is longer than 24h")
+            if window > self.max_window or window / self.checks.step > _MAX_POINTS:
+                raise ArgumentError(
+                    f"window {format_duration(window)} is longer than this provider's maximum "
+                    f"{format_duration(self.max_window)} (--max-window); want e.g. 5m"
+                )
             checks = self.checks
             if "checks" in args:
                 checks = checks.select([n.strip() for n in args["checks"].split(",") if n.strip()])
-            verdict = judge(self.source, checks, preview=preview, active=active, window=window,
-                            service=args.get("service"), namespace=args.get("namespace") or None)
+            if not self._slots.acquire(blocking=False):
+                return 503, _error(
+                    f"busy: {self.max_concurrent} judgements are already running "
+                    "(--max-concurrent); measure again later"
+                )
+            try:
+                verdict = judge(self.source, checks, preview=preview, active=active,
+                                window=window, service=args.get("service") or None,
+                                namespace=args.get("namespace") or None)
+            finally:
+                self._slots.release()
         except ArgumentError as exc:
             return 400, _error(str(exc))
         body = as_dict(verdict)
@@ -112,6 +138,12 @@ class _Handler(BaseHTTPRequestHandler):
     # Headers and body go out in two writes; with Nagle on, a keep-alive client's delayed ACK
     # would hold the body back by ~40 ms.
     disable_nagle_algorithm = True
+    def setup(self) -> None:
+        super().setup()
+        # A deadline on each socket read and write: a client that connects and sends nothing,
+        # or dribbles, is dropped (http.server closes on the timeout) instead of holding a
+        # thread for ever.
+        self.connection.settimeout(self.server.request_timeout)
 
     def do_GET(self) -> None:
         started = time.perf_counter()
@@ -159,16 +191,19 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], provider: WebProvider) -> None:
+    def __init__(self, address: tuple[str, int], provider: WebProvider, *,
+                 request_timeout: float = DEFAULT_REQUEST_TIMEOUT) -> None:
         self.provider = provider
+        self.request_timeout = request_timeout
         super().__init__(address, _Handler)
 
 
 class RunningServer:
     """A provider serving on a background thread; ``url`` has the real port (useful with 0)."""
 
-    def __init__(self, provider: WebProvider, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._server = _Server((host, port), provider)
+    def __init__(self, provider: WebProvider, *, host: str = "127.0.0.1", port: int = 0,
+                 request_timeout: float = DEFAULT_REQUEST_TIMEOUT) -> None:
+        self._server = _Server((host, port), provider, request_timeout=request_timeout)
         self.host, self.port = str(self._server.server_address[0]), self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name="analysis-server",
                                         daemon=True)
@@ -210,6 +245,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--checks", type=Path, default=None,
                         help="checks file (default: analysis/checks.yaml)")
     parser.add_argument("--window", default="5m", help="window when a request names none")
+    parser.add_argument("--max-window", default="1h",
+                        help="longest window a request may ask for (default 1h)")
+    parser.add_argument("--max-concurrent", type=int, default=DEFAULT_MAX_CONCURRENT,
+                        help="judgements at once; more are answered 503 busy (default 4)")
+    parser.add_argument("--request-timeout", default="30s",
+                        help="how long a client may take to send its request (default 30s)")
     parser.add_argument("--revision", help="ignored: a digest of the sources, so a supervisor "
                         "that compares command lines restarts the server when they change")
     args = parser.parse_args(argv)
@@ -218,13 +259,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         checks = load_checks(args.checks)
         window = parse_duration(args.window, what="--window")
+        max_window = parse_duration(args.max_window, what="--max-window")
+        request_timeout = parse_duration(args.request_timeout, what="--request-timeout")
+        if args.max_concurrent < 1:
+            raise ArgumentError(f"--max-concurrent {args.max_concurrent} must be at least 1")
     except AnalysisError as exc:
         print(f"analysis server: {exc}", file=sys.stderr)
         return 2
     prometheus = Prometheus(args.prometheus_url, timeout=checks.query_timeout)
-    provider = WebProvider(prometheus, checks, default_window=window)
+    provider = WebProvider(prometheus, checks, default_window=window, max_window=max_window,
+                           max_concurrent=args.max_concurrent)
     try:
-        server = _Server((args.host, args.port), provider)
+        server = _Server((args.host, args.port), provider, request_timeout=request_timeout)
     except OSError as exc:
         print(f"analysis server: cannot listen on {args.host}:{args.port}: {exc.strerror}",
               file=sys.stderr)

@@ -1,4 +1,4 @@
-@gitops
+@gitops @mesh
 Feature: Release through Git and Argo CD
   A release is a commit to the environment's version file. Argo CD is asked to refresh (rather
   than left to its three-minute poll), syncs the commit through the app of apps, and Argo Rollouts

@@ -5,6 +5,7 @@ Feature: Release a new version to preview
   Background:
     Given the demo system is running
 
+  @mesh
   Scenario: A new version of service B waits on preview while active is untouched
     When I release version "1.1.0" of "service-b"
     Then the rollout "service-b" becomes Paused

@@ -4,6 +4,8 @@
 its ReplicaSets and revisions, the Services' selectors beside the Rollout's status selectors, the
 AnalysisRuns with their measurements, the namespace's events in time order, the pod logs where
 the target keeps them (the local data plane's process logs), and the last probe answers.
+Everything written goes through harness/redact.py first: env values, secret-looking annotations
+and tokens never reach the artifacts; names do.
 It never raises for what it cannot read: a collection that fails notes why in ``errors.txt`` and
 goes on, since it runs when something is already wrong.
 """
@@ -36,6 +38,7 @@ from harness.kube import (
     service_from,
 )
 from harness.probes import Answer
+from harness.redact import redact_object, redact_text
 
 
 @dataclass
@@ -50,7 +53,7 @@ class Collected:
     def write(self, name: str, text: str) -> None:
         path = self.directory / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        path.write_text(redact_text(text))  # tokens in events, logs and probe answers too
         self.files.append(path)
 
 
@@ -89,8 +92,9 @@ def collect_artifacts(
 
 
 def _clean(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The object as written: without managedFields, and redacted (harness/redact.py)."""
     meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}
-    return {**obj, "metadata": meta}
+    return redact_object({**obj, "metadata": meta})
 
 
 def _dump(kube: Kube, kind: Kind, name: str, out: Collected) -> list[dict[str, Any]]:

@@ -16,7 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from analysis.cli import gate as gate_command
+from analysis.cli import RolloutSides, gate_command
+from analysis.errors import ArgumentError
 from harness import demo as demo_module
 from harness.delivery import DirectApply
 from harness.errors import ConfigError, HarnessError
@@ -27,6 +28,7 @@ from harness.runner import run_runbooks
 from harness.settings import load_settings, settings_table
 from harness.target import Target
 from harness.targets import target_for
+from harness.targets.kind import docker_host, egress_guard
 
 app = typer.Typer(
     help="Verify and analyse blue-green releases made with Argo Rollouts.",
@@ -82,6 +84,30 @@ def up(
     _run(act)
 
 
+@app.command("docker-setup")
+def docker_setup() -> None:
+    """For the kind target on a machine without a running Docker: install Debian's docker.io
+    when missing and start dockerd behind the egress guard (root). A running Docker is left as
+    it is; the guard is checked where bgh set Docker up."""
+
+    def act() -> None:
+        settings = load_settings()
+        report = _report(time.monotonic())
+        if docker_host.set_up_here():
+            # Repair the guard before anything checks it: this is the command that fixes it.
+            for change in egress_guard.install():
+                report(f"egress guard: {change}")
+        host = docker_host.ensure(cache_dir=settings.cache_dir, report=report)
+        if docker_host.set_up_here():
+            for state in egress_guard.require():
+                report(f"egress guard ({state.family}): in place, "
+                       f"{state.rejected_packets} packets rejected so far")  # fmt: skip
+        if not host.actions:
+            report(f"Docker {host.server_version} answers ({host.client}); nothing to set up")
+
+    _run(act)
+
+
 @app.command()
 def down(target: TargetOption = None, state_dir: StateOption = None) -> None:
     """Stop every process the target started and remove its files."""
@@ -113,8 +139,27 @@ def _run(action: Callable[[], object]) -> None:
         raise typer.Exit(2) from exc
 
 
-# The analysis gate lives in the standalone analysis package; bgh only mounts it.
-app.command("gate")(gate_command)
+def _rollout_sides(name: str) -> RolloutSides:
+    """`bgh gate --rollout`: the Rollout's preview and active hashes, from its status."""
+    from harness.rollouts import Rollouts
+
+    settings = load_settings()
+    try:
+        kube = target_for(settings).kube()
+        rollout = Rollouts(kube, timeout=settings.deadlines.rollout).read(name)
+    except HarnessError as exc:
+        raise ArgumentError(f"--rollout {name}: {exc}") from exc
+    if not rollout.preview_selector or rollout.preview_selector == rollout.active_selector:
+        raise ArgumentError(
+            f'Rollout "{name}" in namespace "{settings.namespace}" has nothing on preview '
+            f"(previewSelector {rollout.preview_selector or '-'}, activeSelector "
+            f"{rollout.active_selector or '-'}); release a version first"
+        )
+    return RolloutSides(rollout.preview_selector, rollout.active_selector, settings.namespace)
+
+
+# The analysis gate lives in the standalone analysis package; bgh mounts it with a Rollout reader.
+app.command("gate")(gate_command(read_rollout=_rollout_sides))
 
 
 @app.callback()

@@ -176,7 +176,7 @@ class ArgoCDDelivery:
         self.repository = repository
         self.env = env
         self.report = report
-        self.root_document = read_documents(repository.root_application)[0]
+        self.root_document = read_documents(repository.root_application(env))[0]
         self.root = str(self.root_document["metadata"]["name"])
 
     def children(self) -> list[Application]:

@@ -75,9 +75,9 @@ class GitRepository:
         """``gitops/`` in the working clone: where ``bgh bump --commit --push`` edits."""
         return self.work / "gitops"
 
-    @property
-    def root_application(self) -> Path:
-        return self.gitops_dir / "app-of-apps" / "root-app.yaml"
+    def root_application(self, env: str) -> Path:
+        """The root Application of one environment (one per environment, see gitops/)."""
+        return self.gitops_dir / "app-of-apps" / f"root-{env}.yaml"
 
     def exists(self) -> bool:
         return (self.bare / "HEAD").is_file() and (self.work / ".git").is_dir()

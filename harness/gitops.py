@@ -214,8 +214,10 @@ class GitOps:
             )
         return found
 
-    def root_application(self) -> dict[str, Any]:
-        return _load_yaml(self.root / "app-of-apps" / "root-app.yaml")
+    def root_application(self, env: str) -> dict[str, Any]:
+        """The root Application of one environment: ``app-of-apps/root-<env>.yaml``."""
+        self.version_file(env)
+        return _load_yaml(self.root / "app-of-apps" / f"root-{env}.yaml")
 
     def application_objects(self, env: str) -> list[dict[str, Any]]:
         """The Application objects themselves, as the root app would apply them."""

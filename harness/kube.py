@@ -4,9 +4,16 @@ The only module that imports that client (``harness.kubectl`` is the one other r
 server, for server-side apply of rendered manifests). Raw objects become small frozen dataclasses
 at this edge (``Rollout``, ``ReplicaSet``, ``Service``, ``Pod``), so the domain modules index no
 API dicts. API errors become harness errors: ``get`` of a missing object is ``NotFound`` naming
-the objects of that kind that do exist; 401/403 ``Forbidden``, 409 ``Conflict``; a 410 during a
+the objects of that kind that do exist; 403 ``Forbidden`` (the identity lacks a permission), 401
+``Unauthorized`` (the credentials themselves are rejected), 409 ``Conflict``; a 410 during a
 watch is ``Expired`` and a refused, reset or busy API server ``Unreachable``, so a wait reads
-again and resumes.
+again and resumes. ``impersonate`` acts as another user, as ``kubectl --as`` does.
+
+Every request has a connect and a read timeout (``Timeouts.api_connect``, ``api_read``; a caller
+with less time left passes its own read timeout), so a server that accepts and never answers
+cannot hold a wait past its deadline. Idempotent writes (merge patch, server-side apply, replace,
+delete) are retried with a short backoff on 429, 500, 503, 504 and on a connection reset; nothing
+else is retried here (other 4xx are answers, and a read timeout means the time is spent).
 """
 
 from __future__ import annotations
@@ -14,13 +21,14 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import urllib3
-from kubernetes import config
+from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
 from harness.errors import (
@@ -73,6 +81,10 @@ SERVICE = Kind("Service", "", "v1", "services")
 POD = Kind("Pod", "", "v1", "pods")
 EVENT = Kind("Event", "", "v1", "events")
 VIRTUAL_SERVICE = Kind("VirtualService", "networking.istio.io", "v1", "virtualservices")
+ISTIO_GATEWAY = Kind("Gateway", "networking.istio.io", "v1", "gateways")
+INGRESS = Kind("Ingress", "networking.k8s.io", "v1", "ingresses")
+NODE = Kind("Node", "", "v1", "nodes")  # cluster-scoped: list it with all_namespaces=True
+LEASE = Kind("Lease", "coordination.k8s.io", "v1", "leases")
 
 
 # -- frozen views of API objects -------------------------------------------------------------
@@ -367,11 +379,29 @@ def analysis_run_from(obj: Mapping[str, Any]) -> AnalysisRun:
 class Kube:
     """Raw reads, watches and patches against one namespace."""
 
-    def __init__(self, *, kubeconfig: Path | None, context: str | None, namespace: str) -> None:
+    def __init__(
+        self,
+        *,
+        kubeconfig: Path | None,
+        context: str | None,
+        namespace: str,
+        impersonate: str | None = None,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        write_attempts: int = 4,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.namespace = namespace
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.write_attempts = write_attempts
+        self.sleep = sleep
+        configuration = client.Configuration()
         try:
-            api_client = config.new_client_from_config(
-                config_file=str(kubeconfig) if kubeconfig else None, context=context
+            config.load_kube_config(
+                config_file=str(kubeconfig) if kubeconfig else None,
+                context=context,
+                client_configuration=configuration,
             )
         except (ConfigException, OSError) as exc:
             where = kubeconfig or "~/.kube/config"
@@ -380,7 +410,13 @@ class Kube:
                 f"{exc}; set BGH_KUBECONFIG (e.g. BGH_KUBECONFIG=.bgh/local/kubeconfig) or run "
                 "`bgh up` first"
             ) from exc
-        self.api = api_client
+        # urllib3 would otherwise retry a timed-out GET three times on its own, multiplying the
+        # read timeout; retries are decided in ``_call``.
+        configuration.retries = False
+        self.api = client.ApiClient(configuration)
+        if impersonate:
+            # What `kubectl --as` sends: the API server authorizes the request as this user.
+            self.api.set_default_header("Impersonate-User", impersonate)
 
     @property
     def server(self) -> str:
@@ -397,6 +433,32 @@ class Kube:
         stream: bool = False,
         timeout: float | None = None,
     ) -> Any:
+        """One request; ``timeout`` is its read timeout (default ``read_timeout``)."""
+        attempts = self.write_attempts if _idempotent_write(method, content_type) else 1
+        backoff = 0.25
+        for attempt in range(1, attempts + 1):
+            try:
+                response = self._send(method, path, query, body, content_type, timeout)
+            except _Transient as exc:
+                if attempt == attempts:
+                    raise exc.error from exc.__cause__
+                self.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            break
+        if stream:
+            return response
+        return json.loads(response.data or b"null")
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str] | None,
+        body: Any,
+        content_type: str,
+        timeout: float | None,
+    ) -> Any:
         try:
             method, url, headers, payload, _ = self.api.param_serialize(
                 method=method,
@@ -407,21 +469,32 @@ class Kube:
                 auth_settings=["BearerToken"],
             )
             response = self.api.call_api(
-                method, url, header_params=headers, body=payload, _request_timeout=timeout
+                method,
+                url,
+                header_params=headers,
+                body=payload,
+                _request_timeout=(self.connect_timeout, timeout or self.read_timeout),
             ).response
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise Unreachable(
+            unreachable = Unreachable(
                 f"cannot reach the API server at {self.server} ({method} {path}): {exc}"
-            ) from exc
+            )
+            if _is_reset(exc):
+                raise _Transient(unreachable) from exc
+            raise unreachable from exc
         if response.status >= 400:
-            raise _translate(response.status, response.reason, response.data, method, path)
-        if stream:
-            return response
-        return json.loads(response.data or b"null")
+            error = _translate(response.status, response.reason, response.data, method, path)
+            if response.status in RETRIED_STATUSES:
+                raise _Transient(error)
+            raise error
+        return response
 
-    def get(self, kind: Kind, name: str) -> dict[str, Any]:
+    def get(self, kind: Kind, name: str, *, timeout: float | None = None) -> dict[str, Any]:
+        """One object; ``timeout``: the read timeout, when less than ``read_timeout`` is left."""
         try:
-            result: dict[str, Any] = self._call("GET", kind.path(self.namespace, name))
+            result: dict[str, Any] = self._call(
+                "GET", kind.path(self.namespace, name), timeout=timeout
+            )
         except NotFound as exc:
             others = sorted(o["metadata"]["name"] for o in self.list(kind)[0])
             listing = ", ".join(others) if others else "none"
@@ -469,7 +542,8 @@ class Kube:
             kind.path(None if all_namespaces else self.namespace),
             query=query,
             stream=True,
-            timeout=timeout_seconds + 5,
+            # The server ends the stream after timeoutSeconds; a silent one is cut a second later.
+            timeout=timeout_seconds + 1,
         )
         try:
             buffer = b""
@@ -514,6 +588,11 @@ class Kube:
     ) -> dict[str, Any]:
         path = kind.path(self.namespace, name) + (f"/{subresource}" if subresource else "")
         result: dict[str, Any] = self._call("PATCH", path, body=body, content_type=content_type)
+        return result
+
+    def create(self, kind: Kind, body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST one object into this namespace; ``Conflict`` when one of that name exists."""
+        result: dict[str, Any] = self._call("POST", kind.path(self.namespace), body=dict(body))
         return result
 
     def replace(self, kind: Kind, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -571,6 +650,30 @@ class Kube:
                         return
 
 
+RETRIED_STATUSES = frozenset({429, 500, 503, 504})
+
+
+class _Transient(Exception):
+    """A failure worth another try of an idempotent write; ``error`` is what the caller gets."""
+
+    def __init__(self, error: HarnessError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _idempotent_write(method: str, content_type: str) -> bool:
+    """A write that leaves the same object however often it lands (a JSON patch may not)."""
+    if method in ("PUT", "DELETE"):
+        return True
+    return method == "PATCH" and content_type in (MERGE_PATCH, APPLY_PATCH)
+
+
+def _is_reset(exc: BaseException) -> bool:
+    """A connection the server reset or closed before answering (not a timeout: that time is
+    spent)."""
+    return isinstance(exc, ConnectionResetError | urllib3.exceptions.ProtocolError)
+
+
 def _translate(status: int, reason: str, body: bytes, method: str, path: str) -> HarnessError:
     try:
         reason = json.loads(body or b"{}").get("message", reason)
@@ -585,9 +688,18 @@ def _translate(status: int, reason: str, body: bytes, method: str, path: str) ->
         return Expired(f"{method} {path}: {reason}")
     if status == 409:
         return Conflict(f"{method} {path}: conflict: {reason}")
-    if status in (401, 403):
+    if status == 401:
+        # Not a permission the identity lacks but credentials the server rejects: nothing it
+        # would be allowed to do can be checked, so this must fail, never skip like a 403.
+        return Unauthorized(
+            f"{method} {path} was refused (401 Unauthorized): {reason}. The API server did not "
+            "accept the kubeconfig's credentials: its token or certificate is expired or invalid; "
+            "renew it (e.g. kubectl create token <service account>) and point BGH_KUBECONFIG at "
+            "the new kubeconfig."
+        )
+    if status == 403:
         return Forbidden(
-            f"{method} {path} was refused ({status}): {reason}. The harness's identity lacks "
+            f"{method} {path} was refused (403): {reason}. The harness's identity lacks "
             "this permission; gitops/rbac/harness-roles.yaml lists what each kind of runbook "
             "needs."
         )
@@ -599,7 +711,11 @@ class Conflict(ApiError):
 
 
 class Forbidden(ApiError):
-    """401/403: the harness's identity may not do this (RBAC)."""
+    """403: the harness's identity may not do this (RBAC)."""
+
+
+class Unauthorized(ApiError):
+    """401: the API server rejects the credentials themselves (expired or invalid token)."""
 
 
 @dataclass(frozen=True)
@@ -610,8 +726,8 @@ class Resource(Generic[T]):
     kind: Kind
     convert: Callable[[Mapping[str, Any]], T]
 
-    def read(self, name: str) -> tuple[T, str]:
-        raw = self.kube.get(self.kind, name)
+    def read(self, name: str, *, timeout: float | None = None) -> tuple[T, str]:
+        raw = self.kube.get(self.kind, name, timeout=timeout)
         return self.convert(raw), str(_meta(raw).get("resourceVersion", ""))
 
     def events(

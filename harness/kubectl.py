@@ -31,6 +31,7 @@ class Kubectl:
     kubeconfig: Path | None
     context: str | None
     log: Path | None = None
+    impersonate: str | None = None  # act as this user, as `kubectl --as` (BGH_IMPERSONATE)
 
     def run(self, *argv: str, stdin: str | None = None) -> str:
         result = self.attempt(*argv, stdin=stdin)
@@ -50,6 +51,8 @@ class Kubectl:
             command.append(f"--kubeconfig={self.kubeconfig}")
         if self.context:
             command.append(f"--context={self.context}")
+        if self.impersonate:
+            command.append(f"--as={self.impersonate}")
         command.extend(argv)
         result = subprocess.run(command, input=stdin, capture_output=True, text=True, check=False)
         if self.log is not None:
@@ -105,8 +108,17 @@ class Kubectl:
         return self.apply(documents, namespace=namespace)
 
     def ensure_namespace(self, namespace: str) -> None:
-        """Create ``namespace`` if it does not exist (server-side apply: no error if it does)."""
-        manifest = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+        """Create ``namespace`` unless it exists, labelled for Istio's sidecar injection: the
+        demo system's routes only apply to pods with a sidecar, in every namespace it runs in.
+        Reading first means an identity bound only inside the namespace (gitops/rbac/) needs
+        no write on a Namespace that is already there."""
+        if self.run("get", "namespace", namespace, "--ignore-not-found", "-o", "name"):
+            return
+        manifest = {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": namespace, "labels": {"istio-injection": "enabled"}},
+        }
         self.run(
             "apply",
             "--server-side",
@@ -125,7 +137,12 @@ def kubectl_on_path(
     found = shutil.which("kubectl")
     if found is None:
         raise ConfigError(f"{needed_by} needs kubectl on PATH")
-    return Kubectl(Path(found), kubeconfig or settings.kubeconfig, settings.context)
+    return Kubectl(
+        Path(found),
+        kubeconfig or settings.kubeconfig,
+        settings.context,
+        impersonate=settings.impersonate,
+    )
 
 
 def _in_namespace(obj: Mapping[str, Any], namespace: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ connections (so a Service switch shows up as soon as it happens, as it would for
 every answer recorded for zero-downtime and analysis scenarios.
 
 Where the Services are is the target's business: ``Gateway`` takes a locator (``Locate``), which
-``Target.gateway`` builds (the local data plane's loopback addresses, kind's host ports, the URLs
+``Target.gateway`` builds (the local data plane's loopback addresses, kind's Service proxy, the URLs
 the settings name on an existing cluster).
 """
 
@@ -195,6 +195,18 @@ class Gateway:
     def unanswered(self) -> dict[Side, str]:
         """Each side that did not answer 200 through gateway A, with what it answered."""
         return {s: a.describe() for s, a in self.read_versions().items() if not a.ok}
+
+    def wait_until_answering(self, *, within: float | None = None) -> None:
+        """Ask until gateway A answers 200 through both Services. A Rollout is Healthy once its
+        pods are available; on a real cluster the Services' endpoints and kube-proxy's rules
+        follow a moment later, and until then a call may be refused."""
+        within = self.timeout if within is None else within
+        unanswered, met = poll(self.unanswered, lambda left: left == {}, within=within)
+        if not met:
+            raise ProbeError(
+                f"gateway A did not answer 200 through both Services within {within:g}s.\n  "
+                + "\n  ".join(f"{side}: {answer}" for side, answer in unanswered.items())
+            )
 
     def read_page(self, side: Side) -> tuple[int | None, str]:
         """Gateway A's page (``GET /``) through ``side``: status (None: no answer) and text."""

@@ -165,7 +165,13 @@ class Revisions:
 
 
 class Rollouts:
-    """Rollouts operations and waits bound to one namespace."""
+    """Rollouts operations and waits bound to one namespace.
+
+    Revision numbers given to and returned by these methods count from ``first_revision``: a
+    Rollout's revision there is its revision 1, and older ReplicaSets are not its history. On a
+    fresh namespace that is the identity; on a long-lived one a scenario's "revision 2" is the
+    release it made, whatever the Rollout's history before it.
+    """
 
     def __init__(
         self,
@@ -174,13 +180,40 @@ class Rollouts:
         timeout: float,
         clock: Clock | None = None,
         now: Callable[[], datetime.datetime] | None = None,
+        first_revision: Mapping[str, int] | None = None,
     ) -> None:
         self.kube = kube_client
+        self.first_revision = dict(first_revision or {})
         self.namespace = kube_client.namespace
         self.timeout = timeout
         self.clock = clock
         self.now = now or (lambda: datetime.datetime.now(datetime.UTC))
         self.resource = Resource(kube_client, ROLLOUT, kube.rollout_from)
+
+    def counting_from(self, first_revision: Mapping[str, int]) -> Rollouts:
+        """The same Rollouts, with each one's revision ``first_revision[name]`` as its 1."""
+        return Rollouts(
+            self.kube,
+            timeout=self.timeout,
+            clock=self.clock,
+            now=self.now,
+            first_revision=first_revision,
+        )
+
+    def _absolute(self, name: str, revision: int) -> int:
+        return revision + self.first_revision.get(name, 1) - 1
+
+    def _relative(self, name: str, revision: int) -> int:
+        return revision - self.first_revision.get(name, 1) + 1
+
+    def _history(self, name: str) -> dict[int, ReplicaSet]:
+        """The Rollout's ReplicaSets by revision as this object counts them, oldest first."""
+        first = self.first_revision.get(name, 1)
+        return {
+            self._relative(name, rs.revision): rs
+            for rs in self.replica_sets(name)
+            if rs.revision is not None and rs.revision >= first
+        }
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -191,6 +224,18 @@ class Rollouts:
         """Every Rollout in the namespace."""
         return sorted(o["metadata"]["name"] for o in self.kube.list(ROLLOUT)[0])
 
+    def names_to_check(self) -> list[str]:
+        """Every Rollout in the namespace, for a check over all of them: none is a NotFound,
+        since "every Rollout is Healthy" over zero Rollouts would pass having checked nothing."""
+        names = self.names()
+        if not names:
+            raise NotFound(
+                f'no Rollouts in namespace "{self.kube.namespace}": nothing to check, and a '
+                "check over zero Rollouts is not a pass. Is the demo system deployed there, and "
+                "is BGH_NAMESPACE (--bgh-namespace) its namespace?"
+            )
+        return names
+
     def version(self, name: str) -> str:
         """The tag of the Rollout's first container image (what the pod template asks for)."""
         image = next(iter(self.read(name).images.values()), "")
@@ -199,7 +244,7 @@ class Rollouts:
     def not_in_phase(self, phase: Phase) -> dict[str, str]:
         """Every Rollout not in ``phase`` now, with the phase and message it is in instead."""
         found = {}
-        for name in self.names():
+        for name in self.names_to_check():
             current, message = self.read_status(name)
             if current is not phase:
                 found[name] = f"{current.value}: {message}" if message else current.value
@@ -221,7 +266,7 @@ class Rollouts:
     def selector_disagreements(self) -> list[str]:
         """Every Rollout whose status selectors differ from its Services' selectors."""
         found = []
-        for name in self.names():
+        for name in self.names_to_check():
             rollout = self.read(name)
             for service, selector in (
                 (rollout.active_service, rollout.active_selector),
@@ -242,24 +287,24 @@ class Rollouts:
         revision history. An undo reuses the old ReplicaSet (its revision moves up); releasing an
         old version again makes a new one."""
         found = []
-        for rs in self.replica_sets(name):
+        for revision, rs in self._history(name).items():
             containers = ((rs.template.get("spec") or {}).get("containers")) or [{}]
             image = str(containers[0].get("image", ""))
             tag = image.split("@", 1)[0].rpartition(":")[2] if ":" in image else "latest"
-            found.append((rs.revision or 0, tag))
+            found.append((revision, tag))
         return found
 
     def revisions_with_pods(self, name: str) -> list[int]:
         """The revisions whose ReplicaSet is scaled up now."""
-        return [rs.revision or 0 for rs in self.replica_sets(name) if rs.replicas > 0]
+        return [revision for revision, rs in self._history(name).items() if rs.replicas > 0]
 
     def wait_for_scaled_down(
         self, name: str, revision: int, *, within: float | None = None
     ) -> ReplicaSet:
         """Block until the ReplicaSet of ``revision`` has no replicas (scaleDownDelaySeconds)."""
-        by_revision = {rs.revision: rs for rs in self.replica_sets(name)}
+        by_revision = self._history(name)
         if revision not in by_revision:
-            known = ", ".join(str(r) for r in sorted(r for r in by_revision if r)) or "none"
+            known = ", ".join(str(r) for r in by_revision) or "none"
             raise NotFound(f'Rollout "{name}" has no revision {revision}; revisions: {known}')
         target = by_revision[revision]
         return wait_for(
@@ -324,7 +369,7 @@ class Rollouts:
                 f'Rollout "{name}" has no previewService; check its active revision only '
                 "(preview=None)"
             )
-        by_revision = {rs.revision: rs for rs in self.replica_sets(name)}
+        by_revision = self._history(name)
 
         def check(service: str, status_selector: str, revision: int) -> Revisions:
             live = kube.service_from(self.kube.get(kube.SERVICE, service))
@@ -473,11 +518,12 @@ class Rollouts:
         Returns the plugin's message; "skipped rollback ..." when the template already matches.
         """
         raw = self.kube.get(ROLLOUT, name)
-        replica_sets = [rs for rs in self.replica_sets(name) if rs.revision is not None]
+        history = self._history(name)
+        replica_sets = list(history.values())
         if to_revision:
-            target = next((rs for rs in replica_sets if rs.revision == to_revision), None)
+            target = history.get(to_revision)
             if target is None:
-                known = ", ".join(str(rs.revision) for rs in replica_sets) or "none"
+                known = ", ".join(str(r) for r in history) or "none"
                 raise NotFound(
                     f'Rollout "{name}": unable to find specified revision {to_revision} in '
                     f"history; revisions there: {known}"
@@ -491,7 +537,8 @@ class Rollouts:
         for side in (template, rollout_template):
             ((side.get("metadata") or {}).get("labels") or {}).pop(HASH_LABEL, None)
         if _derivative(rollout_template, template):
-            return f"skipped rollback (current template already matches revision {target.revision})"
+            matched = self._relative(name, target.revision or 0)
+            return f"skipped rollback (current template already matches revision {matched})"
         patch = [{"op": "replace", "path": "/spec/template", "value": template}]
         self.kube.patch(ROLLOUT, name, patch, content_type=JSON_PATCH)
         return f"rollout '{name}' undo"
@@ -633,9 +680,7 @@ class Rollouts:
             # created, so reading the ReplicaSets again on each change of the Rollout sees it;
             # an undo moves an old ReplicaSet's revision up, so the map is never cached.
             hashes.clear()
-            hashes.update(
-                {rs.revision or 0: rs.pod_template_hash for rs in self.replica_sets(name)}
-            )
+            hashes.update({r: rs.pod_template_hash for r, rs in self._history(name).items()})
             return revision in hashes and selector(rollout) == hashes[revision]
 
         def state(rollout: Rollout) -> str:

@@ -13,12 +13,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from harness.errors import ConfigError
 
 ENV_PREFIX = "BGH_"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 TargetName = Literal["local", "kind", "existing"]
 
@@ -37,6 +38,17 @@ class Timeouts(BaseModel):
     )
     build: float = Field(
         3600.0, gt=0, description="Building one control-plane binary set, seconds."
+    )
+    api_connect: float = Field(
+        5.0, gt=0, description="Connecting to the API server, per request, seconds."
+    )
+    api_read: float = Field(
+        30.0,
+        gt=0,
+        description=(
+            "Waiting for the API server's answer to one request (a wait's own deadline is "
+            "shorter when less time is left), seconds."
+        ),
     )
 
 
@@ -77,6 +89,25 @@ class LocalOptions(BaseModel):
     )
 
 
+class KindOptions(BaseModel):
+    """How the kind target gets its images and reaches gateway A."""
+
+    images: Literal["auto", "build", "pull"] = Field(
+        "auto",
+        description=(
+            "Where the kind target's images come from: pull (the pinned upstream images), "
+            "build (made on this machine from the Go module proxy and debootstrap, for machines "
+            "that reach no image registry) or auto (build where bgh set Docker up itself)."
+        ),
+    )
+    proxy_port: int = Field(
+        18001,
+        ge=1,
+        le=65535,
+        description="Loopback port of the `kubectl proxy` through which probes reach gateway A.",
+    )
+
+
 class Settings(BaseSettings):
     """Every knob of the harness. Field descriptions double as the README's settings table."""
 
@@ -93,6 +124,13 @@ class Settings(BaseSettings):
         None, description="Kubeconfig file; the local and kind targets write their own."
     )
     context: str | None = Field(None, description="Kubeconfig context; none means the current one.")
+    impersonate: str | None = Field(
+        None,
+        min_length=1,
+        description="Act as this user on the API server, as `kubectl --as` does (e.g. "
+        "system:serviceaccount:demo:bgh-runbooks); the kubeconfig's own user needs the "
+        "impersonate verb. None: the kubeconfig's user.",
+    )
     namespace: str = Field(
         "demo",
         pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
@@ -100,7 +138,11 @@ class Settings(BaseSettings):
         description="Namespace of the demo system's Rollouts.",
     )
     state_dir: Path = Field(
-        Path(".bgh"), description="Where a target keeps its kubeconfig, logs and process state."
+        Path(".bgh"),
+        description=(
+            "Where a target keeps its kubeconfig, logs and process state; a relative path is "
+            "taken from the project root, not the current directory."
+        ),
     )
     cache_dir: Path = Field(
         Path.home() / ".cache" / "bgh",
@@ -112,12 +154,25 @@ class Settings(BaseSettings):
     )
     gateway_url: str | None = Field(
         None,
-        description="Gateway A through its active Service, on the existing target; "
-        "others find it themselves.",
+        description="Gateway A through its active Service, on the existing target; when "
+        "unset, found from the cluster (LoadBalancer, Ingress, Istio Gateway, NodePort).",
     )
     gateway_preview_url: str | None = Field(
         None,
-        description="Gateway A through its preview Service, on the existing target.",
+        description="Gateway A through its preview Service, on the existing target; when "
+        "unset, found from the cluster like the active one.",
+    )
+    settle: bool = Field(
+        False,
+        description="On the existing target, before changing a namespace that is not settled: "
+        "restore what an earlier run of the harness left there (`--bgh-settle`); it never "
+        "promotes someone else's release.",
+    )
+    lock_wait: float = Field(
+        0.0,
+        ge=0,
+        description="On the existing target, how long a run waits for another run's Lease on "
+        "the namespace before refusing, seconds; 0 refuses at once.",
     )
     prometheus_url: str | None = Field(
         None, description="Prometheus base URL; the local target sets it itself."
@@ -127,6 +182,13 @@ class Settings(BaseSettings):
     )
     timeouts: Timeouts = Field(default_factory=Timeouts)  # type: ignore[arg-type]
     local: LocalOptions = Field(default_factory=LocalOptions)  # type: ignore[arg-type]
+    kind: KindOptions = Field(default_factory=KindOptions)  # type: ignore[arg-type]
+
+    @field_validator("state_dir")
+    @classmethod
+    def _from_project_root(cls, value: Path) -> Path:
+        # `bgh down` from a sub-directory must find what `bgh up` started at the top.
+        return value if value.is_absolute() else PROJECT_ROOT / value
 
     @property
     def deadlines(self) -> Timeouts:
@@ -139,6 +201,8 @@ _EXAMPLES: dict[str, str] = {
     "target": "local",
     "namespace": "demo",
     "timeout_scale": "2",
+    "lock_wait": "900",
+    "settle": "true",
     "timeouts": "120",
     "local": "3",
 }

@@ -41,7 +41,7 @@ class Target(Protocol):
 
     @property
     def chart_flavour(self) -> str:
-        """The GitOps chart's ``flavour`` value here (kind exposes gateway A on NodePorts)."""
+        """The GitOps chart's ``flavour`` value here (kind runs the analysis server in-cluster)."""
         ...
 
     @property
@@ -108,6 +108,9 @@ class TargetDefaults:
             kubeconfig=self.kubeconfig_in_use(),
             context=self.settings.context,
             namespace=namespace or self.settings.namespace,
+            impersonate=self.settings.impersonate,
+            connect_timeout=self.settings.deadlines.api_connect,
+            read_timeout=self.settings.deadlines.api_read,
         )
 
     def pod_logs(self, namespace: str, pod: str) -> str | None:

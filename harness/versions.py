@@ -17,6 +17,13 @@ ISTIO_API = f"v{ISTIO}"
 HELM = "v4.3.1"
 
 KIND = "v0.33.0"
+# What a kind node image built on a machine that cannot pull carries beside Kubernetes: the
+# CoreDNS and pause releases kubeadm v1.34 deploys (`kubeadm config images list`), crictl from
+# the cri-tools release of the same minor, on a Debian base made with debootstrap.
+COREDNS = "v1.12.1"
+PAUSE = "3.10.1"
+CRI_TOOLS = "v1.34.0"
+DEBIAN_SUITE = "bookworm"
 # kind v0.33.0's pre-built image for the newest Kubernetes 1.34 patch it ships, pinned by digest
 # as kind's release notes ask; the local target builds v1.34.12 from source.
 KIND_NODE_IMAGE = (

@@ -26,11 +26,16 @@ T_co = TypeVar("T_co", covariant=True)
 
 log = logging.getLogger("bgh.wait")
 
+_MIN_READ = 0.2
+"""Seconds a read may take when the deadline is (nearly) spent: one last look, not none."""
+
 
 class Source(Protocol[T_co]):
     """What ``wait_for`` needs: one read, and a stream of events after a resourceVersion."""
 
-    def read(self, name: str) -> tuple[T_co, str]: ...
+    def read(self, name: str, *, timeout: float | None = None) -> tuple[T_co, str]:
+        """One read; ``timeout`` bounds how long it may block (the time the wait has left)."""
+        ...
 
     def events(
         self, name: str, resource_version: str, timeout_seconds: int
@@ -132,8 +137,10 @@ def wait_for(
     changes = 0
     excursions = _Excursions(what, deadline)
 
-    def timed_out() -> WaitTimeout:
-        return WaitTimeout(what, within=within, last_seen=last_text, excursions=excursions.all())
+    def timed_out(last_read: str = "") -> WaitTimeout:
+        return WaitTimeout(
+            what, within=within, last_seen=last_text + last_read, excursions=excursions.all()
+        )
 
     def observe(obj: T) -> bool:
         nonlocal last, last_text, changes
@@ -166,12 +173,13 @@ def wait_for(
     backoff = 0.05
     while True:
         try:
-            obj, position = source.read(name)
+            # A server that accepts and never answers must not hold the wait past its deadline.
+            obj, position = source.read(name, timeout=max(_MIN_READ, deadline.left()))
         except Unreachable as exc:
             # The API server is restarting or the network blipped: back off and read again,
             # within the same deadline. This is the only sleep, and only while unreachable.
             if deadline.expired():
-                ended = timed_out()
+                ended = timed_out(f"; last read: {exc}")
                 raise (error(ended) if error else ended) from exc
             log.info("%s: API server unreachable (%s); retrying", what, exc)
             sleep(min(backoff, deadline.left()))

@@ -10,6 +10,10 @@ Application applied, and releases that are commits pushed there (harness/argocd.
 
 Safety on ``existing``: a scenario not tagged ``@readonly`` runs only in a namespace labelled
 ``bgh.dev/testing=true``; elsewhere it is skipped with the reason, and read-only ones still run.
+Such a scenario runs under the run's Lease on the namespace, only when the namespace is settled
+(or ``--bgh-settle`` settled what an earlier run left), and is restored and verified afterwards,
+pass or fail (harness/guard.py); its releases write a scratch copy of gitops/, and its revision
+numbers count from the revision each Rollout was on (docs/nightly.md).
 
 On failure, before any fixture is torn down, the namespace's state is written under
 ``.artifacts/<feature>/<scenario>/`` (harness/artifacts.py) and summarised in the report.
@@ -33,13 +37,16 @@ from harness.artifacts import collect_artifacts
 from harness.delivery import ArgoCDDelivery
 from harness.errors import HarnessError
 from harness.git import GitRepository
+from harness.guard import NamespaceGuard
 from harness.kube import Forbidden, Kube
+from harness.lease import default_identity
 from harness.probes import Gateway
 from harness.release import Releases
 from harness.rollouts import Rollouts
 from harness.settings import Settings, load_settings
 from harness.target import Target
 from harness.targets import target_for
+from harness.targets.kind import KindTarget
 
 pytest_plugins = [
     "steps.rollout_steps",
@@ -56,6 +63,7 @@ MARKERS = {
     "traffic": "plays steady user traffic through gateway A",
     "release_guide": "a step of the blue-green release guide",
     "slow": "takes more than half a minute",
+    "mesh": "needs Istio's routing by source labels (A's preview pods reach B's and C's preview)",
 }
 _ARTIFACTS = pytest.StashKey[Path]()
 _SYSTEM = pytest.StashKey["DemoSystem"]()
@@ -76,6 +84,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--bgh-namespace",
         default=None,
         help="the namespace on the existing target (others make one per scenario)",
+    )
+    group.addoption(
+        "--bgh-settle",
+        action="store_true",
+        default=None,
+        help="on existing, restore what an earlier run left unsettled before starting "
+        "(default: BGH_SETTLE); never promotes someone else's release",
     )
     group.addoption(
         "--bgh-artifacts",
@@ -116,6 +131,8 @@ def bgh_settings(pytestconfig: pytest.Config) -> Settings:
         overrides["target"] = pytestconfig.getoption("bgh_target")
     if pytestconfig.getoption("bgh_namespace"):
         overrides["namespace"] = pytestconfig.getoption("bgh_namespace")
+    if pytestconfig.getoption("bgh_settle"):
+        overrides["settle"] = True
     try:
         settings = load_settings(**overrides)
     except HarnessError as exc:
@@ -145,10 +162,20 @@ def demo(
     target = target_for(bgh_settings, report=_progress(request.config))
     if not target.owns_cluster:
         if not readonly:
+            if request.node.get_closest_marker("gitops") is not None:
+                pytest.skip(
+                    "@gitops needs the demo system delivered from a Git repository of the "
+                    f"scenario's own, which the local target makes; the {target.name} target "
+                    "has none"
+                )
             _refuse_unlabelled(target.kube())
+            yield from _guarded(request, target, tmp_path)
+            return
         request.node.stash[_SYSTEM] = system = _system(target)
         yield system
         return
+    if isinstance(target, KindTarget):
+        _skip_without_addons(target, request)
     namespace = f"rb-{uuid.uuid4().hex[:8]}"
     if request.node.get_closest_marker("gitops") is not None:
         yield from _delivered_by_argocd(target, request, tmp_path, namespace)
@@ -159,6 +186,8 @@ def demo(
     )
     request.node.stash[_SYSTEM] = system = _system(target_for(settings))
     system.releases.deploy()
+    # "The demo system is running" means serving, not only Healthy Rollouts.
+    system.gateway.wait_until_answering()
     yield system
     system.target.kubectl().run("delete", "namespace", settings.namespace, "--wait=false")
 
@@ -179,6 +208,43 @@ def _refuse_unlabelled(kube: Kube) -> None:
             f"{TESTING_LABEL}=true (kubectl label namespace {kube.namespace} "
             f"{TESTING_LABEL}=true to allow it)"
         )
+
+
+@pytest.fixture(scope="session")
+def bgh_guard(bgh_settings: Settings, pytestconfig: pytest.Config) -> Iterator[NamespaceGuard]:
+    """This run's custody of the existing namespace: its Lease, taken by the first scenario that
+    changes the namespace and released when the run ends."""
+    kube = target_for(bgh_settings).kube()
+    guard = NamespaceGuard(
+        kube,
+        Rollouts(kube, timeout=bgh_settings.deadlines.rollout),
+        identity=default_identity(),
+        settle=bgh_settings.settle,
+        lock_wait=bgh_settings.lock_wait,
+        report=_progress(pytestconfig),
+    )
+    yield guard
+    guard.close()
+
+
+def _guarded(
+    request: pytest.FixtureRequest, target: Target, tmp_path: Path
+) -> Iterator[DemoSystem]:
+    """A scenario that changes a namespace someone else runs: refused at once unless it is
+    settled, restored and verified afterwards whatever the outcome (a failed restore is an
+    error of the scenario's teardown, with the state left behind). Its releases write a
+    scratch copy of gitops/."""
+    guard: NamespaceGuard = request.getfixturevalue("bgh_guard")
+    recorded = guard.begin()
+    shutil.copytree(Path(target.settings.gitops_dir), tmp_path / "gitops")
+    scratch = target.settings.model_copy(update={"gitops_dir": tmp_path / "gitops"})
+    system = _system(target_for(scratch), first_revision=recorded.first_revisions)
+    request.node.stash[_SYSTEM] = system
+    try:
+        yield system
+    finally:
+        restored = guard.end(recorded)
+        request.node.user_properties.append(("bgh_restore_seconds", f"{restored.seconds:.2f}"))
 
 
 def _delivered_by_argocd(
@@ -210,12 +276,35 @@ def _delivered_by_argocd(
         system.target.kubectl().run("delete", "namespace", namespace, "--wait=false")
 
 
-def _system(target: Target, *, delivery: ArgoCDDelivery | None = None) -> DemoSystem:
+def _skip_without_addons(target: KindTarget, request: pytest.FixtureRequest) -> None:
+    """On kind, a scenario needing the mesh or Prometheus is skipped when the cluster lacks it,
+    with the reason read from the cluster (the local target emulates both, so runs them)."""
+    needs = {
+        "mesh": ("istio", "needs mesh routing (Istio's sidecars send gateway A's preview pods "
+                 "to the previews of B and C)"),
+        "analysis": ("prometheus", "needs Prometheus to judge the preview"),
+    }  # fmt: skip
+    for marker, (addon, why) in needs.items():
+        if request.node.get_closest_marker(marker) is None:
+            continue
+        missing = target.missing_addon(addon)
+        if missing:
+            pytest.skip(f"@{marker}: {why}; {missing}")
+
+
+def _system(
+    target: Target,
+    *,
+    delivery: ArgoCDDelivery | None = None,
+    first_revision: dict[str, int] | None = None,
+) -> DemoSystem:
     kube = target.kube()
     return DemoSystem(
         target=target,
         kube=kube,
-        rollouts=Rollouts(kube, timeout=target.settings.deadlines.rollout),
+        rollouts=Rollouts(
+            kube, timeout=target.settings.deadlines.rollout, first_revision=first_revision
+        ),
         gateway=target.gateway(),
         releases=Releases(target, delivery=delivery),
     )

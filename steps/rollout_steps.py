@@ -15,7 +15,7 @@ PHASE = {"Phase": Phase.parse}
 
 @given("the demo system is running")
 def _(rollouts: Rollouts) -> None:
-    rollouts.wait_for_every_phase(rollouts.names(), Phase.HEALTHY)
+    rollouts.wait_for_every_phase(rollouts.names_to_check(), Phase.HEALTHY)
 
 
 @when(

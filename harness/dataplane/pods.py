@@ -5,6 +5,10 @@ container ports without clashing. Readiness is the service's ``/readyz`` (HTTP h
 short capped backoff after each start, as the kubelet's readiness probe does). A process that
 exits is restarted with a doubling back-off (1 s up to 30 s, like CrashLoopBackOff) and every exit
 is recorded, so nobody probes a dead pod for ever without being told why.
+
+Each process gets SIGKILL when the data plane dies (its parent-death signal, set by util-linux's
+``setpriv --pdeathsig`` before the binary runs), so a killed data plane leaves no pod holding its
+addresses; ``bgh down`` also stops whatever runs from the data plane's binaries directory.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import time
 from collections.abc import Callable, Mapping
@@ -115,7 +120,7 @@ class PodProcess:
             out.flush()
             try:
                 self._process = await asyncio.create_subprocess_exec(
-                    *self.argv,
+                    *_dies_with_parent(self.argv),
                     stdin=asyncio.subprocess.DEVNULL,
                     stdout=out,
                     stderr=asyncio.subprocess.STDOUT,
@@ -154,3 +159,12 @@ class PodProcess:
             self.ready = ready
             log.info("pod %s: %s", self.key, "ready" if ready else "not ready")
             self.on_change()
+
+
+def _dies_with_parent(argv: list[str]) -> list[str]:
+    """``argv`` run with SIGKILL as its parent-death signal (a kubelet's pods die with it too)."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        log.warning("setpriv (util-linux) not found: pod processes may outlive the data plane")
+        return argv
+    return [setpriv, "--pdeathsig", "KILL", "--", *argv]

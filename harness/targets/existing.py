@@ -1,8 +1,9 @@
 """The existing target: a cluster someone else runs, reached through a kubeconfig.
 
 Nothing is brought up or down here. Gateway A's Services are where the settings say
-(``BGH_GATEWAY_URL``, ``BGH_GATEWAY_PREVIEW_URL``), Prometheus too (``BGH_PROMETHEUS_URL``),
-and kubectl is the one on PATH.
+(``BGH_GATEWAY_URL``, ``BGH_GATEWAY_PREVIEW_URL``) or, for a side they leave out, where the
+cluster exposes them (harness/discovery.py); Prometheus is where the settings say
+(``BGH_PROMETHEUS_URL``), and kubectl is the one on PATH.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from harness.discovery import ClusterServices
 from harness.errors import ConfigError
+from harness.kube import Kube
 from harness.kubectl import Kubectl, kubectl_on_path
 from harness.probes import Gateway, Side
 from harness.settings import Settings
@@ -35,22 +38,23 @@ class ExistingTarget(TargetDefaults):
         return kubectl_on_path(self.settings, needed_by="the existing target")
 
     def gateway(self, namespace: str | None = None) -> Gateway:
-        urls: dict[Side, str] = {}
-        if self.settings.gateway_url:
-            urls[Side.ACTIVE] = self.settings.gateway_url
-        if self.settings.gateway_preview_url:
-            urls[Side.PREVIEW] = self.settings.gateway_preview_url
+        # The settings' URLs win; a side they leave out is found from the cluster, which is
+        # reached only then (harness/discovery.py).
+        configured = {
+            Side.ACTIVE.value: self.settings.gateway_url,
+            Side.PREVIEW.value: self.settings.gateway_preview_url,
+        }
+        given = {side: url for side, url in configured.items() if url}
+        names = {Side.ACTIVE.value: "gateway-a", Side.PREVIEW.value: "gateway-a-preview"}
+        where = namespace or self.settings.namespace
 
-        def locate(side: Side) -> str:
-            if side not in urls:
-                variable = "BGH_GATEWAY_URL" if side == Side.ACTIVE else "BGH_GATEWAY_PREVIEW_URL"
-                raise ConfigError(
-                    f"the existing target needs gateway A's {side} URL: set {variable} "
-                    f"(e.g. {variable}=https://{side}.demo.example.com)"
-                )
-            return urls[side]
+        def connect() -> Kube:
+            return Kube(
+                kubeconfig=self.settings.kubeconfig, context=self.settings.context, namespace=where
+            )
 
-        return Gateway(locate, timeout=self.settings.deadlines.probe)
+        services = ClusterServices(connect, given, names)
+        return Gateway(services.locate, timeout=self.settings.deadlines.probe)
 
     def up(self) -> float:
         raise ConfigError(NOTHING_TO_RUN)

@@ -2,6 +2,12 @@
 
 ``bgh up`` returns while the components keep running, so each one is started in its own session
 (process group), logs to a file, and leaves a pid file that ``bgh down`` and ``bgh status`` read.
+
+A pid outlives its process: after a reboot or a crash the number may belong to anything, and
+``bgh down`` runs as root in CI. So a pid file records the process's start time (with the boot
+it belongs to) and its command, and a process counts as ours, and is signalled, only while both
+still match. kwokctl writes its components' pid files with the pid alone; for those the
+command line must name a path only that cluster uses (``Process.mark``).
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ class Process:
 
     name: str
     run_dir: Path
+    mark: str | None = None
+    """For a pid file another tool wrote (no start time): a string the process's command line
+    must contain for it to count as this process."""
 
     @property
     def pid_file(self) -> Path:
@@ -41,16 +50,33 @@ class Process:
         return self.run_dir / "logs" / f"{self.name}.log"
 
     def pid(self) -> int | None:
+        """The recorded pid while that process is still the one recorded, else None."""
         try:
-            return int(self.pid_file.read_text().split()[0])
+            lines = self.pid_file.read_text().splitlines()
+            pid = int(lines[0].split()[0])
         except (OSError, ValueError, IndexError):
             return None
+        return pid if self._is_same(pid, lines) else None
+
+    def _is_same(self, pid: int, lines: list[str]) -> bool:
+        if len(lines) >= 3 and lines[2].startswith("started "):
+            if lines[2] != f"started {start_time(pid)}":
+                return False
+            # The program's name, not every argument nor its path: Redis rewrites its command
+            # line ("redis-server 127.0.0.1:6379"). A process caught between fork and exec shows
+            # none yet; its start time already matched.
+            program = Path((_recorded_argv(lines[1]) or [""])[0]).name
+            command = " ".join(_cmdline(pid)).split()
+            return not command or Path(command[0]).name == program
+        if self.mark is not None:
+            return any(self.mark in part for part in _cmdline(pid))
+        return False  # no way to tell it is ours: never signal it
 
     def command(self) -> list[str]:
         """The argv the process was started with, as its pid file recorded it."""
         try:
-            return shlex.split(self.pid_file.read_text().splitlines()[1])
-        except (OSError, IndexError, ValueError):
+            return _recorded_argv(self.pid_file.read_text().splitlines()[1])
+        except (OSError, IndexError):
             return []
 
     def is_running(self) -> bool:
@@ -80,11 +106,15 @@ class Process:
                 raise TargetError(
                     f"{self.name}: could not start {argv[0]}: {exc}\n  log: {self.log}"
                 ) from exc
-        self.pid_file.write_text(f"{child.pid}\n{shlex.join(argv)}\n")
+        self.pid_file.write_text(
+            f"{child.pid}\n{shlex.join(argv)}\nstarted {start_time(child.pid)}\n"
+        )
         return child.pid
 
     def stop(self, *, grace: float = 10.0) -> bool:
-        """SIGTERM the process group, SIGKILL after ``grace`` seconds; True if it was running."""
+        """SIGTERM the process group, SIGKILL after ``grace`` seconds; True if it was running.
+
+        Only a process that is still the one the pid file recorded is signalled."""
         pid = self.pid()
         was_running = self.is_running()
         if pid is not None and was_running:
@@ -106,6 +136,59 @@ class Process:
             f"{self.name} exited during start-up\n  command: {command}\n  log: {self.log}\n"
             f"{log_tail(self.log)}"
         )
+
+
+def start_time(pid: int) -> str:
+    """When ``pid`` started, as ``<boot id>/<clock ticks since boot>`` (empty if it is gone): a
+    pid number recycled later, or after a reboot, gives another value."""
+    try:
+        ticks = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[19]
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except (OSError, IndexError):
+        return ""
+    return f"{boot}/{ticks}"
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return raw.decode(errors="replace").split("\0")[:-1]
+
+
+def _recorded_argv(line: str) -> list[str]:
+    try:
+        return shlex.split(line)
+    except ValueError:
+        return []
+
+
+def running_from(directory: Path) -> list[int]:
+    """The pids of every process whose executable lies under ``directory``: how processes that
+    lost their supervisor (and pid files) are still found."""
+    root = directory.resolve()
+    found = []
+    for exe in Path("/proc").glob("[0-9]*/exe"):
+        try:
+            target = Path(os.readlink(exe))
+        except OSError:
+            continue
+        if target.is_relative_to(root) and pid_alive(int(exe.parent.name)):
+            found.append(int(exe.parent.name))
+    return sorted(found)
+
+
+def stop_running_from(directory: Path, *, grace: float) -> list[int]:
+    """SIGTERM every process running from ``directory``, SIGKILL what is left after ``grace``
+    seconds; the pids it found."""
+    pids = running_from(directory)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGTERM)
+    for pid in pids:
+        wait_gone(pid, within=grace)
+    return pids
 
 
 def pid_alive(pid: int) -> bool:

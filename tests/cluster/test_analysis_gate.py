@@ -7,13 +7,15 @@ no containers, so the metrics come from processes started here, labelled by vers
 Rollout's analysis args name versions, not pod-template hashes. The controller runs on this
 machine and calls the provider on loopback exactly as it would call it in a cluster.
 
-The checks are the default ones with their timing scaled down (1 s steps, 5 s rate window, a 20 s
+The checks are the default ones with their timing scaled down (4 s steps and rate window, a 20 s
 window), and the template makes one measurement (no count, no interval), so a run ends promptly.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,7 +47,7 @@ GOOD = Spec("1.1.0", "5c8f9d7b4")
 BAD = Spec("1.2.0", "6b7c8d9f2", {"FAULT_ERROR_RATE": "0.5"})
 WINDOW = 20.0  # seconds judged
 DATA_WITHIN = 90.0
-CHECKS = "error-rate,p95-latency,request-volume"
+CHECKS = "error-rate,p95-latency,p95-latency-window,request-volume"
 ROLLOUT = "service-b"
 
 
@@ -182,6 +184,21 @@ def test_a_good_preview_passes_the_gate_and_waits_for_promotion(
     assert [c.reason for c in rollout.pause_conditions] == ["BlueGreenPause"]
     active, preview = rollouts.revisions(ROLLOUT, active=1, preview=2)
     assert active.agree and preview.agree
+    # `bgh gate --rollout` reads the same Rollout's hashes. The test's Prometheus scrapes only
+    # the test's own processes, labelled with other hashes: Inconclusive (exit 3), never
+    # Successful.
+    gate = subprocess.run(
+        [str(Path(sys.executable).with_name("bgh")), "gate", "--rollout", ROLLOUT, "--json"],
+        env={**os.environ, "BGH_NAMESPACE": namespace,
+             "BGH_KUBECONFIG": str(cluster.target.kubeconfig),
+             "BGH_PROMETHEUS_URL": judge.prometheus_url},
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    body = json.loads(gate.stdout or "{}")
+    assert (gate.returncode, body.get("preview"), body.get("active"), body.get("service")) == (
+        3, {"label": "rollouts_pod_template_hash", "value": rollout.preview_selector},
+        {"label": "rollouts_pod_template_hash", "value": rollout.active_selector}, ROLLOUT,
+    ), gate.stderr
 
 
 def test_a_bad_preview_fails_the_gate_and_active_stays_on_the_old_replica_set(

@@ -28,6 +28,7 @@ from harness.rollouts import Phase, Rollouts
 from harness.settings import Settings, load_settings
 from harness.targets import target_for
 from harness.targets.local import LocalTarget
+from harness.targets.processes import running_from
 from harness.waits import poll
 from tests.cluster.conftest import Cluster
 
@@ -227,3 +228,21 @@ def test_a_busy_dataplane_port_is_a_clear_error(cluster: Cluster, tmp_path: Path
     assert result.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "BGH_LOCAL__DATAPLANE_PORT" in result.stderr
+
+
+def test_killing_the_data_plane_leaves_no_pod_process(demo: Demo, cluster: Cluster) -> None:
+    target = cluster.target
+    assert isinstance(target, LocalTarget)
+    binaries = target.dataplane_dir / "bin"
+    pods = running_from(binaries)
+    assert len(pods) >= 3, f"expected the demo system's pods running from {binaries}"
+    dataplane = target.servers.dataplane.pid()
+    assert dataplane is not None
+    os.kill(dataplane, signal.SIGKILL)
+    try:
+        # Each pod has SIGKILL as its parent-death signal: gone without anyone stopping it.
+        # (Observed only: nothing here signals them.) /proc has no watch, hence the poll.
+        left, gone = poll(lambda: running_from(binaries), lambda pids: not pids, within=5.0)
+        assert gone, f"pod processes outlived the data plane: {left}"
+    finally:
+        target.up()  # the data plane back for the tests after this one

@@ -31,7 +31,7 @@ def test_environment_dry_runs_clean_against_the_real_crds(
     kubectl = target_for(settings).kubectl()
     objects = tree.render(env, helm=gitops.helm_binary(settings), namespace=namespace)
     applied = kubectl.apply(objects, namespace=namespace, dry_run=True)
-    applications = [*tree.application_objects(env), tree.root_application()]
+    applications = [*tree.application_objects(env), tree.root_application(env)]
     applied += kubectl.apply(applications, namespace=namespace, dry_run=True)
     lines = applied.splitlines()
     assert len(lines) == len(objects) + len(applications)

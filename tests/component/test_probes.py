@@ -84,6 +84,21 @@ def test_wait_for_version_gives_up_with_the_last_answer(demo: Demo) -> None:
     assert "service-b=1.1.0 (service-b-6c4b-blue)" in message
 
 
+def test_wait_until_answering_returns_once_both_sides_answer(demo: Demo) -> None:
+    Gateway(
+        {Side.ACTIVE: demo.a.http, Side.PREVIEW: demo.a.http}.__getitem__, timeout=2.0
+    ).wait_until_answering()
+
+
+def test_wait_until_answering_names_the_side_that_never_answered(demo: Demo) -> None:
+    with pytest.raises(ProbeError) as caught:
+        gateway(demo).wait_until_answering(within=0.5)
+    message = str(caught.value)
+    assert "did not answer 200 through both Services within 0.5s" in message
+    assert "preview:" in message and "ConnectError" in message
+    assert "active:" not in message
+
+
 def test_wait_for_version_refuses_an_unknown_service(demo: Demo) -> None:
     with pytest.raises(ConfigError, match='unknown service "service-x"; expected one of'):
         gateway(demo).wait_for_version(Side.ACTIVE, "service-x", "1.0.0")
@@ -146,7 +161,9 @@ def test_an_unknown_side_names_the_valid_ones() -> None:
 
 
 def test_the_existing_target_needs_the_gateway_urls() -> None:
-    probes = target_for(load_settings(target="existing", gateway_url="http://127.0.0.1:9")).gateway()
+    probes = target_for(
+        load_settings(target="existing", gateway_url="http://127.0.0.1:9")
+    ).gateway()
     answer = probes.read(Side.PREVIEW)
     assert answer.status is None
     assert "set BGH_GATEWAY_PREVIEW_URL" in answer.error

@@ -5,7 +5,8 @@ would be (``pod``, ``rollouts_pod_template_hash``); ``Traffic`` calls gateway A 
 ``start_prometheus`` runs Debian's ``prometheus`` over file-based service discovery with a
 one-second scrape interval; ``eventually`` is the one permitted loop (capped backoff, a deadline,
 the last value in the error). ``scaled_checks`` writes the default checks with their timing
-scaled down to seconds, so a judged window fills in well under a minute.
+scaled down to seconds (4 s steps and rate window), so a judged window fills in well under a
+minute.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from harness.targets.processes import Process, free_port, wait_http_ok
 from tests.support.services import Service, Services
 
 SCRAPE_INTERVAL = 1.0
-RATE_WINDOW = "5s"
+RATE_WINDOW = "4s"  # four scrapes; the step is the same, so samples do not overlap
 QUERY_TIMEOUT = 2.0
 
 T = TypeVar("T")
@@ -177,9 +178,9 @@ def wait_for_scrapes(prometheus_url: str, *, seconds: float, within: float) -> N
 
 def scaled_checks(directory: Path, *, extra: Sequence[dict[str, Any]] = (),
                   name: str = "checks.yaml") -> Path:
-    """The default checks with 1 s steps and a 5 s rate window, plus ``extra`` checks."""
+    """The default checks with 4 s steps and rate window, plus ``extra`` checks."""
     raw = yaml.safe_load(DEFAULT_CHECKS.read_text())
-    raw.update(step="1s", rate_window=RATE_WINDOW, query_timeout=f"{QUERY_TIMEOUT:g}s")
+    raw.update(step=RATE_WINDOW, rate_window=RATE_WINDOW, query_timeout=f"{QUERY_TIMEOUT:g}s")
     raw["checks"] = [*raw["checks"], *extra]
     path = directory / name
     path.write_text(yaml.safe_dump(raw, sort_keys=False))

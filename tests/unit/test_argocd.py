@@ -95,7 +95,7 @@ def test_seeding_points_every_application_at_the_repository(tmp_path: Path) -> N
     assert head == _git(repository.bare, "rev-parse", "main")
     files = sorted(repository.gitops_dir.glob("app*/**/*.yaml"))
     documents = [d for f in files for d in read_documents(f) if d.get("kind") == "Application"]
-    assert len(documents) == 9  # the root and four children in each of qa and prod
+    assert len(documents) == 10  # a root and four children in each of qa and prod
     assert {d["spec"]["source"]["repoURL"] for d in documents} == {repository.url}
     # Nothing else changed, comments included.
     original = (TREE / "apps" / "qa" / "service-b.yaml").read_text()
@@ -108,8 +108,8 @@ def test_seeding_points_every_application_at_the_repository(tmp_path: Path) -> N
 def test_a_suffix_and_namespace_keep_two_copies_apart(tmp_path: Path) -> None:
     repository = GitRepository(tmp_path / "repo")
     repository.seed(TREE, suffix="rb-1", namespace="rb-1")
-    (root,) = read_documents(repository.root_application)
-    assert root["metadata"]["name"] == "bluegreen-demo-rb-1"
+    (root,) = read_documents(repository.root_application("qa"))
+    assert root["metadata"]["name"] == "bluegreen-demo-qa-rb-1"
     assert root["spec"]["destination"]["namespace"] == "argocd"
     (qa,) = read_documents(repository.gitops_dir / "apps" / "qa" / "service-b.yaml")
     assert qa["metadata"]["name"] == "qa-service-b-rb-1"

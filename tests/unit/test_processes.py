@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,9 +20,11 @@ from harness.targets.processes import (
     free_port,
     port_bindable,
     port_in_use,
+    start_time,
     wait_http_ok,
     wait_port_bindable,
 )
+from harness.waits import poll
 
 
 def test_start_then_stop_leaves_nothing_running(tmp_path: Path) -> None:
@@ -135,3 +140,82 @@ def test_a_missing_debian_command_names_its_package() -> None:
     with pytest.raises(TargetError, match=expected):
         debian_command("no-such-server", "x", "the local target runs it")
     assert debian_command("sh", "dash", "a shell") == shutil.which("sh")
+
+
+@contextlib.contextmanager
+def _stranger(*argv: str) -> Iterator[subprocess.Popen[bytes]]:
+    """An unrelated process, running (past exec) once this yields; must never be signalled."""
+    script = "import time; print('up', flush=True); time.sleep(60)"
+    stranger = subprocess.Popen(
+        [sys.executable, "-c", script, *argv], start_new_session=True, stdout=subprocess.PIPE
+    )
+    try:
+        assert stranger.stdout is not None and stranger.stdout.readline() == b"up\n"
+        yield stranger
+    finally:
+        if stranger.poll() is None:
+            stranger.kill()
+        stranger.wait()
+
+
+def test_a_recycled_pid_is_not_signalled(tmp_path: Path) -> None:
+    process = Process("server", tmp_path)
+    process.start([sys.executable, "-c", "import time; time.sleep(60)"])
+    recorded = process.pid_file.read_text().splitlines()
+    process.stop()
+    # Start times count clock ticks (10 ms): let one pass, as it always has when the kernel
+    # hands a pid out again.
+    time.sleep(0.05)
+    # The pid now belongs to an unrelated process (the kernel recycled it): the same program
+    # even, but started later.
+    with _stranger() as stranger:
+        process.pid_file.write_text("\n".join([str(stranger.pid), *recorded[1:]]) + "\n")
+        assert process.pid() is None
+        assert not process.is_running()
+        assert process.stop() is False
+        assert stranger.poll() is None, "an unrelated process was signalled"
+
+
+def test_a_recycled_pid_running_another_program_is_not_signalled(tmp_path: Path) -> None:
+    process = Process("server", tmp_path)
+    with _stranger() as stranger:
+        started = start_time(stranger.pid)
+        process.pid_file.write_text(f"{stranger.pid}\n/usr/bin/redis-server\nstarted {started}\n")
+        assert process.stop() is False
+        assert stranger.poll() is None, "an unrelated process was signalled"
+
+
+def test_a_program_that_rewrites_its_command_line_is_still_recognised(tmp_path: Path) -> None:
+    """Redis sets its title to "redis-server 127.0.0.1:<port>", dropping its path and flags."""
+    redis = shutil.which("redis-server")
+    if redis is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    process = Process("argocd-redis", tmp_path)
+    port = free_port()
+    process.start([redis, "--bind", "127.0.0.1", "--port", str(port), "--save", ""])
+    try:
+        _, answered = poll(lambda: port_in_use(port), bool, within=10)
+        assert answered
+        assert process.is_running()
+    finally:
+        assert process.stop() is True
+    assert not port_in_use(port)
+
+
+def test_a_pid_file_without_start_time_or_mark_is_never_trusted(tmp_path: Path) -> None:
+    with _stranger() as stranger:
+        process = Process("etcd", tmp_path)
+        process.pid_file.write_text(f"{stranger.pid}\n")
+        assert process.stop() is False
+        assert stranger.poll() is None, "an unrelated process was signalled"
+
+
+def test_a_pid_file_another_tool_wrote_is_trusted_when_the_command_line_names_the_mark(
+    tmp_path: Path,
+) -> None:
+    with _stranger(str(tmp_path / "kwok.yaml")) as mine:
+        process = Process("kwok-controller", tmp_path, mark=str(tmp_path))
+        process.pid_file.write_text(f"{mine.pid}\n")
+        assert process.is_running()
+        assert process.stop(grace=5.0) is True
+        assert mine.wait(timeout=5) is not None

@@ -36,9 +36,11 @@ class ScriptedSource:
     streams: list[list[Step] | Exception]
     watch_calls: list[tuple[str, int]] = field(default_factory=list)
     read_calls: int = 0
+    read_timeouts: list[float | None] = field(default_factory=list)
 
-    def read(self, name: str) -> tuple[str, str]:
+    def read(self, name: str, *, timeout: float | None = None) -> tuple[str, str]:
         self.read_calls += 1
+        self.read_timeouts.append(timeout)
         return self.reads.pop(0), f"rv{self.read_calls}"
 
     def events(
@@ -177,12 +179,14 @@ class FlakySource(ScriptedSource):
     """Reads fail as an unreachable API server would, ``failures`` times, then succeed."""
 
     failures: int = 0
+    failure_seconds: float = 0.0
 
-    def read(self, name: str) -> tuple[str, str]:
+    def read(self, name: str, *, timeout: float | None = None) -> tuple[str, str]:
         if self.failures:
             self.failures -= 1
+            self.clock.now += self.failure_seconds
             raise Unreachable("connection refused")
-        return super().read(name)
+        return super().read(name, timeout=timeout)
 
 
 def test_unreachable_api_server_is_retried_with_backoff_within_the_deadline() -> None:
@@ -211,12 +215,30 @@ def test_unreachable_until_the_deadline_is_a_timeout_not_a_crash() -> None:
     def sleep(seconds: float) -> None:
         clock.now += seconds
 
-    expected = r"not met within 5s\.\n  last seen: nothing observed yet"
+    expected = (
+        r"not met within 5s\.\n  last seen: nothing observed yet; last read: connection refused"
+    )
     with pytest.raises(WaitTimeout, match=expected):
         wait_for(
             source, "r", lambda s: s == "Paused", what="thing demo/r: Paused",
             describe=str, within=5, clock=clock, sleep=sleep,
         )  # fmt: skip
+
+
+def test_each_read_may_block_only_for_the_time_the_wait_has_left() -> None:
+    clock = FakeClock()
+    source = FlakySource(clock, reads=["Paused"], streams=[])
+    source.failures = 1
+    source.failure_seconds = 3.0  # a read that blocked until its timeout
+
+    def sleep(seconds: float) -> None:
+        clock.now += seconds
+
+    wait_for(
+        source, "r", lambda s: s == "Paused", what="thing demo/r: Paused",
+        describe=str, within=10, clock=clock, sleep=sleep,
+    )  # fmt: skip
+    assert source.read_timeouts == [pytest.approx(10 - 3 - 0.05)]
 
 
 def test_poll_backs_off_to_its_cap_and_returns_the_last_read_when_time_runs_out() -> None:

@@ -65,3 +65,56 @@ def test_the_release_builds_three_images_tagged_with_the_version_and_bumps_qa() 
     script = next(s["run"] for s in bump["steps"] if "bgh bump" in s.get("run", ""))
     assert script.count("uv run bgh bump --env qa") == 3
     assert '--root-version "$TAG"' in script
+
+
+def test_the_qa_bump_names_its_base_and_the_runbooks_run_on_kind_against_it() -> None:
+    """Defects: a tag's checkout is a detached HEAD, so the pull request needs ``base``; and a
+    pull request opened with GITHUB_TOKEN triggers no workflow, so kind must be called."""
+    workflow = yaml.safe_load((WORKFLOWS / "release.yaml").read_text())
+    bump = workflow["jobs"]["bump-qa"]
+    create = next(s for s in bump["steps"] if "create-pull-request" in s.get("uses", ""))
+    assert create["with"]["base"] == "${{ github.event.repository.default_branch }}"
+    kind_job = workflow["jobs"]["runbooks-on-kind"]
+    assert kind_job["needs"] == "bump-qa"
+    assert kind_job["uses"] == "./.github/workflows/kind.yaml"
+    assert kind_job["with"]["ref"] == create["with"]["branch"]
+    kind = yaml.safe_load((WORKFLOWS / "kind.yaml").read_text())
+    assert kind[True]["workflow_call"]["inputs"]["ref"]["required"] is True
+    checkout = next(
+        s for s in kind["jobs"]["suite-on-kind"]["steps"] if "checkout" in s.get("uses", "")
+    )
+    assert checkout["with"]["ref"] == "${{ inputs.ref || github.ref }}"
+
+
+def test_the_analysis_image_production_runs_is_published_by_the_release() -> None:
+    """Defect: prod turns on the in-cluster analysis server, whose image no workflow built."""
+    root = WORKFLOWS.parents[1]
+    prod = yaml.safe_load((root / "gitops/envs/prod_version.yaml").read_text())
+    assert prod["analysis"]["server"]["enabled"] is True
+    chart = yaml.safe_load((root / "gitops/charts/analysis/values.yaml").read_text())
+    repository = chart["analysis"]["server"]["image"].rsplit(":", 1)[0]
+    assert repository == "ghcr.io/bluegreen-harness/analysis"
+    job = yaml.safe_load((WORKFLOWS / "release.yaml").read_text())["jobs"]["analysis-image"]
+    meta = next(s for s in job["steps"] if s.get("id") == "meta")
+    assert meta["with"]["images"] == "ghcr.io/${{ github.repository_owner }}/analysis"
+    push = next(s for s in job["steps"] if s.get("id") == "push")
+    assert (push["with"]["context"], push["with"]["file"]) == (".", "analysis/Dockerfile")
+    assert push["with"]["push"] is True
+
+
+def test_every_download_in_a_workflow_fails_on_an_http_error() -> None:
+    """Defect: `curl -sL` without -f saves a 404 page as the binary it was meant to install."""
+    found = 0
+    for path in WORKFLOWS.glob("*.y*ml"):
+        for job in yaml.safe_load(path.read_text())["jobs"].values():
+            for step in job.get("steps", []):
+                for line in step.get("run", "").splitlines():
+                    for call in line.split("curl ")[1:]:
+                        found += 1
+                        flags = "".join(
+                            w[1:]
+                            for w in call.split()
+                            if w.startswith("-") and not w.startswith("--")
+                        )
+                        assert "f" in flags, f"{path.name}: curl without -f: {line.strip()}"
+    assert found >= 2

@@ -29,8 +29,8 @@ from harness.targets.local.argocd import LocalArgoCD
 from harness.targets.local.control_plane import ControlPlane
 from harness.targets.local.dataplane_client import DataPlaneClient, LocalServices
 from harness.targets.local.servers import Servers
-from harness.targets.local.state import State
-from harness.targets.processes import Process, debian_command
+from harness.targets.local.state import State, StateLock
+from harness.targets.processes import Process, debian_command, stop_running_from
 
 Report = Callable[[str], None]
 
@@ -45,8 +45,10 @@ class LocalTarget(TargetDefaults):
     def __init__(self, settings: Settings, *, report: Report = lambda _line: None) -> None:
         self.settings = settings
         self.report = report
-        self.root = settings.state_dir.resolve() / "local"
+        self.root = settings.state_dir / "local"
         self.state = State(self.root / "state.json")
+        # Beside the root, not in it: `down` removes the root while holding the lock.
+        self.lock = StateLock(self.root.parent / "local.lock")
         self.control_plane = ControlPlane(self.root, settings, self.state, report)
         self.kubeconfig = self.control_plane.kubeconfig
         self.servers = Servers(self.root, settings, self.state, self.kubeconfig, report)
@@ -87,7 +89,12 @@ class LocalTarget(TargetDefaults):
             raise ConfigError(
                 f"kubectl of the local target is not built ({binary}); run `bgh up` first"
             )
-        return Kubectl(binary, self.kubeconfig_in_use(), self.settings.context)
+        return Kubectl(
+            binary,
+            self.kubeconfig_in_use(),
+            self.settings.context,
+            impersonate=self.settings.impersonate,
+        )
 
     def gateway(self, namespace: str | None = None) -> Gateway:
         """Gateway A where the data plane serves its Services on loopback."""
@@ -180,6 +187,10 @@ class LocalTarget(TargetDefaults):
 
     def up(self) -> float:
         """Make the cluster ready; returns the seconds it took. Safe to call when already up."""
+        with self.lock.held("bgh up"):
+            return self._up()
+
+    def _up(self) -> float:
         started = time.monotonic()
         prometheus = debian_command(
             "prometheus",
@@ -188,6 +199,8 @@ class LocalTarget(TargetDefaults):
         )
         built = self.build()
         self.root.mkdir(parents=True, exist_ok=True)
+        # Keys, the admin kubeconfig, Redis's password and every log live below: owner only.
+        self.root.chmod(0o700)
         ports = self.state.read()
         try:
             self.control_plane.up(built, ports)
@@ -210,10 +223,15 @@ class LocalTarget(TargetDefaults):
 
     def down(self) -> float:
         """Stop every process and remove every file the local target made."""
+        with self.lock.held("bgh down"):
+            return self._down()
+
+    def _down(self) -> float:
         started = time.monotonic()
         for process in self._own_processes():
             if process.stop(grace=15.0):
                 self.report(f"{process.name}: stopped")
+        self._stop_orphaned_pods()
         self.control_plane.delete()
         shutil.rmtree(self.root, ignore_errors=True)
         seconds = time.monotonic() - started
@@ -242,6 +260,7 @@ class LocalTarget(TargetDefaults):
         """Stop every process but keep the cluster's files (logs, kubeconfig) for a post-mortem."""
         for process in self._own_processes():
             process.stop(grace=15.0)
+        self._stop_orphaned_pods()
         self.control_plane.stop(built)
         self.report(f"stopped every component; logs kept under {self.root}")
 
@@ -272,6 +291,17 @@ class LocalTarget(TargetDefaults):
                 detail += "; " + self.dataplane.summary()
             lines.append(ComponentStatus(process.name, running, detail))
         return lines
+
+    def _stop_orphaned_pods(self) -> None:
+        """Pod processes a crashed data plane left behind (they die with it unless setpriv was
+        missing), found by the binaries they run."""
+        pids = stop_running_from(self.servers.dataplane_dir / "bin", grace=5.0)
+        if pids:
+            self.report(f"pod processes left by the data plane: stopped {pids}")
+
+    def processes(self) -> tuple[Process, ...]:
+        """Every process this target starts: kwok's components, then the ones beside them."""
+        return (*self.control_plane.processes(), *self._own_processes())
 
     def _own_processes(self) -> tuple[Process, ...]:
         """What ``up`` starts beside kwok's components, in the order to stop them."""

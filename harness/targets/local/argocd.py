@@ -8,11 +8,16 @@ beside them; its install manifests are applied for the configuration alone (upst
 Deployments to zero; here only the ConfigMaps and the Secret of ``manifests/base/config`` are
 applied). No API server, UI or Dex: nothing here logs in. The ``default`` AppProject, which
 argocd-server creates when it starts, is created here instead, with the same spec.
+
+Redis listens on loopback and requires a password, generated once per target into an owner-only
+configuration file; the controller and repo server get it as ``REDIS_PASSWORD``, as upstream's
+manifests give it, never on a command line.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import time
 from collections.abc import Callable
@@ -64,6 +69,8 @@ class LocalArgoCD:
         self.repo_server = Process("argocd-repo-server", run_dir)
         self.controller = Process("argocd-application-controller", run_dir)
         self.repository = GitRepository(self.root / "repository")
+        self.redis_config = self.root / "redis.conf"
+        self.redis_password_file = self.root / "redis-password"
 
     def client(self) -> argocd.ArgoCD:
         """Argo CD's Applications on this target (namespace ``argocd``)."""
@@ -152,6 +159,7 @@ class LocalArgoCD:
             "ARGOCD_GPG_DATA_PATH": str(self.root / "gpg" / "source"),
             "HOSTNAME": CONTROLLER_HOSTNAME,
             "KUBECONFIG": str(self.control_plane.kubeconfig),
+            "REDIS_PASSWORD": self._redis_password(),
             # The repo server runs helm (the release Argo CD pins) and the image's scripts.
             "PATH": os.pathsep.join(
                 [str(argo.directory / "bin"), str(helm.directory), os.environ.get("PATH", "")]
@@ -160,21 +168,26 @@ class LocalArgoCD:
 
     # -- processes --------------------------------------------------------------------------
 
+    def _redis_password(self) -> str:
+        """Redis's password: made once, kept owner-only beside the rest of Argo CD's files."""
+        if not self.redis_password_file.is_file():
+            self.redis_password_file.parent.mkdir(parents=True, exist_ok=True)
+            self.redis_password_file.touch(mode=0o600)
+            self.redis_password_file.write_text(secrets.token_urlsafe(24))
+        return self.redis_password_file.read_text().strip()
+
     def _redis(self, binary: str, port: int) -> bool:
-        argv = [
-            binary,
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]
+        password = self._redis_password()
+        self.redis_config.touch(mode=0o600)
+        self.redis_config.write_text(
+            f'bind 127.0.0.1\nport {port}\nrequirepass {password}\nsave ""\nappendonly no\n'
+        )
+        argv = [binary, str(self.redis_config)]
 
         def answer() -> str | None:
-            return None if _redis_answers(port) else f"no PONG to PING on 127.0.0.1:{port}"
+            if _redis_answers(port, password):
+                return None
+            return f"no PONG to an authenticated PING on 127.0.0.1:{port}"
 
         return self._start(self.redis, argv, None, answer, {"redis": port})
 
@@ -240,10 +253,13 @@ class LocalArgoCD:
         )
 
 
-def _redis_answers(port: int) -> bool:
+def _redis_answers(port: int, password: str) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
+            sock.sendall(f"AUTH {password}\r\nPING\r\n".encode())
+            answer = b""
+            while answer.count(b"\r\n") < 2 and (chunk := sock.recv(64)):
+                answer += chunk
+            return answer.startswith(b"+OK\r\n+PONG\r\n")
     except OSError:
         return False

@@ -4,6 +4,12 @@ They run as local processes through ``kwokctl create cluster --runtime binary``,
 built from the Go module proxy (``harness.builds``); kwok simulates nodes and pods. Every
 ``kwokctl`` and ``kubectl`` command run here is appended to ``logs/<command>.log``, and a failed
 one becomes a ``TargetError`` naming that log and the components' own logs.
+
+kwokctl binds every component to all interfaces unless its configuration says otherwise
+(``options.bindAddress``, default ``0.0.0.0``); the cluster is created with a configuration file
+that says ``127.0.0.1``, so etcd (plaintext, no auth), kube-apiserver, the controller manager,
+the scheduler and kwok listen on loopback only. Its private keys and the kubeconfig holding the
+``system:masters`` client key are made readable by their owner alone.
 """
 
 from __future__ import annotations
@@ -11,10 +17,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+import yaml
 
 from harness import builds
 from harness.errors import TargetError, indent_tail
@@ -35,6 +44,13 @@ KWOK_COMPONENTS = (
     "kwok-controller",
 )
 
+# kwokctl's own configuration kind; only what differs from its defaults.
+KWOKCTL_CONFIGURATION = {
+    "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+    "kind": "KwokctlConfiguration",
+    "options": {"bindAddress": "127.0.0.1"},
+}
+
 Built = dict[str, builds.Built]
 Report = Callable[[str], None]
 
@@ -49,6 +65,7 @@ class ControlPlane:
         self.report = report
         self.kwok_workdir = root / "kwok"
         self.kubeconfig = root / "kubeconfig"
+        self.kwokctl_config = root / "kwokctl.yaml"
 
     # -- building -------------------------------------------------------------------------
 
@@ -72,6 +89,7 @@ class ControlPlane:
     def up(self, built: Built, ports: dict[str, int]) -> None:
         """Create (or restart) the cluster, its nodes and the CRDs the demo system needs."""
         self._cluster(built, ports)
+        self.protect_keys()
         self._nodes(built)
         self._crds(built)
 
@@ -91,7 +109,10 @@ class ControlPlane:
                 "process; stop it, or run `bgh down` to forget the old ports"
             )
         kubernetes = built["kubernetes"]
+        self.kwokctl_config.write_text(yaml.safe_dump(KWOKCTL_CONFIGURATION))
         argv = [
+            "--config",
+            str(self.kwokctl_config),
             "create",
             "cluster",
             "--runtime",
@@ -127,6 +148,14 @@ class ControlPlane:
             f"control plane ({', '.join(KWOK_COMPONENTS)}): "
             f"ready in {time.monotonic() - step:.1f}s on https://127.0.0.1:{port}"
         )
+
+    def protect_keys(self) -> None:
+        """Private keys and the admin kubeconfig: owner-only (kwokctl writes them 0644)."""
+        secrets = [self.kubeconfig, *self.cluster_dir().rglob("*.key")]
+        secrets += list(self.cluster_dir().glob("kubeconfig*"))
+        for path in secrets:
+            if path.is_file():
+                path.chmod(stat.S_IRUSR | stat.S_IWUSR)
 
     def _nodes(self, built: Built) -> None:
         step = time.monotonic()
@@ -171,12 +200,9 @@ class ControlPlane:
         kwokctl's stop does not wait, and a kube-apiserver still shutting down holds its port; a
         start issued at once would fail to bind.
         """
-        pids = self.cluster_dir() / "pids"
         attempts = 3
         for attempt in range(1, attempts + 1):
-            running = [
-                p.pid() for p in (Process(n, pids) for n in KWOK_COMPONENTS) if p.is_running()
-            ]
+            running = [p.pid() for p in self.processes() if p.is_running()]
             self.kwokctl(built, ["stop", "cluster"])
             for pid in running:
                 if pid is not None:
@@ -231,19 +257,25 @@ class ControlPlane:
             self.report("control plane: deleted")
         self.kill_processes()
 
-    def kill_processes(self) -> None:
+    def processes(self) -> tuple[Process, ...]:
+        """kwok's components, by the pid files kwokctl writes."""
         pids = self.cluster_dir() / "pids"
-        for name in KWOK_COMPONENTS:
-            Process(name, pids).stop(grace=5.0)
+        # kwokctl's pid files hold the pid alone; every component's command line names a file
+        # of this cluster (its kubeconfig, certificates, data or configuration).
+        mark = str(self.cluster_dir())
+        return tuple(Process(name, pids, mark=mark) for name in KWOK_COMPONENTS)
+
+    def kill_processes(self) -> None:
+        for process in self.processes():
+            process.stop(grace=5.0)
 
     # -- status ---------------------------------------------------------------------------
 
     def status(self) -> list[ComponentStatus]:
         lines = []
-        pids = self.cluster_dir() / "pids"
         logs = self.cluster_dir() / "logs"
-        for name in KWOK_COMPONENTS:
-            process = Process(name, pids)
+        for process in self.processes():
+            name = process.name
             running = process.is_running()
             detail = f"pid {process.pid()}" if running else "not running"
             if not running and (logs / f"{name}.log").exists():

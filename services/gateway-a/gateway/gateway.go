@@ -29,7 +29,7 @@ type Gateway struct {
 // New builds the gateway; an invalid address makes it not ready rather than
 // failing (see Config).
 func New(b *svc.Base, cfg Config) *Gateway {
-	g := &Gateway{base: b, timeout: cfg.Timeout, greeting: cfg.Greeting, upstream: b.Metrics.NewUpstream()}
+	g := &Gateway{base: b, timeout: cfg.Timeout, greeting: cfg.Greeting, upstream: b.Metrics.NewUpstream(upstreams, reasons)}
 	bURL, bErr := checkBURL(cfg.BURL)
 	if bErr != nil {
 		g.askB = notConfigured(bErr)

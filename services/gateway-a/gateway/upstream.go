@@ -36,6 +36,13 @@ const (
 	reasonCanceled = "canceled" // A's own client went away
 )
 
+// upstreams and reasons are every label value of the upstream metrics, set to
+// zero at start.
+var (
+	upstreams = []string{"b", "c"}
+	reasons   = []string{reasonConfig, reasonTimeout, reasonConnect, reasonStatus, reasonProtocol, reasonCanceled}
+)
+
 // callError is a failed upstream call: a reason for the metric label and a
 // message for people.
 type callError struct {

@@ -21,6 +21,12 @@ var Buckets = []float64{
 	0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 }
 
+// Codes are the status codes the services answer with. Each is set to zero at
+// start: rate() and increase() need a sample before the first event, or the
+// first 5xx of every pod is never counted and a new version looks healthier
+// than it is.
+var Codes = []string{"200", "400", "413", "500", "502", "503"}
+
 // Set is one service's registry and its request metrics.
 type Set struct {
 	Registry *prometheus.Registry
@@ -55,6 +61,9 @@ func New(service, version string) *Set {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		s.Requests, s.Duration,
 	)
+	for _, code := range Codes {
+		s.Requests.WithLabelValues(code)
+	}
 	return s
 }
 
@@ -70,8 +79,9 @@ type Upstream struct {
 }
 
 // NewUpstream registers bgh_upstream_request_duration_seconds and
-// bgh_upstream_errors_total on s, with the same constant labels.
-func (s *Set) NewUpstream() *Upstream {
+// bgh_upstream_errors_total on s, with the same constant labels, and sets
+// every upstream and upstream-reason pair to zero (see Codes for why).
+func (s *Set) NewUpstream(upstreams, reasons []string) *Upstream {
 	u := &Upstream{
 		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:        "bgh_upstream_request_duration_seconds",
@@ -86,5 +96,11 @@ func (s *Set) NewUpstream() *Upstream {
 		}, []string{"upstream", "reason"}),
 	}
 	s.Registry.MustRegister(u.Duration, u.Errors)
+	for _, upstream := range upstreams {
+		u.Duration.WithLabelValues(upstream)
+		for _, reason := range reasons {
+			u.Errors.WithLabelValues(upstream, reason)
+		}
+	}
 	return u
 }

@@ -16,20 +16,24 @@ Debian's Prometheus scrapes every process once a second and adds the target labe
 ``rollouts_pod_template_hash``, as it does on the local target. The session waits (an eventual
 query with capped backoff, not a sleep) until every target has been scraped for longer than a
 judged window plus the rate window. Checks are the default ``analysis/checks.yaml`` with the
-timing scaled down (1 s steps, 5 s rate window, 20 s windows) plus a few odd checks for the fault
+timing scaled down (4 s steps and rate window, 20 s windows) plus a few odd checks for the fault
 matrix.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+import numpy as np
 import pytest
 
 from analysis.checks import CheckSet, load_checks
@@ -81,6 +85,8 @@ class System:
         return load_checks(self.fault_checks_file)
 
 
+_TOTAL = "sum by (service) (increase(bgh_requests_total{ {selector} }[{rate_window}]))"
+
 # Odd checks for the fault matrix, on top of the defaults.
 FAULT_CHECKS = [
     {"name": "nan-value", "kind": "distribution", "condition": {"max": 1},
@@ -92,6 +98,28 @@ FAULT_CHECKS = [
     {"name": "by-version", "kind": "volume", "condition": {"min": 1},
      "query": "sum by (version) (rate(bgh_requests_total{ {selector} }[{rate_window}]))"},
     {"name": "empty", "kind": "distribution", "condition": {"max": 1},
+     "query": "sum by (service) (rate(bgh_no_such_metric_total{ {selector} }[{rate_window}]))"},
+    {"name": "negative-value", "kind": "distribution", "condition": {"max": 1},
+     "query": f"-1 * {_TOTAL}"},
+    {"name": "overflow", "kind": "distribution", "condition": {"max": 1},
+     "query": f"{_TOTAL} * 1e300"},
+    {"name": "nan-errors", "kind": "ratio", "condition": {"max": 0.05},
+     "errors": f"({_TOTAL} * 0) / 0", "total": _TOTAL},
+    {"name": "inf-errors", "kind": "ratio", "condition": {"max": 0.05},
+     "errors": f"({_TOTAL} + 1) / 0", "total": _TOTAL},
+    {"name": "errors-by-code", "kind": "ratio", "condition": {"max": 0.05},
+     "errors": "sum by (service, code) (increase(bgh_requests_total{ {selector}, code=~\"5..\" }"
+               "[{rate_window}]))",
+     "total": _TOTAL},
+    {"name": "negative-total", "kind": "ratio", "condition": {"max": 0.05},
+     "errors": f"0 * {_TOTAL}", "total": f"-1 * {_TOTAL}"},
+    {"name": "errors-beyond-total", "kind": "ratio", "condition": {"max": 0.05},
+     "errors": f"3 * {_TOTAL}", "total": _TOTAL},
+    {"name": "quantile-without-le", "kind": "quantile", "quantile": 0.95, "condition": {"max": 1},
+     "query": "sum by (service) (increase(bgh_request_duration_seconds_bucket{ {selector} }"
+              "[{rate_window}]))"},
+    {"name": "must-have-data", "kind": "distribution", "must_have_data": True,
+     "condition": {"max": 1},
      "query": "sum by (service) (rate(bgh_no_such_metric_total{ {selector} }[{rate_window}]))"},
 ]
 
@@ -116,8 +144,41 @@ def system(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Iter
         process.stop()
 
 
+# The demo services' histogram buckets (services/internal/metrics).
+BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+           2.5, 5, 10, math.inf)
+
+
+def _grid(query: dict[str, list[str]]) -> list[float]:
+    start, end, step = (float(query[k][0]) for k in ("start", "end", "step"))
+    return [start + i * step for i in range(int((end - start) // step) + 1)]
+
+
+def _matrix(result: list[dict[str, Any]]) -> bytes:
+    return json.dumps({"status": "success",
+                       "data": {"resultType": "matrix", "result": result}}).encode()
+
+
+def _tail_answer(query: dict[str, list[str]]) -> bytes:
+    """Bucket counts per step for service-b: active steady, preview four times slower in every
+    third step (a regression in a third of the window, each slow step still under 0.5 s)."""
+    grid = _grid(query)
+    preview = 'version="1.1.0"' in query["query"][0]
+    rng = np.random.default_rng(1 if preview else 2)
+    series: dict[float, list[list[Any]]] = {le: [] for le in BUCKETS}
+    for i, ts in enumerate(grid):
+        latencies = rng.lognormal(math.log(0.002), 0.4, 200)
+        if preview and i % 3 == 0:
+            latencies *= 4
+        for le in BUCKETS:
+            series[le].append([ts, str(int((latencies <= le).sum()))])
+    return _matrix([{"metric": {"service": "service-b", "le": "+Inf" if math.isinf(le) else
+                                f"{le:g}"}, "values": values} for le, values in series.items()])
+
+
 class _FakePrometheus(BaseHTTPRequestHandler):
-    """Answers every request the way ``server.behaviour`` says: a broken Prometheus."""
+    """Answers every request the way ``server.behaviour`` says: a broken Prometheus, or a
+    recorded answer a real one cannot be made to give on demand."""
 
     server: _FakeServer
 
@@ -126,10 +187,19 @@ class _FakePrometheus(BaseHTTPRequestHandler):
         if behaviour == "hang":
             self.server.released.wait(30)  # until the fixture's teardown, or 30 s
             return
-        status, body, kind = {
-            "500": (500, b"internal server error\n", "text/plain"),
-            "not-json": (200, b"<html><body>login required</body></html>", "text/html"),
-        }[behaviour]
+        query = parse_qs(urlsplit(self.path).query)
+        if behaviour == "not-a-number":
+            grid = _grid(query)
+            body = _matrix([{"metric": {"service": "service-b"},
+                             "values": [[ts, "fast"] for ts in grid]}])
+            status, kind = 200, "application/json"
+        elif behaviour == "tail":
+            status, body, kind = 200, _tail_answer(query), "application/json"
+        else:
+            status, body, kind = {
+                "500": (500, b"internal server error\n", "text/plain"),
+                "not-json": (200, b"<html><body>login required</body></html>", "text/html"),
+            }[behaviour]
         self.send_response(status)
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
@@ -152,8 +222,11 @@ class _FakeServer(ThreadingHTTPServer):
 @pytest.fixture(scope="session")
 def broken_prometheus() -> Iterator[dict[str, str]]:
     """URLs of broken Prometheus servers: real loopback HTTP peers, since a real Prometheus
-    cannot be made to hang, fail with 500 or answer HTML on demand. ``down`` has no listener."""
-    servers = {name: _FakeServer(name) for name in ("hang", "500", "not-json")}
+    cannot be made to hang, fail with 500, answer HTML or a value that is not a number, nor
+    hold a latency regression in a third of the window (the demo services slow every request
+    or none) on demand. ``down`` has no listener."""
+    servers = {name: _FakeServer(name) for name in ("hang", "500", "not-json", "not-a-number",
+                                                    "tail")}
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers.values()]
     for thread in threads:
         thread.start()

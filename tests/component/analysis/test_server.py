@@ -15,6 +15,8 @@ from pathlib import Path
 
 import httpx
 
+from analysis.prometheus import Prometheus
+from analysis.server import RunningServer, WebProvider
 from tests.component.analysis.conftest import System, eventually
 from tests.component.analysis.test_fault_matrix import strict_json
 
@@ -99,3 +101,14 @@ def test_server_runs_as_a_module_and_stops_on_sigterm(system: System, tmp_path: 
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_a_client_that_sends_nothing_is_disconnected_after_the_request_timeout(
+    system: System,
+) -> None:
+    with Prometheus(system.prometheus_url, timeout=2) as prometheus, RunningServer(
+        WebProvider(prometheus, system.checks()), request_timeout=1.0
+    ) as server, socket.create_connection((server.host, server.port), timeout=10) as sock:
+        started = time.monotonic()
+        assert sock.recv(1) == b""  # closed by the server, not by our 10 s timeout
+        assert time.monotonic() - started < 5

@@ -51,7 +51,7 @@ def demo_checks(**overrides: dict[str, object]) -> CheckSet:
     ]
     for check in checks:
         check.update(overrides.get(str(check["name"]), {}))
-    return parse_checks({"checks": checks}, source="demo.yaml")
+    return parse_checks({"step": "5s", "rate_window": "5s", "checks": checks}, source="demo.yaml")
 
 
 def side_metrics(

@@ -132,8 +132,11 @@ def test_default_checks_file_is_valid_and_covers_the_issue() -> None:
     checks = load_checks()
     assert checks.source == str(DEFAULT_CHECKS)
     assert [c.name for c in checks.checks] == [
-        "error-rate", "p95-latency", "upstream-error-rate", "request-volume"]
-    assert checks.step == 5.0 and checks.rate_window == "1m"
+        "error-rate", "p95-latency", "p95-latency-window", "upstream-error-rate",
+        "request-volume"]
+    # Samples that do not overlap: the step is the rate window.
+    assert checks.step == 20.0 and checks.rate_window == "20s"
+    assert all(c.min_total >= 50 for c in checks.checks if c.kind in ("ratio", "quantile"))
     assert all("{selector}" in q for c in checks.checks for q in c.templates().values())
 
 

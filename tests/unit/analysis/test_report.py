@@ -130,3 +130,19 @@ def test_html_escapes_queries_and_leaves_gaps_for_nan(odd: Verdict) -> None:
     assert "no data to draw" not in page  # active latency is still drawn
     assert page.count('class="series series-preview"') == 2
     assert page.count('class="series series-active"') == 3
+
+
+def test_every_report_lists_the_checks_left_out_for_the_service() -> None:
+    source = ScriptedSource(side_metrics({**HEALTHY, "lat": NOISY}, {**HEALTHY, "lat": NOISY}))
+    verdict = judge(source, demo_checks(volume={"services": ["gateway-a"]}),
+                    preview=Side.parse("preview", "1.1.0"), active=Side.parse("active", "1.0.0"),
+                    window=300, end=END, service="service-b")
+    reason = "volume: does not apply to service 'service-b' (applies to gateway-a)"
+    assert text(verdict).rstrip().splitlines()[-1] == f"Skipped      {reason}"
+    assert as_dict(verdict)["skipped"] == [reason]
+    suite = ET.fromstring(junit(verdict).split("\n", 1)[1]).find("testsuite")
+    assert suite is not None and (suite.get("tests"), suite.get("skipped")) == ("3", "1")
+    skipped = suite.find("testcase[@name='volume']/skipped")
+    assert skipped is not None and skipped.get("message") == (
+        "does not apply to service 'service-b' (applies to gateway-a)")
+    assert "<td>volume</td>" in html_report(verdict)

@@ -117,16 +117,16 @@ def test_describe_missing_accepts_full_coverage() -> None:
 
 def ratio(p_errors: float, p_total: float, a_errors: float, a_total: float, *,
           min_total: float = 10, **condition: float):  # type: ignore[no-untyped-def]
-    # rates per second at every step of a 61-step window with 5 s steps
+    # counts per step (increase over the step) at every step of a 61-step window
     def rates(count: float) -> np.ndarray:
-        return np.full(N, count / (N * 5.0))
+        return np.full(N, count / N)
 
-    return assess_ratio(rates(p_errors), rates(p_total), rates(a_errors), rates(a_total), step=5.0,
+    return assess_ratio(rates(p_errors), rates(p_total), rates(a_errors), rates(a_total),
                         condition=Condition(**condition), alpha=0.05, expected=N,
                         min_coverage=0.8, min_total=min_total)
 
 
-def test_counts_are_rebuilt_from_rates() -> None:
+def test_counts_are_summed_over_the_steps() -> None:
     result = ratio(10, 1000, 5, 1000, max=0.05)
     assert result.preview == pytest.approx(0.01) and result.active == pytest.approx(0.005)
 
@@ -162,24 +162,25 @@ def test_zero_traffic_is_nodata_even_without_a_minimum() -> None:
     assert result.classification is Classification.NODATA
 
 
-def test_errors_absent_at_some_steps_count_as_zero() -> None:
+def test_nan_errors_are_nodata_not_zero_errors() -> None:
     total = np.full(N, 2.0)
     errors = np.full(N, math.nan)
-    result = assess_ratio(errors, total, np.zeros(N), total, step=5.0,
+    result = assess_ratio(errors, total, np.zeros(N), total,
                           condition=Condition(max=0.05), alpha=0.05, expected=N,
                           min_coverage=0.8, min_total=1)
-    assert result.classification is Classification.PASS and result.preview == 0
+    assert result.classification is Classification.NODATA
+    assert result.reason == "non-finite values: preview errors is NaN at 61 of 61 steps"
 
 
 def test_volume_below_the_minimum_is_nodata() -> None:
-    result = assess_volume(np.full(N, 0.1), np.full(N, 10.0), step=5.0,
+    result = assess_volume(np.full(N, 0.5), np.full(N, 10.0),
                            condition=Condition(min=100), expected=N, min_coverage=0.8)
     assert result.classification is Classification.NODATA
     assert "preview answered ~30 requests in the window, needs 100" in result.reason
 
 
 def test_volume_with_enough_requests_on_both_sides_passes() -> None:
-    result = assess_volume(np.full(N, 10.0), np.full(N, 10.0), step=5.0,
+    result = assess_volume(np.full(N, 10.0), np.full(N, 10.0),
                            condition=Condition(min=100), expected=N, min_coverage=0.8)
     assert result.classification is Classification.PASS
-    assert result.preview == pytest.approx(3050)
+    assert result.preview == pytest.approx(610)

@@ -1,0 +1,185 @@
+"""The images the kind target loads into its nodes, built on this machine.
+
+- The demo services come from ``services/Dockerfile`` exactly as users build them; only its
+  base images are swapped through the build arguments ``GO_IMAGE`` and ``RUNTIME_IMAGE`` when no
+  registry can be reached: a Debian base with this machine's Go toolchain and a module cache
+  holding every module ``services/go.sum`` names (``GOPROXY=off``: the build stage never reaches
+  the network, which the egress guard would refuse anyway), and an empty root with
+  ``/etc/passwd`` standing in for a distroless static image.
+- The Argo Rollouts controller image is the pinned release's ``rollouts-controller`` (built from
+  the Go module proxy, shared with the local target) on an empty root, as upstream's image is,
+  tagged with the upstream reference the install manifest names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from harness import builds, versions
+from harness.errors import ConfigError, TargetError
+from harness.targets.kind import rootfs
+from harness.targets.kind.docker import Docker, static_root
+from harness.targets.kind.node_image import NodeImageBuilder
+
+Report = Callable[[str], None]
+
+ROLLOUTS_IMAGE = f"quay.io/argoproj/argo-rollouts:{versions.ARGO_ROLLOUTS}"
+ROLLOUTS_MODULE = "github.com/argoproj/argo-rollouts"
+
+
+class LocalImages:
+    """Images made from what this machine has: Go, the Go module proxy and debootstrap."""
+
+    def __init__(self, node_images: NodeImageBuilder, *, services_dir: Path, report: Report):
+        self.node_images = node_images
+        self.docker: Docker = node_images.docker
+        self.cache_dir = node_images.cache_dir
+        self.services_dir = services_dir
+        self.report = report
+
+    def go_version(self) -> str:
+        go = shutil.which(self.node_images.go)
+        if go is None:
+            raise ConfigError(f"building the services' Go base needs Go: {self.node_images.go!r}")
+        return subprocess.run(
+            [go, "env", "GOVERSION"], capture_output=True, text=True, check=True, timeout=60
+        ).stdout.strip()
+
+    def go_image(self) -> str:
+        """A Go toolchain image whose module cache serves the services' modules offline."""
+        go_sum = (self.services_dir / "go.sum").read_bytes() + (
+            self.services_dir / "go.mod"
+        ).read_bytes()
+        key = hashlib.sha256(go_sum + rootfs.SLIM.key().encode()).hexdigest()[:12]
+        reference = f"bgh.local/golang:{self.go_version().removeprefix('go')}-{key}"
+        if self.docker.has_image(reference):
+            return reference
+        go = shutil.which(self.node_images.go) or "go"
+        goroot = Path(
+            subprocess.run(
+                [go, "env", "GOROOT"], capture_output=True, text=True, check=True, timeout=60
+            ).stdout.strip()
+        )
+        self.report(f"building {reference} (Go toolchain and the services' modules, offline)")
+        work = Path(tempfile.mkdtemp(prefix="golang-", dir=self.node_images.build_dir()))
+        try:
+            modcache = work / "gomodcache"
+            result = subprocess.run(
+                [go, "mod", "download", "-x"],
+                cwd=self.services_dir,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=900,
+                env={**os.environ, "GOMODCACHE": str(modcache), "GOFLAGS": "-modcacherw"},
+            )
+            if result.returncode != 0:
+                raise TargetError(
+                    f"downloading the services' modules failed: {result.stderr.strip()[-800:]}"
+                )
+            shutil.copytree(goroot, work / "go", symlinks=True)
+            (work / "Dockerfile").write_text(
+                f"FROM {self.node_images.rootfs_image(rootfs.SLIM)}\n"
+                "COPY go /usr/local/go\n"
+                "COPY gomodcache /go/pkg/mod\n"
+                "ENV GOPATH=/go GOMODCACHE=/go/pkg/mod GOPROXY=off GOSUMDB=off "
+                "GOTOOLCHAIN=local GOFLAGS=-mod=mod "
+                "PATH=/usr/local/go/bin:/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+            )
+            self.docker.build(work, reference, log_name="golang")
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return reference
+
+    def runtime_image(self) -> str:
+        """An empty root with ``/etc/passwd`` (nonroot is 65532), like a distroless static image."""
+        reference = "bgh.local/static:nonroot"
+        if not self.docker.has_image(reference):
+            with tempfile.TemporaryDirectory(dir=self.node_images.build_dir()) as work:
+                archive = static_root(Path(work) / "static.tar", {})
+                self.docker.run("import", str(archive), reference, what=f"importing {reference}")
+        return reference
+
+    def service_images(
+        self, images: Iterable[tuple[str, str, str]], *, local_bases: bool
+    ) -> list[str]:
+        """Build ``(service, version, reference)`` from services/Dockerfile, on local bases when
+        ``local_bases`` (else on the Dockerfile's own, pulled)."""
+        base_args = (
+            {"GO_IMAGE": self.go_image(), "RUNTIME_IMAGE": self.runtime_image()}
+            if local_bases
+            else {}
+        )
+        built = []
+        for service, version, reference in images:
+            seconds = self.docker.build(
+                self.services_dir,
+                reference,
+                dockerfile=self.services_dir / "Dockerfile",
+                build_args={**base_args, "SERVICE": service, "VERSION": version},
+                log_name=f"{service}-{version}",
+            )
+            self.report(f"image {reference}: built in {seconds:.1f}s")
+            built.append(reference)
+        return built
+
+    def rollouts_image(self) -> str:
+        """The Argo Rollouts controller image of the pinned release, built from its module."""
+        controller = builds.ensure_built(
+            builds.ARGO_ROLLOUTS,
+            cache_dir=self.cache_dir,
+            go=self.node_images.go,
+            report=self.report,
+        ).path("rollouts-controller")
+        with tempfile.TemporaryDirectory(dir=self.node_images.build_dir()) as work:
+            archive = static_root(
+                Path(work) / "rollouts.tar", {"/bin/rollouts-controller": controller}
+            )
+            self.docker.run(
+                "import",
+                "--change",
+                'ENTRYPOINT ["/bin/rollouts-controller"]',
+                "--change",
+                "USER 999",
+                "--change",
+                "WORKDIR /home/argo-rollouts",
+                str(archive),
+                ROLLOUTS_IMAGE,
+                what=f"importing {ROLLOUTS_IMAGE}",
+            )
+        return ROLLOUTS_IMAGE
+
+
+def rollouts_install_manifest(node_images: NodeImageBuilder, *, loaded_image: bool) -> str:
+    """Argo Rollouts' install.yaml from the pinned module, naming the release's image.
+
+    The module's copy names ``:latest``, which the release process replaces with the tag. Its
+    controller is pulled ``Always``; an image loaded into the nodes (``loaded_image``) has no
+    registry behind it, so there it is ``IfNotPresent``."""
+    module = node_images.module_dir(ROLLOUTS_MODULE, versions.ARGO_ROLLOUTS)
+    text = (module / "manifests" / "install.yaml").read_text()
+    replacements = {"quay.io/argoproj/argo-rollouts:latest": ROLLOUTS_IMAGE}
+    if loaded_image:
+        policy = "        imagePullPolicy: "
+        replacements[f"{policy}Always\n"] = f"{policy}IfNotPresent\n"
+    for old, new in replacements.items():
+        if text.count(old) != 1:
+            raise TargetError(
+                f"Argo Rollouts {versions.ARGO_ROLLOUTS}'s manifests/install.yaml has "
+                f"{old.strip()!r} {text.count(old)} times, expected once"
+            )
+        text = text.replace(old, new)
+    return text
+
+
+def image_ids(docker: Docker, references: Iterable[str]) -> dict[str, str]:
+    """{reference: image ID}, for reports."""
+    out = docker.run("image", "inspect", "--format", "{{json .Id}}", *references)
+    return dict(zip(references, (json.loads(line) for line in out.splitlines()), strict=False))

@@ -1,0 +1,3 @@
+module bgh.local/pause
+
+go 1.25.0
