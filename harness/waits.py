@@ -95,10 +95,14 @@ class _Excursions:
         now = self.deadline.elapsed()
         if self.reason is not None:
             self.ended.append(Excursion(self.reason, self.started, now - self.started))
-            log.info("%s: left after %.1fs: %s", self.what, now - self.started, self.reason)
+            log.warning("%s: left after %.1fs: %s", self.what, now - self.started, self.reason)
         self.reason, self.started = reason, now
+        # A warning, not info: a Degraded the wait did not stop on belongs in every report,
+        # including pytest's captured log, which leaves the logger at its WARNING default.
         if reason is not None:
-            log.info("%s: waiting through %s (the controller recovers from it)", self.what, reason)
+            log.warning(
+                "%s: waiting through %s (the controller recovers from it)", self.what, reason
+            )
 
     def all(self) -> tuple[Excursion, ...]:
         """Every excursion; the one still going on (if any) last, without a duration."""

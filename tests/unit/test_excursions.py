@@ -52,6 +52,11 @@ def test_a_recoverable_state_is_waited_through_and_reported_with_when_and_how_lo
     assert waited.value == "Paused"
     assert waited.excursions == (Excursion("a blip", started=2.0, seconds=4.5),)
     lines = [r.getMessage() for r in caplog.records]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "thing demo/r: Paused: waiting through a blip (the controller recovers from it)",
+        "thing demo/r: Paused: left after 4.5s: a blip",
+    ]
     assert "thing demo/r: Paused: waiting through a blip (the controller recovers from it)" in lines
     assert "thing demo/r: Paused: left after 4.5s: a blip" in lines
     assert lines[-1] == "thing demo/r: Paused: met after 7.00s (waited through 1 excursion(s))"
