@@ -37,9 +37,20 @@ _BLUE_GREEN_FIELDS = {
 }
 _BLUE_GREEN_BOOLEANS = {"autoPromotionEnabled"}
 _METADATA_FIELDS = {"activeMetadata", "previewMetadata"}
+# An analysis field names the outcome of the one AnalysisTemplate it runs: "passes" or "fails".
+_ANALYSIS_FIELDS = {"prePromotionAnalysis", "postPromotionAnalysis"}
+OUTCOMES = ("passes", "fails")
 FIELDS = sorted(
-    _SPEC_FIELDS | _SPEC_BOOLEANS | _BLUE_GREEN_FIELDS | _BLUE_GREEN_BOOLEANS | _METADATA_FIELDS
+    _SPEC_FIELDS
+    | _SPEC_BOOLEANS
+    | _BLUE_GREEN_FIELDS
+    | _BLUE_GREEN_BOOLEANS
+    | _METADATA_FIELDS
+    | _ANALYSIS_FIELDS
 )
+# How long an analysis waits before its one measurement: the time during which the Rollout is
+# between promotion and verdict, long enough to observe (upstream's e2e sleeps 2 s there).
+ANALYSIS_DELAY = "5s"
 
 
 @dataclass(frozen=True)
@@ -72,10 +83,24 @@ class BlueGreen:
         for name, value in self.fields.items():
             _value(name, value)  # a bad value is an error now, not after the deploy
 
-    def objects(self) -> list[dict[str, Any]]:
-        """The active Service, the preview Service and the Rollout, in the order to apply them
-        (a Rollout whose Services do not exist yet is InvalidSpec)."""
+    @property
+    def needs_prometheus(self) -> bool:
+        """Whether the Rollout runs an analysis (its templates measure through Prometheus)."""
+        return bool(_ANALYSIS_FIELDS & set(self.fields))
+
+    def objects(self, *, prometheus_url: str | None = None) -> list[dict[str, Any]]:
+        """The AnalysisTemplates, the active Service, the preview Service and the Rollout, in
+        the order to apply them (a Rollout whose Services do not exist yet is InvalidSpec);
+        ``prometheus_url`` is where an analysis field's template measures."""
         app = {"app": self.name}
+        templates = []
+        for outcome in sorted({self.fields[f] for f in _ANALYSIS_FIELDS & set(self.fields)}):
+            if prometheus_url is None:
+                raise ConfigError(
+                    f"Rollout {self.name!r}: its analysis measures through Prometheus, and "
+                    "this target has none (BGH_PROMETHEUS_URL)"
+                )
+            templates.append(analysis_template(outcome, prometheus_url))
         services = [
             {
                 "apiVersion": "v1",
@@ -119,7 +144,28 @@ class BlueGreen:
             "metadata": {"name": self.name},
             "spec": spec,
         }
-        return [*services, rollout]
+        return [*templates, *services, rollout]
+
+
+def analysis_template(outcome: str, prometheus_url: str) -> dict[str, Any]:
+    """An AnalysisTemplate named ``outcome`` whose one measurement passes or fails by
+    construction (``vector(1)`` against ``result[0] == 1`` or ``== 0``), as upstream's e2e uses
+    a job that exits 0 or 1: the runbook is about what the Rollout does with the verdict."""
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "AnalysisTemplate",
+        "metadata": {"name": outcome},
+        "spec": {
+            "metrics": [
+                {
+                    "name": "verdict",
+                    "initialDelay": ANALYSIS_DELAY,
+                    "successCondition": f"result[0] == {1 if outcome == 'passes' else 0}",
+                    "provider": {"prometheus": {"address": prometheus_url, "query": "vector(1)"}},
+                }
+            ]
+        },
+    }
 
 
 def _value(name: str, text: str) -> Any:
@@ -127,6 +173,10 @@ def _value(name: str, text: str) -> Any:
         if text not in ("true", "false"):
             raise ConfigError(f"{name}: {text!r} is not a boolean; expected true or false")
         return text == "true"
+    if name in _ANALYSIS_FIELDS:
+        if text not in OUTCOMES:
+            raise ConfigError(f"{name}: {text!r} is not an outcome; expected passes or fails")
+        return {"templates": [{"templateName": text}]}
     if name in _METADATA_FIELDS:
         pairs = [part.strip() for part in text.split(",") if part.strip()]
         if not pairs or any(p.count("=") != 1 for p in pairs):
@@ -166,7 +216,8 @@ class Scratch:
 
     def deploy(self, rollout: BlueGreen) -> Rollouts:
         """Apply the Rollout and its Services, wait until it is Healthy; the Rollouts it is in."""
-        self.target.kubectl().apply(rollout.objects(), namespace=self.namespace)
+        objects = rollout.objects(prometheus_url=self.target.prometheus_url)
+        self.target.kubectl().apply(objects, namespace=self.namespace)
         self.rollouts.wait_for_phase(rollout.name, Phase.HEALTHY)
         return self.rollouts
 

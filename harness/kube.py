@@ -169,6 +169,7 @@ class ReplicaSet:
     available_replicas: int
     annotations: Mapping[str, str]
     template: Mapping[str, Any] = field(repr=False, compare=False)
+    created: str = ""  # metadata.creationTimestamp, RFC 3339 in UTC, whole seconds
 
 
 @dataclass(frozen=True)
@@ -302,6 +303,7 @@ def replica_set_from(obj: Mapping[str, Any]) -> ReplicaSet:
         available_replicas=int(status.get("availableReplicas") or 0),
         annotations=annotations,
         template=spec.get("template") or {},
+        created=str(meta.get("creationTimestamp") or ""),
     )
 
 

@@ -9,16 +9,26 @@ user sees.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime
 import enum
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from harness import kube
-from harness.errors import FailFast, HarnessError, NotFound, RolloutFailed, WaitTimeout
+from harness.errors import (
+    Expired,
+    FailFast,
+    HarnessError,
+    NotFound,
+    RolloutFailed,
+    Unreachable,
+    WaitTimeout,
+)
 from harness.kube import (
     ANALYSIS_RUN,
     HASH_LABEL,
@@ -34,7 +44,7 @@ from harness.kube import (
     Resource,
     Rollout,
 )
-from harness.waits import Clock, Waited, wait_for
+from harness.waits import Clock, Deadline, Waited, wait_for
 from harness.words import parse_word
 
 
@@ -50,6 +60,23 @@ class AnalysisPhase(enum.StrEnum):
     def parse(cls, word: str) -> AnalysisPhase:
         """The phase named by ``word``; a harness error (not ValueError) names the valid words."""
         return parse_word(cls, word, "analysis phase")
+
+
+# How long the three-way revision check is retried (upstream's e2e: 3 s; more on a loaded machine).
+SELECTOR_LAG = 10.0
+
+
+class Gate(enum.StrEnum):
+    """When a blue-green AnalysisRun runs: ``prePromotionAnalysis`` before the active Service
+    switches, ``postPromotionAnalysis`` after it and before the new ReplicaSet becomes stable."""
+
+    PRE_PROMOTION = "pre-promotion"
+    POST_PROMOTION = "post-promotion"
+
+    @classmethod
+    def parse(cls, word: str) -> Gate:
+        """The gate named by ``word``; a harness error (not ValueError) names the valid words."""
+        return parse_word(cls, word, "analysis gate")
 
 
 class Phase(enum.StrEnum):
@@ -263,6 +290,35 @@ class Rollouts:
             if r is not None and not r.agree
         ]
 
+    def wait_for_revisions(
+        self,
+        name: str,
+        *,
+        active: int,
+        preview: int | None = None,
+        within: float = SELECTOR_LAG,
+    ) -> list[str]:
+        """Block until the three-way check agrees (``revision_mismatches`` is empty), re-checked
+        on each change of the Rollout; the mismatches still there at the deadline, or none.
+
+        The status selectors are read back from the Services after they are switched, so right
+        after a phase is reached they may lag: upstream's e2e retries this same check for 3 s
+        ("switching the active service selector lags behind the Degraded/Promotion event",
+        test/fixtures/then.go ``verifyBlueGreenSelectorRevision``).
+        """
+        found: list[str] = []
+
+        def agree(_: Rollout) -> bool:
+            found[:] = self.revision_mismatches(name, active=active, preview=preview)
+            return not found
+
+        expecting = f"revision {active} on active" + (
+            f" and {preview} on preview" if preview is not None else ""
+        )
+        with contextlib.suppress(WaitTimeout):
+            self.wait_for(name, agree, expecting=expecting, within=within)
+        return found
+
     def selector_disagreements(self) -> list[str]:
         """Every Rollout whose status selectors differ from its Services' selectors."""
         found = []
@@ -281,6 +337,56 @@ class Rollouts:
                         f'"{service}", whose selector has {live or "-"}'
                     )
         return found
+
+    def wait_for_history_limit(
+        self, name: str, *, within: float | None = None
+    ) -> list[tuple[int, str]]:
+        """Block until the controller has deleted the old ReplicaSets its
+        ``revisionHistoryLimit`` lets it delete now; ``revision_versions`` then.
+
+        rollout/sync.go ``reconcileRevisionHistoryLimit``, run on every reconcile: of the
+        ReplicaSets neither current nor stable, as many as exceed the limit (default 10) are
+        taken oldest first by creation time, ties (whole seconds) by name, and each one scaled
+        to 0 is deleted (once its pods are gone); one that still has replicas is skipped, not
+        replaced by a newer one.
+        The trim comes on a reconcile after the one that made the new ReplicaSet stable, so
+        right after Healthy there may be one too many. Watches the ReplicaSets for deletions.
+        """
+        rollout = self.read(name)
+        limit = int((rollout.raw.get("spec") or {}).get("revisionHistoryLimit", 10))
+        kept = {rollout.current_hash, rollout.stable_hash}
+        selector = self._selector(name)
+        deadline = Deadline(
+            within if within is not None else self.timeout, self.clock or time.monotonic
+        )
+        while True:
+            _, version = self.kube.list(kube.REPLICA_SET, label_selector=selector)
+            old = sorted(
+                (rs for rs in self.replica_sets(name) if rs.pod_template_hash not in kept),
+                key=lambda rs: (rs.created, rs.name),
+            )
+            # Scaled to 0 but with pods still going (status.replicas > 0) is deleted once they
+            # are gone; only a ReplicaSet asked to keep replicas holds the trim back.
+            deletable = [rs.name for rs in old[: max(0, len(old) - limit)] if rs.replicas == 0]
+            if not deletable:
+                return self.revision_versions(name)
+            if deadline.expired():
+                raise WaitTimeout(
+                    f'Rollout "{name}" in namespace "{self.namespace}"',
+                    within=deadline.seconds,
+                    last_seen=f"revisionHistoryLimit {limit}, not deleted yet: "
+                    + ", ".join(deletable),
+                    expecting="its history trimmed to revisionHistoryLimit",
+                )
+            with contextlib.suppress(Expired, Unreachable):
+                for event, _ in self.kube.watch(
+                    kube.REPLICA_SET,
+                    resource_version=version,
+                    timeout_seconds=max(1, math.ceil(deadline.left())),
+                    label_selector=selector,
+                ):
+                    if event == "DELETED":
+                        break
 
     def revision_versions(self, name: str) -> list[tuple[int, str]]:
         """(revision, image tag) of every ReplicaSet the Rollout keeps, oldest first: the
@@ -629,15 +735,20 @@ class Rollouts:
     def retry_each(self, names: Iterable[str]) -> list[Rollout]:
         return [self.retry(name) for name in names]
 
-    def wait_for_pre_promotion_analysis(
-        self, name: str, *, within: float | None = None
+    def wait_for_analysis(
+        self, name: str, gate: Gate = Gate.PRE_PROMOTION, *, within: float | None = None
     ) -> AnalysisRunRef:
-        """Block until the current pre-promotion AnalysisRun has ended; returns how it ended."""
+        """Block until the current revision's AnalysisRun of ``gate`` has ended (as
+        ``status.blueGreen.<gate>AnalysisRunStatus`` reports it); returns how it ended."""
         ended = {p.value for p in AnalysisPhase}
 
         def current_run(rollout: Rollout) -> AnalysisRunRef | None:
             # The run of the current revision (its name carries the pod-template hash).
-            run = rollout.pre_promotion_analysis
+            run = (
+                rollout.pre_promotion_analysis
+                if gate is Gate.PRE_PROMOTION
+                else rollout.post_promotion_analysis
+            )
             if run is None or rollout.current_hash not in run.name:
                 return None
             return run
@@ -647,11 +758,11 @@ class Rollouts:
             return run is not None and run.status in ended
 
         rollout = self.wait_for(
-            name, has_ended, expecting="its pre-promotion analysis to end", within=within
+            name, has_ended, expecting=f"its {gate} analysis to end", within=within
         ).value
         found = current_run(rollout)
         if found is None:  # the wait returns only once there is one
-            raise NotFound(f'Rollout "{name}" has no pre-promotion AnalysisRun')
+            raise NotFound(f'Rollout "{name}" has no {gate} AnalysisRun')
         return found
 
     def wait_for_active_revision(

@@ -21,14 +21,20 @@ from harness.targets import target_for
 
 
 @pytest.fixture
-def scratch(bgh_settings: Settings) -> Iterator[Scratch]:
+def scratch(bgh_settings: Settings, request: pytest.FixtureRequest) -> Iterator[Scratch]:
     """A namespace of its own for the scenario's Rollout, deleted afterwards without waiting;
-    only on a cluster the harness owns (local, kind), never on someone's existing one."""
+    only on a cluster the harness owns (local, kind), never on someone's existing one, and for
+    an ``@analysis`` scenario only where the target names a Prometheus."""
     target = target_for(bgh_settings)
     if not target.owns_cluster:
         pytest.skip(
             f"creates a namespace and a Rollout of its own; on {target.name} the cluster is "
             "not the harness's to change"
+        )
+    if request.node.get_closest_marker("analysis") is not None and target.prometheus_url is None:
+        pytest.skip(
+            f"@analysis: its AnalysisTemplate measures through Prometheus, and the {target.name} "
+            "target names none (BGH_PROMETHEUS_URL)"
         )
     namespace = Scratch(target)
     yield namespace

@@ -89,3 +89,23 @@ def test_a_manifest_that_is_not_objects_is_refused_before_kubectl_runs(
     kubectl = Kubectl(tmp_path / "no-kubectl", kubeconfig=None, context=None)
     with pytest.raises(ConfigError, match=expected):
         kubectl.apply_manifest(text, namespace="demo", source="template.yaml")
+
+
+def test_an_analysis_field_runs_a_template_that_passes_or_fails_through_prometheus() -> None:
+    web = BlueGreen("web", fields={"postPromotionAnalysis": "fails"})
+    template, _, _, rollout = web.objects(prometheus_url="http://127.0.0.1:19090")
+    assert rollout["spec"]["strategy"]["blueGreen"]["postPromotionAnalysis"] == {
+        "templates": [{"templateName": "fails"}]
+    }
+    assert template["kind"] == "AnalysisTemplate"
+    assert template["metadata"]["name"] == "fails"
+    (metric,) = template["spec"]["metrics"]
+    assert metric["successCondition"] == "result[0] == 0"
+    assert metric["provider"]["prometheus"]["address"] == "http://127.0.0.1:19090"
+
+
+def test_an_analysis_field_needs_an_outcome_and_a_prometheus() -> None:
+    with pytest.raises(ConfigError, match="expected passes or fails"):
+        BlueGreen("web", fields={"prePromotionAnalysis": "maybe"})
+    with pytest.raises(ConfigError, match="this target has none"):
+        BlueGreen("web", fields={"prePromotionAnalysis": "passes"}).objects()
