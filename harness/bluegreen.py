@@ -9,6 +9,7 @@ steps compare what the waits and reads return.
 
 from __future__ import annotations
 
+import copy
 import datetime
 import uuid
 from collections.abc import Iterable, Mapping
@@ -36,6 +37,12 @@ _BLUE_GREEN_FIELDS = {
     "abortScaleDownDelaySeconds",
 }
 _BLUE_GREEN_BOOLEANS = {"autoPromotionEnabled"}
+# antiAffinity: "required" or "preferred" (weight 100), upstream's two kinds of the rule the
+# controller injects into the new ReplicaSet's pods against the stable ReplicaSet's.
+_ANTI_AFFINITY = {
+    "required": {"requiredDuringSchedulingIgnoredDuringExecution": {}},
+    "preferred": {"preferredDuringSchedulingIgnoredDuringExecution": {"weight": 100}},
+}
 _METADATA_FIELDS = {"activeMetadata", "previewMetadata"}
 # An analysis field names the outcome of the one AnalysisTemplate it runs: "passes" or "fails".
 _ANALYSIS_FIELDS = {"prePromotionAnalysis", "postPromotionAnalysis"}
@@ -47,6 +54,7 @@ FIELDS = sorted(
     | _BLUE_GREEN_BOOLEANS
     | _METADATA_FIELDS
     | _ANALYSIS_FIELDS
+    | {"antiAffinity"}
 )
 # How long an analysis waits before its one measurement: the time during which the Rollout is
 # between promotion and verdict, long enough to observe (upstream's e2e sleeps 2 s there).
@@ -177,6 +185,12 @@ def _value(name: str, text: str) -> Any:
         if text not in OUTCOMES:
             raise ConfigError(f"{name}: {text!r} is not an outcome; expected passes or fails")
         return {"templates": [{"templateName": text}]}
+    if name == "antiAffinity":
+        if text not in _ANTI_AFFINITY:
+            raise ConfigError(
+                f"{name}: {text!r} is not a kind of rule; expected required or preferred"
+            )
+        return copy.deepcopy(_ANTI_AFFINITY[text])
     if name in _METADATA_FIELDS:
         pairs = [part.strip() for part in text.split(",") if part.strip()]
         if not pairs or any(p.count("=") != 1 for p in pairs):
@@ -360,6 +374,39 @@ def wait_for_pod_labels(
             within=rollouts.timeout,
         ).value
         for pod in pods
+    ]
+
+
+def shared_nodes(rollouts: Rollouts, name: str, first: int, second: int) -> set[str]:
+    """The nodes that run pods (not terminating) of both revisions; NotFound when either has
+    no scheduled pod, since no shared node then would be no evidence."""
+    pods = rollouts.pods_by_revision(name)
+    nodes = {r: {p.node for p in pods.get(r, []) if p.node} for r in (first, second)}
+    empty = [str(r) for r, found in nodes.items() if not found]
+    if empty:
+        raise NotFound(
+            f'Rollout "{name}": revision {" and ".join(empty)} has no scheduled pod to compare'
+        )
+    return nodes[first] & nodes[second]
+
+
+def anti_affinity_to(rollouts: Rollouts, name: str, revision: int) -> list[str]:
+    """The pod-template hashes that ``revision``'s pods are kept off, per node
+    (``kubernetes.io/hostname``), by a required anti-affinity term on the label
+    ``rollouts-pod-template-hash``: what the controller injects against the stable ReplicaSet
+    (utils/replicaset ``CreateInjectedAntiAffinityRule``)."""
+    by_revision = {rs.revision: rs for rs in rollouts.replica_sets(name)}
+    if revision not in by_revision:
+        raise NotFound(f'Rollout "{name}" has no ReplicaSet with revision {revision}')
+    spec = by_revision[revision].template.get("spec") or {}
+    anti = (spec.get("affinity") or {}).get("podAntiAffinity") or {}
+    return [
+        value
+        for term in anti.get("requiredDuringSchedulingIgnoredDuringExecution") or []
+        if term.get("topologyKey") == "kubernetes.io/hostname"
+        for expression in (term.get("labelSelector") or {}).get("matchExpressions") or []
+        if expression.get("key") == HASH_LABEL and expression.get("operator") == "In"
+        for value in expression.get("values") or []
     ]
 
 

@@ -201,6 +201,7 @@ class Pod:
     ports: Mapping[str, int] = field(default_factory=dict)  # container port name -> number
     readiness_port: str = ""  # the readinessProbe's httpGet port, a number or a port name
     termination_grace_seconds: int = 30
+    node: str = ""  # spec.nodeName: where the scheduler put it, "" while unscheduled
 
 
 @dataclass(frozen=True)
@@ -359,6 +360,7 @@ def pod_from(obj: Mapping[str, Any]) -> Pod:
         ports=ports,
         readiness_port=readiness_port,
         termination_grace_seconds=int(spec.get("terminationGracePeriodSeconds") or 30),
+        node=str(spec.get("nodeName") or ""),
     )
 
 

@@ -136,3 +136,23 @@ def _(rollouts: Rollouts, rollout: str, revision: int) -> None:
 @then(parsers.parse('the stable revision of "{rollout}" is {revision:d}'))
 def _(rollouts: Rollouts, rollout: str, revision: int) -> None:
     assert rollouts.stable_revision(rollout) == revision
+
+
+@then(
+    parsers.parse(
+        'no node runs pods of both revision {first:d} and revision {second:d} of "{rollout}"'
+    )
+)
+def _(rollouts: Rollouts, rollout: str, first: int, second: int) -> None:
+    assert bluegreen.shared_nodes(rollouts, rollout, first, second) == set()
+
+
+@then(
+    parsers.parse(
+        'the pods of revision {revision:d} of "{rollout}" are required to keep off the nodes '
+        "of the stable ReplicaSet"
+    )
+)
+def _(rollouts: Rollouts, rollout: str, revision: int) -> None:
+    stable = rollouts.read(rollout).stable_hash
+    assert bluegreen.anti_affinity_to(rollouts, rollout, revision) == [stable]

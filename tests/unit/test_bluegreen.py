@@ -109,3 +109,12 @@ def test_an_analysis_field_needs_an_outcome_and_a_prometheus() -> None:
         BlueGreen("web", fields={"prePromotionAnalysis": "maybe"})
     with pytest.raises(ConfigError, match="this target has none"):
         BlueGreen("web", fields={"prePromotionAnalysis": "passes"}).objects()
+
+
+def test_anti_affinity_is_one_of_upstreams_two_kinds_of_rule() -> None:
+    rollout = BlueGreen("web", fields={"antiAffinity": "preferred"}).objects()[-1]
+    assert rollout["spec"]["strategy"]["blueGreen"]["antiAffinity"] == {
+        "preferredDuringSchedulingIgnoredDuringExecution": {"weight": 100}
+    }
+    with pytest.raises(ConfigError, match="expected required or preferred"):
+        BlueGreen("web", fields={"antiAffinity": "always"})
