@@ -769,7 +769,9 @@ class Rollouts:
         self, name: str, revision: int, *, within: float | None = None
     ) -> Rollout:
         """Block until the active Service's selector is the hash of ``revision``'s ReplicaSet,
-        waiting for that ReplicaSet to exist (right after ``set_image`` it may not yet)."""
+        waiting for that ReplicaSet to exist (right after ``set_image`` it may not yet);
+        NotFound at once for a revision that cannot come (the controller has made the
+        ReplicaSet of the template it observed, and it is not that one)."""
         return self._wait_for_selector(name, "active", revision, within)
 
     def wait_for_preview_revision(
@@ -798,6 +800,21 @@ class Rollouts:
             known = ", ".join(f"{r}={h}" for r, h in sorted(hashes.items()) if r) or "none"
             return f"{describe(rollout)} revisions: {known}"
 
+        def never_comes(rollout: Rollout) -> str | None:
+            # Once the controller has observed the template and made its ReplicaSet (status
+            # says so in one write), no other revision appears without a new template.
+            if revision in hashes or rollout.observed_generation != str(rollout.generation):
+                return None
+            if not rollout.current_hash or rollout.current_hash not in hashes.values():
+                return None
+            known = ", ".join(str(r) for r in sorted(hashes)) or "none"
+            return f"has no ReplicaSet with revision {revision}; revisions: {known}"
+
+        def failed(ended: WaitTimeout | FailFast) -> HarnessError:
+            if isinstance(ended, FailFast):
+                return NotFound(f'Rollout "{name}" {ended.reason}')
+            return ended
+
         return wait_for(
             self.resource,
             name,
@@ -805,6 +822,8 @@ class Rollouts:
             what=f"Rollout {self.namespace}/{name}: {side} on revision {revision}",
             describe=state,
             within=within if within is not None else self.timeout,
+            fail_if=never_comes,
+            error=failed,
             clock=self.clock or time.monotonic,
         ).value
 
