@@ -382,7 +382,10 @@ def _feature_of(item: pytest.Item) -> str:
 def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any) -> None:
     request.node.stash[_FEATURE] = _slug(Path(feature.filename).stem)
     handler = _WaitProgress(_progress(request.config))
-    logging.getLogger("bgh.wait").addHandler(handler)
+    wait_log = logging.getLogger("bgh.wait")
+    # Python's default level (WARNING) would drop the progress lines before any handler.
+    wait_log.setLevel(logging.INFO)
+    wait_log.addHandler(handler)
     request.node.stash[_WAIT_HANDLER] = handler
 
 
