@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from harness import versions
 from harness.errors import ConfigError
 
 ENV_PREFIX = "BGH_"
@@ -174,6 +175,12 @@ class Settings(BaseSettings):
         description="On the existing target, how long a run waits for another run's Lease on "
         "the namespace before refusing, seconds; 0 refuses at once.",
     )
+    rollouts_version: str = Field(
+        versions.ARGO_ROLLOUTS,
+        description="The Argo Rollouts release the local target builds and runs (controller, "
+        f"plugin, CRDs): {versions.ARGO_ROLLOUTS} or one of "
+        f"{', '.join(versions.ARGO_ROLLOUTS_OTHERS)}; each is built once into the cache.",
+    )
     prometheus_url: str | None = Field(
         None, description="Prometheus base URL; the local target sets it itself."
     )
@@ -183,6 +190,14 @@ class Settings(BaseSettings):
     timeouts: Timeouts = Field(default_factory=Timeouts)  # type: ignore[arg-type]
     local: LocalOptions = Field(default_factory=LocalOptions)  # type: ignore[arg-type]
     kind: KindOptions = Field(default_factory=KindOptions)  # type: ignore[arg-type]
+
+    @field_validator("rollouts_version")
+    @classmethod
+    def _a_pinned_release(cls, value: str) -> str:
+        known = (versions.ARGO_ROLLOUTS, *versions.ARGO_ROLLOUTS_OTHERS)
+        if value not in known:
+            raise ValueError(f"no pinned build of Argo Rollouts {value}; expected one of {known}")
+        return value
 
     @field_validator("state_dir")
     @classmethod
@@ -203,6 +218,7 @@ _EXAMPLES: dict[str, str] = {
     "timeout_scale": "2",
     "lock_wait": "900",
     "settle": "true",
+    "rollouts_version": "v1.9.3",
     "timeouts": "120",
     "local": "3",
 }

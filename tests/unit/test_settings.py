@@ -77,3 +77,9 @@ def test_default_paths_are_the_projects_whatever_the_working_directory(
 def test_a_path_the_user_gives_is_taken_as_given(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BGH_GITOPS_DIR", "elsewhere/gitops")
     assert load_settings().gitops_dir == Path("elsewhere/gitops")
+
+
+def test_a_rollouts_version_without_a_pinned_build_names_the_ones_there_are() -> None:
+    with pytest.raises(ConfigError, match=r"option --rollouts-version='v1.8.0'.*v1.10.2"):
+        load_settings(rollouts_version="v1.8.0")
+    assert load_settings(rollouts_version="v1.9.3").rollouts_version == "v1.9.3"
