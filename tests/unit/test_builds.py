@@ -94,5 +94,5 @@ def test_another_rollouts_release_is_its_own_build_beside_the_pinned_one() -> No
     assert other.install_dir(Path("/c")).name.startswith("argo-rollouts-v1.9.3-")
     assert other in builds.components("v1.9.3")
     assert pinned not in builds.components("v1.9.3")
-    with pytest.raises(ConfigError, match="expected one of v1.10.2, v1.9.3"):
+    with pytest.raises(ConfigError, match=r"expected one of v1\.10\.2, v1\.9\.3"):
         builds.argo_rollouts("v1.8.0")
