@@ -70,11 +70,24 @@ def up(
             "repository seeded from gitops/ (BGH_LOCAL__ARGOCD=true).",
         ),
     ] = False,
+    rollouts_version: Annotated[
+        str | None,
+        typer.Option(
+            "--rollouts-version",
+            help="Local target: run this Argo Rollouts release instead of the pinned one, "
+            "built once into the cache (BGH_ROLLOUTS_VERSION; e.g. v1.9.3).",
+        ),
+    ] = None,
 ) -> None:
     """Bring the target up: build what is missing, start the control plane and Argo Rollouts."""
 
     def act() -> None:
-        chosen = _target(target, state_dir, local={"argocd": True} if with_argocd else None)
+        chosen = _target(
+            target,
+            state_dir,
+            local={"argocd": True} if with_argocd else None,
+            rollouts_version=rollouts_version,
+        )
         if with_argocd and chosen.name != "local":
             raise ConfigError(
                 f"--with-argocd is for the local target; the {chosen.name} target "

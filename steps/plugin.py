@@ -59,7 +59,12 @@ from harness.targets import target_for
 from harness.targets.kind import KindTarget
 from steps.report import ScenarioRecord, StepRecord, render
 
-pytest_plugins = ["steps.rollout_steps", "steps.probe_steps", "steps.gitops_steps"]
+pytest_plugins = [
+    "steps.rollout_steps",
+    "steps.probe_steps",
+    "steps.gitops_steps",
+    "steps.bluegreen_steps",
+]
 
 TESTING_LABEL = "bgh.dev/testing"
 MARKERS = {
@@ -514,7 +519,10 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, sce
     request.node.stash[_SCENARIO] = (feature.name or Path(feature.filename).stem, scenario.name)
     request.node.stash[_PLANNED] = [(step.keyword, step.name) for step in scenario.steps]
     handler = _WaitProgress(_progress(request.config))
-    logging.getLogger("bgh.wait").addHandler(handler)
+    wait_log = logging.getLogger("bgh.wait")
+    # Python's default level (WARNING) would drop the progress lines before any handler.
+    wait_log.setLevel(logging.INFO)
+    wait_log.addHandler(handler)
     request.node.stash[_WAIT_HANDLER] = handler
 
 

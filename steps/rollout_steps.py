@@ -9,7 +9,7 @@ from pytest_bdd import given, parsers, then, when
 
 from harness.errors import ConfigError
 from harness.release import Release, Releases
-from harness.rollouts import EVENT_SPAM_BURST, AnalysisPhase, Phase, Rollouts
+from harness.rollouts import EVENT_SPAM_BURST, AnalysisPhase, Gate, Phase, Rollouts
 
 PHASE = {"Phase": Phase.parse}
 
@@ -101,7 +101,7 @@ def _(rollouts: Rollouts, release: Release, phase: Phase) -> None:
     )
 )
 def _(rollouts: Rollouts, rollout: str, active: int, preview: int) -> None:
-    assert rollouts.revision_mismatches(rollout, active=active, preview=preview) == []
+    assert rollouts.wait_for_revisions(rollout, active=active, preview=preview) == []
 
 
 @then(parsers.parse('the rollout "{rollout}" asks for version "{version}"'))
@@ -148,13 +148,11 @@ def _(releases: Releases, service: str, version: str, percent: int) -> Release:
 
 
 @then(
-    parsers.parse(
-        'the pre-promotion analysis of "{rollout}" is {phase:AnalysisPhase}',
-        extra_types={"AnalysisPhase": AnalysisPhase.parse},
-    )
+    parsers.re(r'the (?P<gate>[\w-]+) analysis of "(?P<rollout>[^"]+)" is (?P<phase>\w+)'),
+    converters={"gate": Gate.parse, "phase": AnalysisPhase.parse},
 )
-def _(rollouts: Rollouts, rollout: str, phase: AnalysisPhase) -> None:
-    assert rollouts.wait_for_pre_promotion_analysis(rollout).status == phase
+def _(rollouts: Rollouts, rollout: str, gate: Gate, phase: AnalysisPhase) -> None:
+    assert rollouts.wait_for_analysis(rollout, gate).status == phase
 
 
 def _versions(text: str) -> list[str]:
@@ -211,3 +209,14 @@ def _(rollouts: Rollouts, rollout: str, revision: int) -> None:
 )
 def _(rollouts: Rollouts, rollout: str, versions: list[str]) -> None:
     assert [version for _, version in rollouts.revision_versions(rollout)] == versions
+
+
+@then(
+    parsers.parse(
+        'the revision history of "{rollout}" holds {count:d} ReplicaSets, the newest on '
+        'version "{version}"'
+    )
+)
+def _(rollouts: Rollouts, rollout: str, count: int, version: str) -> None:
+    history = rollouts.wait_for_history_limit(rollout)
+    assert (len(history), history[-1][1]) == (count, version)

@@ -87,7 +87,7 @@ class ControlPlane:
     def build(self) -> Built:
         """Every component's binaries, built where the cache lacks them."""
         built = {}
-        for component in builds.COMPONENTS:
+        for component in builds.components(self.settings.rollouts_version):
             if not builds.is_built(component, self.settings.cache_dir):
                 self.report(f"{component.name} {component.version}: not in the cache, building")
             built[component.name] = builds.ensure_built(
@@ -204,7 +204,7 @@ class ControlPlane:
         )
         self.ensure_namespace(built, ROLLOUTS_NAMESPACE)
         self.report(
-            f"CRDs of Argo Rollouts {builds.ARGO_ROLLOUTS.version}, Istio "
+            f"CRDs of Argo Rollouts {self.settings.rollouts_version}, Istio "
             f"{builds.ISTIO.version} and Argo CD {builds.ARGO_CD_CRDS.version}: "
             f"established in {time.monotonic() - step:.1f}s"
         )

@@ -86,7 +86,7 @@ class Servers:
             env={"POD_NAMESPACE": ROLLOUTS_NAMESPACE},
         ):
             self.report(
-                f"rollouts-controller {builds.ARGO_ROLLOUTS.version}: healthy in "
+                f"rollouts-controller {self.settings.rollouts_version}: healthy in "
                 f"{time.monotonic() - step:.1f}s (metrics :{metrics}, healthz :{healthz})"
             )
 
