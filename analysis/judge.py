@@ -24,14 +24,15 @@ measurement, never an exception.
 
 from __future__ import annotations
 
+import importlib
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import ModuleType
 
 import numpy as np
-from scipy import stats
 
 from analysis.checks import (
     Check,
@@ -50,6 +51,12 @@ from analysis.errors import ArgumentError, QueryError
 from analysis.prometheus import FloatArray, Series, Source, describe_labels
 
 Key = tuple[tuple[str, str], ...]
+
+
+def _stats() -> ModuleType:
+    """``scipy.stats``, imported when a test first runs: importing it takes seconds on a small
+    machine, and every ``bgh`` command loads this module for ``bgh gate`` alone."""
+    return importlib.import_module("scipy.stats")
 
 
 class Phase(StrEnum):
@@ -264,7 +271,7 @@ def _mann_whitney(p: FloatArray, a: FloatArray, alternative: str) -> float:
     # Exact for small samples, where the normal approximation is poor and would claim
     # significance the data cannot carry.
     method = "exact" if min(p.size, a.size) <= 8 else "auto"
-    return _p(stats.mannwhitneyu(p, a, alternative=alternative, method=method))
+    return _p(_stats().mannwhitneyu(p, a, alternative=alternative, method=method))
 
 
 def _shifted(
@@ -412,7 +419,7 @@ def assess_ratio(
     diff = p_ratio - a_ratio
     ratio = math.nan if a_ratio == 0 else p_ratio / a_ratio
     table = [[round(pe), round(pt) - round(pe)], [round(ae), round(at) - round(ae)]]
-    p_value = _p(stats.fisher_exact(table, alternative="greater"))
+    p_value = _p(_stats().fisher_exact(table, alternative="greater"))
     c = condition
 
     def result(cls: Classification, reason: str) -> Assessment:
@@ -572,7 +579,7 @@ def assess_quantile(
             f"{bound:g}{unit}"
     cls, p_value = _shifted(
         c, direction, alpha=alpha, shift=shift, ratio=ratio,
-        test=lambda alternative: _p(stats.fisher_exact(table, alternative=alternative)))
+        test=lambda alternative: _p(_stats().fisher_exact(table, alternative=alternative)))
     if cls is not None:
         return result(cls, (
             f"whole-window {name} {qp:.4g}{unit} vs {qa:.4g}{unit} (x{ratio:.3g}, "

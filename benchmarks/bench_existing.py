@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -54,6 +55,16 @@ def main() -> None:
     shutil.copytree(ROOT / "gitops", work / "gitops")
     settings = load_settings(namespace=namespace, gitops_dir=work / "gitops")
     target = LocalTarget(settings)
+    # The long-lived cluster's own version file names its analysis server and Prometheus, as a
+    # real cluster's names its in-cluster ones: here, the ports this local target picked.
+    version_file = work / "gitops" / "envs" / "qa_version.yaml"
+    text = version_file.read_text()
+    for key, url in target.chart_values().items():
+        if not key.startswith("analysis."):
+            continue
+        field = key.removeprefix("analysis.")
+        text = re.sub(rf"(?m)^(  {field}: ).*$", rf"\g<1>{url}", text)
+    version_file.write_text(text)
     kubectl = target.kubectl()
     started = time.monotonic()
     DirectApply(target_for(settings)).deploy("qa")

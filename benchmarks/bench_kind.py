@@ -44,7 +44,7 @@ def main() -> None:
     nodes = NodeImageBuilder(docker, cache_dir=settings.cache_dir, report=print)
     images = LocalImages(nodes, services_dir=SERVICES_DIR, report=print)
     target = KindTarget(settings, report=print)
-    services = [(i.service, i.version, i.reference) for i in target.images]
+    services = list(target.images)
 
     nodes.build_binaries()
     listed = docker.run("image", "ls", "--format", "{{.Repository}}:{{.Tag}}").split()

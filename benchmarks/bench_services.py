@@ -149,11 +149,17 @@ class Stack:
 
     @classmethod
     def start(cls, bin_dir: Path, run_dir: Path) -> Stack:
-        ports = {name: free_port() for name in ("a", "b", "c", "c-metrics")}
+        ports = {name: free_port() for name in ("a", "b", "c", "a-ops", "b-ops", "c-ops")}
         base = {"HOST": "127.0.0.1", "FAULT_ERROR_RATE": "", "FAULT_LATENCY_MS": ""}
         b = Process("service-b", run_dir)
         b.start(
-            [str(bin_dir / "service-b")], env={**base, "PORT": str(ports["b"]), "VERSION": "1.1.0"}
+            [str(bin_dir / "service-b")],
+            env={
+                **base,
+                "PORT": str(ports["b"]),
+                "METRICS_PORT": str(ports["b-ops"]),
+                "VERSION": "1.1.0",
+            },
         )
         c = Process("service-c", run_dir)
         c.start(
@@ -161,7 +167,7 @@ class Stack:
             env={
                 **base,
                 "PORT": str(ports["c"]),
-                "METRICS_PORT": str(ports["c-metrics"]),
+                "METRICS_PORT": str(ports["c-ops"]),
                 "VERSION": "1.2.0",
             },
         )
@@ -171,12 +177,13 @@ class Stack:
             env={
                 **base,
                 "PORT": str(ports["a"]),
+                "METRICS_PORT": str(ports["a-ops"]),
                 "VERSION": "1.0.0",
                 "SERVICE_B_URL": f"http://127.0.0.1:{ports['b']}",
                 "SERVICE_C_ADDR": f"127.0.0.1:{ports['c']}",
             },
         )
-        for process, port in ((b, ports["b"]), (c, ports["c-metrics"]), (a, ports["a"])):
+        for process, port in ((b, ports["b-ops"]), (c, ports["c-ops"]), (a, ports["a-ops"])):
             wait_http_ok(
                 process, f"http://127.0.0.1:{port}/readyz", within=15, command=process.name
             )

@@ -94,6 +94,32 @@ ARGO_ROLLOUTS = Component(
     {"crds": "manifests/crds/*-crd.yaml"},
 )
 
+ARGO_ROLLOUTS_RELEASES = {
+    ARGO_ROLLOUTS.version: ARGO_ROLLOUTS,
+    **{
+        version: Component(
+            ARGO_ROLLOUTS.name,
+            ARGO_ROLLOUTS.module,
+            version,
+            ARGO_ROLLOUTS.binaries,
+            ARGO_ROLLOUTS.assets,
+            wrapper_name=f"argo-rollouts-{version}",
+        )
+        for version in versions.ARGO_ROLLOUTS_OTHERS
+    },
+}
+
+
+def argo_rollouts(version: str) -> Component:
+    """The Argo Rollouts build of ``version``: the pinned one or one of the others."""
+    if version not in ARGO_ROLLOUTS_RELEASES:
+        raise ConfigError(
+            f"no pinned build of Argo Rollouts {version}; expected one of "
+            f"{', '.join(ARGO_ROLLOUTS_RELEASES)}"
+        )
+    return ARGO_ROLLOUTS_RELEASES[version]
+
+
 # CRD-only components: no binaries, only data files from the pinned upstream module.
 ISTIO = Component(
     "istio",
@@ -110,6 +136,12 @@ ARGO_CD_CRDS = Component(
 )
 
 COMPONENTS: tuple[Component, ...] = (ETCD, KUBERNETES, KWOK, ARGO_ROLLOUTS, ISTIO, ARGO_CD_CRDS)
+
+
+def components(rollouts_version: str) -> tuple[Component, ...]:
+    """``COMPONENTS`` with the Argo Rollouts build of ``rollouts_version``."""
+    rollouts = argo_rollouts(rollouts_version)
+    return tuple(rollouts if c is ARGO_ROLLOUTS else c for c in COMPONENTS)
 
 # Argo CD itself, built only when the local target runs it (`bgh up --with-argocd`): the one
 # multi-call binary of cmd/main.go (ARGOCD_BINARY_NAME picks the component, as upstream's

@@ -47,7 +47,8 @@ StateOption = Annotated[
 
 def _report(started: float) -> Callable[[str], None]:
     def report(line: str) -> None:
-        console.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {line}")
+        # soft_wrap: a long line (a table row, a path) stays one line, whatever the width.
+        console.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {line}", soft_wrap=True)
 
     return report
 
@@ -69,11 +70,24 @@ def up(
             "repository seeded from gitops/ (BGH_LOCAL__ARGOCD=true).",
         ),
     ] = False,
+    rollouts_version: Annotated[
+        str | None,
+        typer.Option(
+            "--rollouts-version",
+            help="Local target: run this Argo Rollouts release instead of the pinned one, "
+            "built once into the cache (BGH_ROLLOUTS_VERSION; e.g. v1.9.3).",
+        ),
+    ] = None,
 ) -> None:
     """Bring the target up: build what is missing, start the control plane and Argo Rollouts."""
 
     def act() -> None:
-        chosen = _target(target, state_dir, local={"argocd": True} if with_argocd else None)
+        chosen = _target(
+            target,
+            state_dir,
+            local={"argocd": True} if with_argocd else None,
+            rollouts_version=rollouts_version,
+        )
         if with_argocd and chosen.name != "local":
             raise ConfigError(
                 f"--with-argocd is for the local target; the {chosen.name} target "
@@ -198,7 +212,11 @@ def bump(
         str | None, typer.Option("--root-version", help="Also set rootVersion, e.g. v2.2.0.")
     ] = None,
     greeting: Annotated[
-        str | None, typer.Option("--greeting", help="Gateway A's page greeting (UTF-8).")
+        str | None,
+        typer.Option(
+            "--greeting",
+            help="Override the text of gateway A's greeting (UTF-8), on builds that have one.",
+        ),
     ] = None,
     commit: Annotated[bool, typer.Option("--commit", help="git commit the file alone.")] = False,
     push: Annotated[
@@ -287,7 +305,10 @@ def run_command(
         typer.Option("-k", help='Only scenarios matching this pytest expression (e.g. "undo").'),
     ] = None,
     reports: Annotated[
-        Path, typer.Option("--reports", help="Where runbooks.xml and runbooks.html go.")
+        Path,
+        typer.Option(
+            "--reports", help="Where runbooks.html, runbooks.xml and runbooks.cucumber.json go."
+        ),
     ] = Path("reports"),
 ) -> None:
     """Run the runbooks in features/ against the target; JUnit XML and HTML reports."""

@@ -56,7 +56,7 @@ class DirectApply:
             env,
             helm=helm_binary(settings, self.report),
             namespace=namespace,
-            flavour=self.target.chart_flavour,
+            values=self.target.chart_values(),
         )
         found = problems(objects, versions)
         if found:

@@ -6,6 +6,7 @@ expected, what was last seen, and where to look. Callers chain the cause (``rais
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -21,42 +22,85 @@ class NotFound(HarnessError):
     """An object the user named does not exist; the message lists the ones that do."""
 
 
+@dataclass(frozen=True)
+class Excursion:
+    """A stretch of a wait through a state that looks failed but that the controller recovers
+    from (a Rollout Degraded by ProgressDeadlineExceeded without progressDeadlineAbort).
+
+    ``started`` is seconds after the wait began; ``seconds`` how long it lasted, None while it
+    was still going on when the wait ended.
+    """
+
+    reason: str
+    started: float
+    seconds: float | None
+
+    def __str__(self) -> str:
+        lasted = f"for {self.seconds:.1f}s" if self.seconds is not None else "until the end"
+        return f"at {self.started:.1f}s {lasted}: {self.reason}"
+
+
+def _excursion_lines(excursions: tuple[Excursion, ...]) -> str:
+    return "".join(f"\n  waited through: {e}" for e in excursions)
+
+
 class WaitTimeout(HarnessError):
     """A wait's deadline passed before its condition held; the message shows the last state seen.
 
     ``what`` names the wait (the object and what it waited for), ``within`` its deadline in
-    seconds and ``last_seen`` the last state it observed, in one line.
+    seconds, ``last_seen`` the last state it observed, in one line, and ``excursions`` the
+    recoverable failures it waited through.
     """
 
     def __init__(
-        self, what: str, *, within: float, last_seen: str, expecting: str | None = None
+        self,
+        what: str,
+        *,
+        within: float,
+        last_seen: str,
+        expecting: str | None = None,
+        excursions: tuple[Excursion, ...] = (),
     ) -> None:
         ending = f"did not become {expecting}" if expecting else "not met"
-        super().__init__(f"{what}: {ending} within {within:.0f}s.\n  last seen: {last_seen}")
+        super().__init__(
+            f"{what}: {ending} within {within:.0f}s.\n  last seen: {last_seen}"
+            + _excursion_lines(excursions)
+        )
         self.what = what
         self.within = within
         self.last_seen = last_seen
         self.expecting = expecting
+        self.excursions = excursions
 
 
 class FailFast(HarnessError):
     """A wait stopped before its deadline: the state it waited for can no longer come.
 
-    ``reason`` says why (what the wait's ``fail_if`` saw), ``last_seen`` the state in one line
-    and ``last`` the object itself.
+    ``reason`` says why (what the wait's ``fail_if`` saw), ``last_seen`` the state in one line,
+    ``last`` the object itself and ``excursions`` the recoverable failures it waited through
+    before this final one.
     """
 
     def __init__(
-        self, what: str, *, reason: str, elapsed: float, last_seen: str, last: object = None
+        self,
+        what: str,
+        *,
+        reason: str,
+        elapsed: float,
+        last_seen: str,
+        last: object = None,
+        excursions: tuple[Excursion, ...] = (),
     ) -> None:
         super().__init__(
             f"{what}: gave up after {elapsed:.1f}s: {reason}\n  last seen: {last_seen}"
+            + _excursion_lines(excursions)
         )
         self.what = what
         self.reason = reason
         self.elapsed = elapsed
         self.last_seen = last_seen
         self.last = last
+        self.excursions = excursions
 
 
 class RolloutFailed(FailFast):

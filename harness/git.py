@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 from harness.argocd import ARGOCD_NAMESPACE, IN_CLUSTER
@@ -82,12 +83,20 @@ class GitRepository:
     def exists(self) -> bool:
         return (self.bare / "HEAD").is_file() and (self.work / ".git").is_dir()
 
-    def seed(self, source: Path, *, suffix: str = "", namespace: str | None = None) -> str:
+    def seed(
+        self,
+        source: Path,
+        *,
+        suffix: str = "",
+        namespace: str | None = None,
+        parameters: Mapping[str, str] | None = None,
+    ) -> str:
         """A fresh repository holding ``source`` (a ``gitops/`` tree) as ``gitops/``, committed
         and pushed; returns the commit. Every Application's ``repoURL`` becomes this repository.
         ``suffix`` is appended to every Application's name (so two copies can live in one Argo CD)
         and ``namespace`` replaces the destination namespace of the Applications that deploy into
-        the cluster Argo CD runs in (the root keeps ``argocd``)."""
+        the cluster Argo CD runs in (the root keeps ``argocd``); those of them that render a Helm
+        chart also get ``parameters`` (a target's ``chart_values``) as helm parameters."""
         if not (source / "app-of-apps").is_dir():
             raise ConfigError(
                 f"{source} is not a gitops tree: it has no app-of-apps/ (expected the project's "
@@ -102,7 +111,7 @@ class GitRepository:
         git(self.work, "config", "user.email", "bgh@localhost")
         shutil.copytree(source, self.gitops_dir)
         for file in sorted(self.gitops_dir.glob("app*/**/*.yaml")):  # app-of-apps/ and apps/
-            _rewrite_applications(file, self.url, suffix, namespace)
+            _rewrite_applications(file, self.url, suffix, namespace, parameters or {})
         git(self.work, "add", "--all")
         git(self.work, "commit", "--quiet", "-m", f"Seed from {source}")
         return self.push()
@@ -119,7 +128,9 @@ class GitRepository:
         return head(self.work)
 
 
-def _rewrite_applications(file: Path, url: str, suffix: str, namespace: str | None) -> None:
+def _rewrite_applications(
+    file: Path, url: str, suffix: str, namespace: str | None, parameters: Mapping[str, str]
+) -> None:
     """Point the Applications in ``file`` at ``url``, keeping comments and order."""
     yaml = round_trip_yaml()
     text = file.read_text()
@@ -139,12 +150,19 @@ def _rewrite_applications(file: Path, url: str, suffix: str, namespace: str | No
             doc["metadata"]["name"] = f"{doc['metadata']['name']}-{suffix}"
             changed = True
         destination = spec.get("destination") or {}
-        if (
-            namespace
-            and destination.get("server") == IN_CLUSTER
+        here = (
+            destination.get("server") == IN_CLUSTER
             and destination.get("namespace") != ARGOCD_NAMESPACE
-        ):
+        )
+        if namespace and here:
             destination["namespace"] = namespace
+            changed = True
+        helm = (spec.get("source") or {}).get("helm")
+        if parameters and here and isinstance(helm, dict):
+            given = {str(p["name"]): p for p in helm.get("parameters") or []}
+            for name, value in parameters.items():
+                given[name] = {"name": name, "value": value}
+            helm["parameters"] = list(given.values())
             changed = True
     if changed:
         out = io.StringIO()

@@ -227,13 +227,19 @@ class GitOps:
         return objects
 
     def render(
-        self, env: str, *, helm: Path, namespace: str | None = None, flavour: str = "default"
+        self,
+        env: str,
+        *,
+        helm: Path,
+        namespace: str | None = None,
+        values: Mapping[str, str] | None = None,
     ) -> list[dict[str, Any]]:
-        """Every object the environment's child Applications render, in apply order."""
+        """Every object the environment's child Applications render, in apply order; ``values``
+        are set on every chart after the Applications' own (a target's ``chart_values``)."""
         objects: list[dict[str, Any]] = []
         for app in self.applications(env):
             objects.extend(
-                _helm_template(helm, app, namespace=namespace or app.namespace, flavour=flavour)
+                _helm_template(helm, app, namespace=namespace or app.namespace, values=values or {})
             )
         return sorted(objects, key=_apply_rank)
 
@@ -432,12 +438,12 @@ def _application(root: Path, file: Path, doc: Mapping[str, Any]) -> ChildApplica
 
 
 def _helm_template(
-    helm: Path, app: ChildApplication, *, namespace: str, flavour: str
+    helm: Path, app: ChildApplication, *, namespace: str, values: Mapping[str, str]
 ) -> list[dict[str, Any]]:
     argv = [str(helm), "template", app.release, str(app.chart), "--namespace", namespace]
     for value_file in app.value_files:
         argv += ["--values", str(value_file)]
-    for key, value in {**app.parameters, "flavour": flavour}.items():
+    for key, value in {**app.parameters, **values}.items():
         argv += ["--set", f"{key}={value}"]
     result = subprocess.run(argv, capture_output=True, text=True, check=False)
     if result.returncode != 0:

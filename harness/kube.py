@@ -121,7 +121,8 @@ class Rollout:
     generation: int
     observed_generation: str
     annotations: Mapping[str, str]
-    replicas: int
+    spec_replicas: int
+    progress_deadline_abort: bool
     paused: bool
     restart_at: str | None
     images: Mapping[str, str]
@@ -168,6 +169,7 @@ class ReplicaSet:
     available_replicas: int
     annotations: Mapping[str, str]
     template: Mapping[str, Any] = field(repr=False, compare=False)
+    created: str = ""  # metadata.creationTimestamp, RFC 3339 in UTC, whole seconds
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,7 @@ class Pod:
     ports: Mapping[str, int] = field(default_factory=dict)  # container port name -> number
     readiness_port: str = ""  # the readinessProbe's httpGet port, a number or a port name
     termination_grace_seconds: int = 30
+    node: str = ""  # spec.nodeName: where the scheduler put it, "" while unscheduled
 
 
 @dataclass(frozen=True)
@@ -244,7 +247,8 @@ def rollout_from(obj: Mapping[str, Any]) -> Rollout:
         generation=int(meta.get("generation") or 0),
         observed_generation=str(status.get("observedGeneration", "")),
         annotations=dict(meta.get("annotations") or {}),
-        replicas=int(spec["replicas"]) if spec.get("replicas") is not None else 1,
+        spec_replicas=int(spec["replicas"]) if spec.get("replicas") is not None else 1,
+        progress_deadline_abort=bool(spec.get("progressDeadlineAbort", False)),
         paused=bool(spec.get("paused", False)),
         restart_at=spec.get("restartAt"),
         images={c["name"]: c.get("image", "") for c in _containers(pod_spec)},
@@ -300,6 +304,7 @@ def replica_set_from(obj: Mapping[str, Any]) -> ReplicaSet:
         available_replicas=int(status.get("availableReplicas") or 0),
         annotations=annotations,
         template=spec.get("template") or {},
+        created=str(meta.get("creationTimestamp") or ""),
     )
 
 
@@ -355,6 +360,7 @@ def pod_from(obj: Mapping[str, Any]) -> Pod:
         ports=ports,
         readiness_port=readiness_port,
         termination_grace_seconds=int(spec.get("terminationGracePeriodSeconds") or 30),
+        node=str(spec.get("nodeName") or ""),
     )
 
 
@@ -583,8 +589,11 @@ class Kube:
         *,
         content_type: str = MERGE_PATCH,
         subresource: str | None = None,
+        namespace: str | None = None,
     ) -> dict[str, Any]:
-        path = kind.path(self.namespace, name) + (f"/{subresource}" if subresource else "")
+        """PATCH one object of this namespace, or of ``namespace`` when given."""
+        where = namespace or self.namespace
+        path = kind.path(where, name) + (f"/{subresource}" if subresource else "")
         result: dict[str, Any] = self._call("PATCH", path, body=body, content_type=content_type)
         return result
 

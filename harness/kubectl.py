@@ -89,6 +89,24 @@ class Kubectl:
             argv.append("--dry-run=server")
         return self.run(*argv, stdin=yaml.safe_dump_all(placed, sort_keys=False))
 
+    def apply_manifest(self, text: str, *, namespace: str, source: str = "manifest") -> str:
+        """Server-side apply every document of a multi-document YAML manifest into
+        ``namespace`` (an AnalysisTemplate, a Rollout and its Services, ...); ``source`` names
+        the text in errors."""
+        try:
+            documents = [d for d in yaml.safe_load_all(text) if d is not None]
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+        for index, document in enumerate(documents, start=1):
+            if not isinstance(document, dict) or not {"apiVersion", "kind"} <= set(document):
+                raise ConfigError(
+                    f"{source}: document {index} is not a Kubernetes object; expected a "
+                    "mapping with apiVersion, kind and metadata.name"
+                )
+        if not documents:
+            raise ConfigError(f"{source}: no object to apply (empty manifest)")
+        return self.apply(documents, namespace=namespace)
+
     def ensure_namespace(self, namespace: str) -> None:
         """Create ``namespace`` unless it exists, labelled for Istio's sidecar injection: the
         demo system's routes only apply to pods with a sidecar, in every namespace it runs in.

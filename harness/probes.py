@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -175,6 +176,21 @@ class Gateway:
         self.timeout = timeout
         self.request_timeout = request_timeout
         self.last: collections.deque[Answer] = collections.deque(maxlen=50)
+        # What every probe saw, numbered, for a report to show per step (``seen_since``).
+        self.seen: collections.deque[tuple[int, str]] = collections.deque(maxlen=500)
+        self._probes = itertools.count(1)
+
+    def _saw(self, line: str) -> None:
+        self.seen.append((next(self._probes), line))
+
+    @property
+    def mark(self) -> int:
+        """The number of the last probe so far; ``seen_since(mark)`` gives what came after."""
+        return self.seen[-1][0] if self.seen else 0
+
+    def seen_since(self, mark: int) -> list[str]:
+        """What each probe after ``mark`` saw, oldest first (the last 500 at most)."""
+        return [line for number, line in self.seen if number > mark]
 
     def read(self, side: Side) -> Answer:
         """One request through ``side``; never raises for what the gateway answered."""
@@ -191,23 +207,34 @@ class Gateway:
 
         answers = asyncio.run(both())
         self.last.extend(answers)
+        for answer in answers:
+            self._saw(answer.describe())
         return dict(zip(sides, answers, strict=True))
+
+    def wait_for_answers(
+        self, sides: Sequence[Side] = (Side.ACTIVE, Side.PREVIEW), *, within: float | None = None
+    ) -> dict[Side, Answer]:
+        """Ask until gateway A answers 200 through every side in the same round; returns that
+        round's answers. A Rollout is Healthy once its pods are available; their processes, the
+        Services' endpoints and (on a real cluster) kube-proxy's rules follow a moment later, and
+        until then a call may be refused."""
+        within = self.timeout if within is None else within
+        answers, met = poll(
+            lambda: self.read_versions(sides),
+            lambda round_: all(a.ok for a in round_.values()),
+            within=within,
+        )
+        if not met:
+            last = "\n  ".join(a.describe() for a in answers.values())
+            raise ProbeError(
+                f"gateway A did not answer 200 through {' and '.join(sides)} within "
+                f"{within:g}s.\n  last answers:\n  {last}"
+            )
+        return answers
 
     def unanswered(self) -> dict[Side, str]:
         """Each side that did not answer 200 through gateway A, with what it answered."""
         return {s: a.describe() for s, a in self.read_versions().items() if not a.ok}
-
-    def wait_until_answering(self, *, within: float | None = None) -> None:
-        """Ask until gateway A answers 200 through both Services. A Rollout is Healthy once its
-        pods are available; on a real cluster the Services' endpoints and kube-proxy's rules
-        follow a moment later, and until then a call may be refused."""
-        within = self.timeout if within is None else within
-        unanswered, met = poll(self.unanswered, lambda left: left == {}, within=within)
-        if not met:
-            raise ProbeError(
-                f"gateway A did not answer 200 through both Services within {within:g}s.\n  "
-                + "\n  ".join(f"{side}: {answer}" for side, answer in unanswered.items())
-            )
 
     def read_page(self, side: Side) -> tuple[int | None, str]:
         """Gateway A's page (``GET /``) through ``side``: status (None: no answer) and text."""
@@ -224,10 +251,14 @@ class Gateway:
         """Ask until gateway A's page through ``side`` answers 200 with ``text`` on it (or, with
         ``present=False``, without it); returns the page."""
         within = self.timeout if within is None else within
+        def read() -> tuple[int | None, str]:
+            status, page = self.read_page(side)
+            shown = "shows" if text in page else "does not show"
+            self._saw(f"{side}: page HTTP {status}, {shown} {text!r}")
+            return status, page
+
         (status, page), met = poll(
-            lambda: self.read_page(side),
-            lambda answer: answer[0] == 200 and (text in answer[1]) == present,
-            within=within,
+            read, lambda answer: answer[0] == 200 and (text in answer[1]) == present, within=within
         )
         if not met:
             shown = "show" if present else "stop showing"

@@ -9,37 +9,56 @@ user sees.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime
 import enum
 import json
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from harness import kube
-from harness.errors import FailFast, HarnessError, NotFound, RolloutFailed, WaitTimeout
+from harness.errors import (
+    Expired,
+    FailFast,
+    HarnessError,
+    NotFound,
+    RolloutFailed,
+    Unreachable,
+    WaitTimeout,
+)
 from harness.kube import (
+    ANALYSIS_RUN,
     HASH_LABEL,
     JSON_PATCH,
     MERGE_PATCH,
     REPLICA_SET,
     ROLLOUT,
+    AnalysisRun,
     AnalysisRunRef,
     Conflict,
     Kube,
+    Pod,
     ReplicaSet,
     Resource,
     Rollout,
     replica_set_from,
 )
-from harness.waits import Clock, Waited, wait_for
+from harness.waits import Clock, Deadline, Waited, wait_for
 from harness.words import parse_word
 
 EPHEMERAL_METADATA = "rollout.argoproj.io/ephemeral-metadata"
 """The annotation on a ReplicaSet naming the labels and annotations the controller put on its
 template from activeMetadata / previewMetadata."""
+
+# The Rollouts controller records events through client-go's recorder, whose spam filter keeps
+# at most this many events of one type per object, then one per five minutes
+# (k8s.io/client-go tools/record: defaultSpamBurst, defaultSpamQPS). A Rollout that lives
+# across many releases (a long-lived namespace) soon has its events dropped.
+EVENT_SPAM_BURST = 25
 
 
 class AnalysisPhase(enum.StrEnum):
@@ -54,6 +73,23 @@ class AnalysisPhase(enum.StrEnum):
     def parse(cls, word: str) -> AnalysisPhase:
         """The phase named by ``word``; a harness error (not ValueError) names the valid words."""
         return parse_word(cls, word, "analysis phase")
+
+
+# How long the three-way revision check is retried (upstream's e2e: 3 s; more on a loaded machine).
+SELECTOR_LAG = 10.0
+
+
+class Gate(enum.StrEnum):
+    """When a blue-green AnalysisRun runs: ``prePromotionAnalysis`` before the active Service
+    switches, ``postPromotionAnalysis`` after it and before the new ReplicaSet becomes stable."""
+
+    PRE_PROMOTION = "pre-promotion"
+    POST_PROMOTION = "post-promotion"
+
+    @classmethod
+    def parse(cls, word: str) -> Gate:
+        """The gate named by ``word``; a harness error (not ValueError) names the valid words."""
+        return parse_word(cls, word, "analysis gate")
 
 
 class Phase(enum.StrEnum):
@@ -103,7 +139,7 @@ def calculate_phase(rollout: Rollout) -> tuple[Phase, str]:
         return Phase.PAUSED, rollout.pause_conditions[0].reason
     if rollout.restart_at is not None and rollout.restart_at != rollout.restarted_at:
         return Phase.PROGRESSING, "rollout is restarting"
-    if rollout.updated_replicas < rollout.replicas:
+    if rollout.updated_replicas < rollout.spec_replicas:
         return Phase.PROGRESSING, "more replicas need to be updated"
     if rollout.available_replicas < rollout.updated_replicas:
         return Phase.PROGRESSING, "updated replicas are still becoming available"
@@ -185,9 +221,13 @@ class Rollouts:
         clock: Clock | None = None,
         now: Callable[[], datetime.datetime] | None = None,
         first_revision: Mapping[str, int] | None = None,
+        events_after: int = 0,
     ) -> None:
         self.kube = kube_client
         self.first_revision = dict(first_revision or {})
+        # Events written at or before this resourceVersion belong to earlier work on a
+        # long-lived namespace; the event readers ignore them.
+        self.events_after = events_after
         self.namespace = kube_client.namespace
         self.timeout = timeout
         self.clock = clock
@@ -202,7 +242,14 @@ class Rollouts:
             clock=self.clock,
             now=self.now,
             first_revision=first_revision,
+            events_after=self.events_after,
         )
+
+    def events_mark(self) -> int:
+        """The namespace's Event list version now: pass it as ``events_after`` to ignore
+        every Event written so far (a long-lived namespace's history)."""
+        _, version = self.kube.list(kube.EVENT)
+        return int(version) if version.isdigit() else 0
 
     def _absolute(self, name: str, revision: int) -> int:
         return revision + self.first_revision.get(name, 1) - 1
@@ -254,15 +301,47 @@ class Rollouts:
                 found[name] = f"{current.value}: {message}" if message else current.value
         return found
 
-    def revision_mismatches(self, name: str, *, active: int, preview: int) -> list[str]:
+    def revision_mismatches(
+        self, name: str, *, active: int, preview: int | None = None
+    ) -> list[str]:
         """Where the three-way check fails: status selector, Service selector and the hash of
-        the ReplicaSet with the revision asked for must be one and the same."""
+        the ReplicaSet with the revision asked for must be one and the same (``preview=None``:
+        the active Service only)."""
         return [
             f"{r.service} (revision {r.revision}): status selector {r.status_selector or '-'}, "
             f"Service selector {r.service_selector or '-'}, ReplicaSet {r.replica_set_hash or '-'}"
             for r in self.revisions(name, active=active, preview=preview)
-            if not r.agree
+            if r is not None and not r.agree
         ]
+
+    def wait_for_revisions(
+        self,
+        name: str,
+        *,
+        active: int,
+        preview: int | None = None,
+        within: float = SELECTOR_LAG,
+    ) -> list[str]:
+        """Block until the three-way check agrees (``revision_mismatches`` is empty), re-checked
+        on each change of the Rollout; the mismatches still there at the deadline, or none.
+
+        The status selectors are read back from the Services after they are switched, so right
+        after a phase is reached they may lag: upstream's e2e retries this same check for 3 s
+        ("switching the active service selector lags behind the Degraded/Promotion event",
+        test/fixtures/then.go ``verifyBlueGreenSelectorRevision``).
+        """
+        found: list[str] = []
+
+        def agree(_: Rollout) -> bool:
+            found[:] = self.revision_mismatches(name, active=active, preview=preview)
+            return not found
+
+        expecting = f"revision {active} on active" + (
+            f" and {preview} on preview" if preview is not None else ""
+        )
+        with contextlib.suppress(WaitTimeout):
+            self.wait_for(name, agree, expecting=expecting, within=within)
+        return found
 
     def selector_disagreements(self) -> list[str]:
         """Every Rollout whose status selectors differ from its Services' selectors."""
@@ -282,6 +361,56 @@ class Rollouts:
                         f'"{service}", whose selector has {live or "-"}'
                     )
         return found
+
+    def wait_for_history_limit(
+        self, name: str, *, within: float | None = None
+    ) -> list[tuple[int, str]]:
+        """Block until the controller has deleted the old ReplicaSets its
+        ``revisionHistoryLimit`` lets it delete now; ``revision_versions`` then.
+
+        rollout/sync.go ``reconcileRevisionHistoryLimit``, run on every reconcile: of the
+        ReplicaSets neither current nor stable, as many as exceed the limit (default 10) are
+        taken oldest first by creation time, ties (whole seconds) by name, and each one scaled
+        to 0 is deleted (once its pods are gone); one that still has replicas is skipped, not
+        replaced by a newer one.
+        The trim comes on a reconcile after the one that made the new ReplicaSet stable, so
+        right after Healthy there may be one too many. Watches the ReplicaSets for deletions.
+        """
+        rollout = self.read(name)
+        limit = int((rollout.raw.get("spec") or {}).get("revisionHistoryLimit", 10))
+        kept = {rollout.current_hash, rollout.stable_hash}
+        selector = self._selector(name)
+        deadline = Deadline(
+            within if within is not None else self.timeout, self.clock or time.monotonic
+        )
+        while True:
+            _, version = self.kube.list(kube.REPLICA_SET, label_selector=selector)
+            old = sorted(
+                (rs for rs in self.replica_sets(name) if rs.pod_template_hash not in kept),
+                key=lambda rs: (rs.created, rs.name),
+            )
+            # Scaled to 0 but with pods still going (status.replicas > 0) is deleted once they
+            # are gone; only a ReplicaSet asked to keep replicas holds the trim back.
+            deletable = [rs.name for rs in old[: max(0, len(old) - limit)] if rs.replicas == 0]
+            if not deletable:
+                return self.revision_versions(name)
+            if deadline.expired():
+                raise WaitTimeout(
+                    f'Rollout "{name}" in namespace "{self.namespace}"',
+                    within=deadline.seconds,
+                    last_seen=f"revisionHistoryLimit {limit}, not deleted yet: "
+                    + ", ".join(deletable),
+                    expecting="its history trimmed to revisionHistoryLimit",
+                )
+            with contextlib.suppress(Expired, Unreachable):
+                for event, _ in self.kube.watch(
+                    kube.REPLICA_SET,
+                    resource_version=version,
+                    timeout_seconds=max(1, math.ceil(deadline.left())),
+                    label_selector=selector,
+                ):
+                    if event == "DELETED":
+                        break
 
     def revision_versions(self, name: str) -> list[tuple[int, str]]:
         """(revision, image tag) of every ReplicaSet the Rollout keeps, oldest first: the
@@ -318,24 +447,44 @@ class Rollouts:
             clock=self.clock or time.monotonic,
         ).value
 
-    def event_reasons(self, name: str, *, only: Iterable[str] | None = None) -> list[str]:
-        """The reasons of the Rollout's events, oldest first (``only``: just these reasons)."""
-        wanted = set(only) if only is not None else None
+    def _events(self, name: str) -> list[dict[str, Any]]:
         items, _ = self.kube.list(kube.EVENT)
-        mine = [
+        return [
             e
             for e in items
             if (e.get("involvedObject") or {}).get("kind") == "Rollout"
             and (e.get("involvedObject") or {}).get("name") == name
-            and (wanted is None or e.get("reason") in wanted)
         ]
 
-        def when(event: Mapping[str, Any]) -> tuple[str, int]:
-            stamp = str(event.get("lastTimestamp") or event.get("eventTime") or "")
-            version = str((event.get("metadata") or {}).get("resourceVersion") or "0")
-            return stamp, int(version) if version.isdigit() else 0
+    def event_reasons(self, name: str, *, only: Iterable[str] | None = None) -> list[str]:
+        """The reasons of the Rollout's events since ``events_after``, oldest first (``only``:
+        just these reasons). An event seen again is one Event whose count and lastTimestamp
+        grow, so it sorts where it was last seen."""
+        wanted = set(only) if only is not None else None
 
+        def version(event: Mapping[str, Any]) -> int:
+            raw = str((event.get("metadata") or {}).get("resourceVersion") or "0")
+            return int(raw) if raw.isdigit() else 0
+
+        def when(event: Mapping[str, Any]) -> tuple[str, int]:
+            return str(event.get("lastTimestamp") or event.get("eventTime") or ""), version(event)
+
+        mine = [
+            e
+            for e in self._events(name)
+            if version(e) > self.events_after and (wanted is None or e.get("reason") in wanted)
+        ]
         return [str(e.get("reason", "")) for e in sorted(mine, key=when)]
+
+    def events_recorded(self, name: str) -> int:
+        """How many Normal events the controller has recorded for this Rollout object (the
+        counts of its Events summed): from ``EVENT_SPAM_BURST`` on, it may be dropping them."""
+        uid = self.kube.get(ROLLOUT, name)["metadata"]["uid"]
+        return sum(
+            int(e.get("count") or 1)
+            for e in self._events(name)
+            if (e.get("involvedObject") or {}).get("uid") == uid and e.get("type") == "Normal"
+        )
 
     def read_status(self, name: str) -> tuple[Phase, str]:
         """What ``kubectl argo rollouts status`` would print: phase and message."""
@@ -358,9 +507,18 @@ class Rollouts:
         ]
         return sorted(owned, key=lambda rs: rs.revision or 0)
 
-    def revisions(self, name: str, *, active: int, preview: int) -> tuple[Revisions, Revisions]:
-        """The three-way selector check for the active and the preview Service."""
+    def revisions(
+        self, name: str, *, active: int, preview: int | None = None
+    ) -> tuple[Revisions, Revisions | None]:
+        """The three-way selector check for the active and (when ``preview`` is given) the
+        preview Service; asking for a preview of a Rollout without a previewService is an
+        error rather than a check that cannot fail."""
         rollout = self.read(name)
+        if preview is not None and not rollout.preview_service:
+            raise NotFound(
+                f'Rollout "{name}" has no previewService; check its active revision only '
+                "(preview=None)"
+            )
         by_revision = self._history(name)
 
         def check(service: str, status_selector: str, revision: int) -> Revisions:
@@ -376,8 +534,67 @@ class Rollouts:
 
         return (
             check(rollout.active_service, rollout.active_selector, active),
-            check(rollout.preview_service, rollout.preview_selector, preview),
+            check(rollout.preview_service, rollout.preview_selector, preview)
+            if preview is not None
+            else None,
         )
+
+    def stable_revision(self, name: str) -> int:
+        """The revision of the ReplicaSet ``status.stableRS`` names; NotFound before there is
+        one."""
+        stable = self.read(name).stable_hash
+        for rs in self.replica_sets(name):
+            if stable and rs.pod_template_hash == stable and rs.revision is not None:
+                return rs.revision
+        raise NotFound(f'Rollout "{name}" has no stable ReplicaSet yet (status.stableRS empty)')
+
+    def pods_by_revision(self, name: str) -> dict[int, list[Pod]]:
+        """The Rollout's pods that are not terminating, by the revision of their ReplicaSet
+        (matched through the pod-template hash label); revisions without pods are left out."""
+        hashes = {rs.pod_template_hash: rs.revision or 0 for rs in self.replica_sets(name)}
+        items, _ = self.kube.list(kube.POD, label_selector=self._selector(name))
+        found: dict[int, list[Pod]] = {}
+        for pod in (kube.pod_from(item) for item in items):
+            revision = hashes.get(pod.labels.get(HASH_LABEL, ""))
+            if revision is not None and not pod.deleting:
+                found.setdefault(revision, []).append(pod)
+        return dict(sorted(found.items()))
+
+    def analysis_runs(self, name: str) -> list[AnalysisRun]:
+        """The AnalysisRuns the Rollout owns, oldest first."""
+        uid = self.kube.get(ROLLOUT, name)["metadata"]["uid"]
+        items, _ = self.kube.list(ANALYSIS_RUN)
+        owned = [
+            item
+            for item in items
+            if any(o.get("uid") == uid for o in item["metadata"].get("ownerReferences") or [])
+        ]
+        owned.sort(key=lambda item: str(item["metadata"].get("creationTimestamp", "")))
+        return [kube.analysis_run_from(item) for item in owned]
+
+    def wait_for_analysis_run_running(
+        self, run: str, *, within: float | None = None
+    ) -> AnalysisRun:
+        """Block until AnalysisRun ``run`` is Running; one that ended already fails fast."""
+        ended = {p.value for p in AnalysisPhase}
+        return wait_for(
+            Resource(self.kube, ANALYSIS_RUN, kube.analysis_run_from),
+            run,
+            lambda r: r.phase == "Running",
+            what=f"AnalysisRun {self.namespace}/{run}: Running",
+            describe=lambda r: (
+                f"phase={r.phase or '-'}" + (f', message="{r.message}"' if r.message else "")
+            ),
+            fail_if=lambda r: f"it ended {r.phase}: {r.message}" if r.phase in ended else None,
+            within=within if within is not None else self.timeout,
+            clock=self.clock or time.monotonic,
+        ).value
+
+    def _selector(self, name: str) -> str | None:
+        labels = ((self.kube.get(ROLLOUT, name).get("spec") or {}).get("selector") or {}).get(
+            "matchLabels"
+        ) or {}
+        return ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or None
 
     # -- operations (kubectl argo rollouts ...) --------------------------------------------
 
@@ -506,6 +723,7 @@ class Rollouts:
         *,
         expecting: str,
         fail_if: Callable[[Rollout], str | None] | None = None,
+        excursion: Callable[[Rollout], str | None] | None = None,
         within: float | None = None,
     ) -> Waited[Rollout]:
         within = within if within is not None else self.timeout
@@ -520,9 +738,14 @@ class Rollouts:
                     elapsed=ended.elapsed,
                     last_seen=ended.last_seen,
                     last=ended.last,
+                    excursions=ended.excursions,
                 )
             return WaitTimeout(
-                where, within=ended.within, last_seen=ended.last_seen, expecting=expecting
+                where,
+                within=ended.within,
+                last_seen=ended.last_seen,
+                expecting=expecting,
+                excursions=ended.excursions,
             )
 
         return wait_for(
@@ -533,20 +756,29 @@ class Rollouts:
             describe=describe,
             within=within,
             fail_if=fail_if,
+            excursion=excursion,
             error=failed,
             clock=self.clock or time.monotonic,
         )
 
     def wait_for_phase(self, name: str, phase: Phase, *, within: float | None = None) -> Rollout:
-        """Block until the plugin would show ``phase``; Degraded (when not awaited) fails fast."""
+        """Block until the plugin would show ``phase``. A final Degraded (when not awaited)
+        fails fast; one the controller recovers from is waited through and reported."""
+        return self.waited_for_phase(name, phase, within=within).value
 
+    def waited_for_phase(
+        self, name: str, phase: Phase, *, within: float | None = None
+    ) -> Waited[Rollout]:
+        """``wait_for_phase``, returning what the wait observed: how long it took and every
+        excursion through a recoverable Degraded (when, why, how long)."""
         return self.wait_for(
             name,
             lambda r: phase_of(r)[0] is phase,
             expecting=phase.value,
             fail_if=lambda r: _gives_up_on(phase, r),
+            excursion=lambda r: _waits_through(phase, r),
             within=within,
-        ).value
+        )
 
     def wait_for_every_phase(self, names: Iterable[str], phase: Phase) -> list[Rollout]:
         """``wait_for_phase`` for each Rollout in turn (the deadline applies to each)."""
@@ -585,15 +817,20 @@ class Rollouts:
     def retry_each(self, names: Iterable[str]) -> list[Rollout]:
         return [self.retry(name) for name in names]
 
-    def wait_for_pre_promotion_analysis(
-        self, name: str, *, within: float | None = None
+    def wait_for_analysis(
+        self, name: str, gate: Gate = Gate.PRE_PROMOTION, *, within: float | None = None
     ) -> AnalysisRunRef:
-        """Block until the current pre-promotion AnalysisRun has ended; returns how it ended."""
+        """Block until the current revision's AnalysisRun of ``gate`` has ended (as
+        ``status.blueGreen.<gate>AnalysisRunStatus`` reports it); returns how it ended."""
         ended = {p.value for p in AnalysisPhase}
 
         def current_run(rollout: Rollout) -> AnalysisRunRef | None:
             # The run of the current revision (its name carries the pod-template hash).
-            run = rollout.pre_promotion_analysis
+            run = (
+                rollout.pre_promotion_analysis
+                if gate is Gate.PRE_PROMOTION
+                else rollout.post_promotion_analysis
+            )
             if run is None or rollout.current_hash not in run.name:
                 return None
             return run
@@ -603,42 +840,89 @@ class Rollouts:
             return run is not None and run.status in ended
 
         rollout = self.wait_for(
-            name, has_ended, expecting="its pre-promotion analysis to end", within=within
+            name, has_ended, expecting=f"its {gate} analysis to end", within=within
         ).value
         found = current_run(rollout)
         if found is None:  # the wait returns only once there is one
-            raise NotFound(f'Rollout "{name}" has no pre-promotion AnalysisRun')
+            raise NotFound(f'Rollout "{name}" has no {gate} AnalysisRun')
         return found
 
-    def wait_for_active_revision(self, name: str, revision: int) -> Rollout:
-        return self._wait_for_selector(name, "active", revision)
+    def wait_for_active_revision(
+        self, name: str, revision: int, *, within: float | None = None
+    ) -> Rollout:
+        """Block until the active Service's selector is the hash of ``revision``'s ReplicaSet,
+        waiting for that ReplicaSet to exist (right after ``set_image`` it may not yet);
+        NotFound at once for a revision that cannot come (the controller has made the
+        ReplicaSet of the template it observed, and it is not that one)."""
+        return self._wait_for_selector(name, "active", revision, within)
 
-    def wait_for_preview_revision(self, name: str, revision: int) -> Rollout:
-        return self._wait_for_selector(name, "preview", revision)
+    def wait_for_preview_revision(
+        self, name: str, revision: int, *, within: float | None = None
+    ) -> Rollout:
+        """As ``wait_for_active_revision``, for the preview Service."""
+        return self._wait_for_selector(name, "preview", revision, within)
 
-    def _wait_for_selector(self, name: str, side: str, revision: int) -> Rollout:
-        by_revision = {r: rs.pod_template_hash for r, rs in self._history(name).items()}
-        if revision not in by_revision:
-            known = ", ".join(str(r) for r in by_revision) or "none"
-            raise NotFound(
-                f'Rollout "{name}" has no ReplicaSet with revision {revision}; revisions: {known}'
-            )
-        wanted = by_revision[revision]
+    def _wait_for_selector(
+        self, name: str, side: str, revision: int, within: float | None
+    ) -> Rollout:
+        hashes: dict[int, str] = {}
 
         def selector(rollout: Rollout) -> str:
             return rollout.active_selector if side == "active" else rollout.preview_selector
 
-        return self.wait_for(
+        def on_revision(rollout: Rollout) -> bool:
+            # A new ReplicaSet shows in the Rollout's status (currentPodHash) when it is
+            # created, so reading the ReplicaSets again on each change of the Rollout sees it;
+            # an undo moves an old ReplicaSet's revision up, so the map is never cached.
+            hashes.clear()
+            hashes.update({r: rs.pod_template_hash for r, rs in self._history(name).items()})
+            return revision in hashes and selector(rollout) == hashes[revision]
+
+        def state(rollout: Rollout) -> str:
+            known = ", ".join(f"{r}={h}" for r, h in sorted(hashes.items()) if r) or "none"
+            return f"{describe(rollout)} revisions: {known}"
+
+        def never_comes(rollout: Rollout) -> str | None:
+            # Once the controller has observed the template and made its ReplicaSet (status
+            # says so in one write), no other revision appears without a new template.
+            if revision in hashes or rollout.observed_generation != str(rollout.generation):
+                return None
+            if not rollout.current_hash or rollout.current_hash not in hashes.values():
+                return None
+            known = ", ".join(str(r) for r in sorted(hashes)) or "none"
+            return f"has no ReplicaSet with revision {revision}; revisions: {known}"
+
+        def failed(ended: WaitTimeout | FailFast) -> HarnessError:
+            if isinstance(ended, FailFast):
+                return NotFound(f'Rollout "{name}" {ended.reason}')
+            return ended
+
+        return wait_for(
+            self.resource,
             name,
-            lambda r: selector(r) == wanted,
-            expecting=f"{side} on revision {revision} ({wanted})",
+            on_revision,
+            what=f"Rollout {self.namespace}/{name}: {side} on revision {revision}",
+            describe=state,
+            within=within if within is not None else self.timeout,
+            fail_if=never_comes,
+            error=failed,
+            clock=self.clock or time.monotonic,
         ).value
 
 
 def _gives_up_on(phase: Phase, rollout: Rollout) -> str | None:
-    """Why a wait for ``phase`` should stop at once on this state, or None to keep waiting."""
+    """Why a wait for ``phase`` should stop at once on this state, or None to keep waiting.
+
+    Final: aborted, InvalidSpec, a progress deadline with ``progressDeadlineAbort``. Waited
+    through (see ``_waits_through``): ProgressDeadlineExceeded without it, which the controller
+    clears by itself as soon as the ReplicaSet makes progress (rollout/sync.go
+    ``calculateRolloutConditions``: any change counted by ``conditions.RolloutProgressing``
+    replaces the condition; only ``evaluateProgressDeadlineAbort`` turns it into an abort).
+    """
     seen, message = phase_of(rollout)
     if phase is Phase.DEGRADED or seen is not Phase.DEGRADED:
+        return None
+    if message.startswith("ProgressDeadlineExceeded") and not rollout.progress_deadline_abort:
         return None
     if message.startswith("RolloutAborted") and not rollout.abort:
         return None  # `retry` cleared status.abort; the controller has yet to act on it
@@ -648,6 +932,14 @@ def _gives_up_on(phase: Phase, rollout: Rollout) -> str | None:
         # appears ends the wait at its deadline, with this message as the last state.
         return None
     return f"the rollout is Degraded: {message}"
+
+
+def _waits_through(phase: Phase, rollout: Rollout) -> str | None:
+    """The reason of a Degraded that a wait for ``phase`` keeps waiting through, else None."""
+    seen, message = phase_of(rollout)
+    if phase is Phase.DEGRADED or seen is not Phase.DEGRADED or _gives_up_on(phase, rollout):
+        return None
+    return f"Degraded ({message})"
 
 
 def _with_image(raw: Mapping[str, Any], container: str, image: str) -> dict[str, Any]:

@@ -1,9 +1,11 @@
 """Run the runbooks as users do (`bgh run`, `make demo`): pytest over features/, with reports.
 
 The runbooks run in a pytest process of their own, with the ``bgh`` plugin's options, and write
-a JUnit XML file and a self-contained HTML report (pytest-html) whose failed scenarios carry
-their artifacts' summary and a link to ``.artifacts/<feature>/<scenario>/``. The summary printed
-afterwards is read back from the JUnit file, so it says exactly what the report says.
+a JUnit XML file, a Cucumber JSON file (pytest-bdd's ``--cucumber-json``, for CI tools that read
+it) and the runbook report (``--bgh-report``: feature, scenario, step with its duration and
+result, what each probe saw, links to a failed scenario's ``.artifacts/<feature>/<scenario>/``).
+The summary printed afterwards is read back from the JUnit file, so it says exactly what the
+report says.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class RunSummary:
     junit: Path
     html: Path
     artifacts: Path
+    cucumber: Path | None = None
     outcomes: list[Outcome] = field(default_factory=list)
 
     @property
@@ -60,7 +63,9 @@ class RunSummary:
         for outcome in self.outcomes:
             if outcome.result != "passed":
                 lines.append(f"  {outcome.result.upper()} {outcome.name}: {outcome.message}")
-        lines += [f"  JUnit: {self.junit}", f"  HTML: {self.html}"]
+        lines += [f"  report: {self.html}", f"  JUnit: {self.junit}"]
+        if self.cucumber is not None:
+            lines.append(f"  Cucumber JSON: {self.cucumber}")
         if any(o.result in ("failed", "error") for o in self.outcomes):
             lines.append(f"  artifacts of failed scenarios: {self.artifacts}/")
         return lines
@@ -84,8 +89,8 @@ def pytest_argv(
         f"--bgh-target={target.name}",
         f"--bgh-artifacts={artifacts}",
         f"--junitxml={reports / 'runbooks.xml'}",
-        f"--html={reports / 'runbooks.html'}",
-        "--self-contained-html",
+        f"--cucumber-json={reports / 'runbooks.cucumber.json'}",
+        f"--bgh-report={reports / 'runbooks.html'}",
         "-o",
         "junit_family=xunit2",
         "-p",
@@ -116,7 +121,13 @@ def run_runbooks(
     reports.mkdir(parents=True, exist_ok=True)
     argv = pytest_argv(target, reports=reports, artifacts=artifacts, select=select, extra=extra)
     code = subprocess.run(argv, cwd=ROOT, check=False).returncode
-    summary = RunSummary(code, reports / "runbooks.xml", reports / "runbooks.html", artifacts)
+    summary = RunSummary(
+        code,
+        reports / "runbooks.xml",
+        reports / "runbooks.html",
+        artifacts,
+        cucumber=reports / "runbooks.cucumber.json",
+    )
     summary.outcomes = read_junit(summary.junit)
     return summary
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from harness import versions
 from harness.errors import ConfigError
 
 ENV_PREFIX = "BGH_"
@@ -59,20 +60,21 @@ class LocalOptions(BaseModel):
 
     nodes: int = Field(3, ge=1, le=50, description="Number of simulated (kwok) nodes.")
     go: str = Field("go", min_length=1, description="The Go command used to build components.")
-    # Fixed by default, not picked free: gitops/envs/qa_version.yaml names these URLs, and the
-    # Rollouts controller on this machine calls them. Off the common 9090/8090 so a developer's
-    # own Prometheus or analysis server does not clash.
+    # Picked free by default, so two targets on one machine do not collide: the charts the
+    # harness deploys on the local target are given the URLs `up` recorded (chart_values).
     prometheus_port: int = Field(
-        19090,
+        0,
         ge=0,
         le=65535,
-        description="Loopback port of the local target's Prometheus; 0 picks a free one.",
+        description="Loopback port of the local target's Prometheus; 0 picks a free one "
+        "(kept in state.json; `bgh status` shows it).",
     )
     analysis_port: int = Field(
-        18090,
+        0,
         ge=0,
         le=65535,
-        description="Loopback port of the local target's analysis server; 0 picks a free one.",
+        description="Loopback port of the local target's analysis server; 0 picks a free one "
+        "(kept in state.json; `bgh status` shows it).",
     )
     dataplane_port: int = Field(
         0,
@@ -174,6 +176,12 @@ class Settings(BaseSettings):
         description="On the existing target, how long a run waits for another run's Lease on "
         "the namespace before refusing, seconds; 0 refuses at once.",
     )
+    rollouts_version: str = Field(
+        versions.ARGO_ROLLOUTS,
+        description="The Argo Rollouts release the local target builds and runs (controller, "
+        f"plugin, CRDs): {versions.ARGO_ROLLOUTS} or one of "
+        f"{', '.join(versions.ARGO_ROLLOUTS_OTHERS)}; each is built once into the cache.",
+    )
     prometheus_url: str | None = Field(
         None, description="Prometheus base URL; the local target sets it itself."
     )
@@ -183,6 +191,14 @@ class Settings(BaseSettings):
     timeouts: Timeouts = Field(default_factory=Timeouts)  # type: ignore[arg-type]
     local: LocalOptions = Field(default_factory=LocalOptions)  # type: ignore[arg-type]
     kind: KindOptions = Field(default_factory=KindOptions)  # type: ignore[arg-type]
+
+    @field_validator("rollouts_version")
+    @classmethod
+    def _a_pinned_release(cls, value: str) -> str:
+        known = (versions.ARGO_ROLLOUTS, *versions.ARGO_ROLLOUTS_OTHERS)
+        if value not in known:
+            raise ValueError(f"no pinned build of Argo Rollouts {value}; expected one of {known}")
+        return value
 
     @field_validator("state_dir")
     @classmethod
@@ -203,18 +219,34 @@ _EXAMPLES: dict[str, str] = {
     "timeout_scale": "2",
     "lock_wait": "900",
     "settle": "true",
+    "rollouts_version": "v1.9.3",
     "timeouts": "120",
     "local": "3",
 }
 
 
+# The checkout this package was loaded from (an editable install: the project directory).
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Build the settings from the environment plus ``overrides``; bad values raise ConfigError."""
+    """Build the settings from the environment plus ``overrides``; bad values raise ConfigError.
+
+    The default ``state_dir`` and ``gitops_dir`` are the project's own (``.bgh``, ``gitops``
+    beside ``harness/``), whatever the working directory; a path the user gives (variable or
+    option) is taken as given, relative to the working directory like any command's argument.
+    """
     clean = {key: value for key, value in overrides.items() if value is not None}
     try:
-        return Settings(**clean)
+        settings = Settings(**clean)
     except ValidationError as exc:
         raise ConfigError(_explain(exc, clean)) from exc
+    anchored = {
+        name: PROJECT_DIR / getattr(settings, name)
+        for name in ("state_dir", "gitops_dir")
+        if name not in settings.model_fields_set and not getattr(settings, name).is_absolute()
+    }
+    return settings.model_copy(update=anchored) if anchored else settings
 
 
 def _explain(exc: ValidationError, overrides: dict[str, Any]) -> str:

@@ -44,6 +44,12 @@ class Target(Protocol):
         """The GitOps chart's ``flavour`` value here (kind runs the analysis server in-cluster)."""
         ...
 
+    def chart_values(self) -> dict[str, str]:
+        """What the GitOps charts are given on this target (``flavour``, and on the local target
+        where its analysis server and Prometheus listen), as ``helm --set`` and as the helm
+        parameters of the Applications the harness seeds for Argo CD."""
+        ...
+
     @property
     def owns_cluster(self) -> bool:
         """Whether the harness made this cluster (and may make a namespace per scenario in it)."""
@@ -98,6 +104,7 @@ class TargetDefaults:
     pod logs kept, the Prometheus the settings name, no Argo CD reading this machine's Git."""
 
     settings: Settings
+    chart_flavour: str
 
     def kubeconfig_in_use(self) -> Path | None:
         """The kubeconfig the harness reaches the API server with (``BGH_KUBECONFIG``)."""
@@ -115,6 +122,9 @@ class TargetDefaults:
 
     def pod_logs(self, namespace: str, pod: str) -> str | None:
         return None
+
+    def chart_values(self) -> dict[str, str]:
+        return {"flavour": self.chart_flavour}
 
     @property
     def prometheus_url(self) -> str | None:

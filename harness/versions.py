@@ -9,6 +9,10 @@ KWOK = "v0.8.0"
 # sent just after the controller paused (argoproj/argo-rollouts#4073, fixed by #4786); the
 # harness promotes within milliseconds of seeing Paused, so it hits that race on older releases.
 ARGO_ROLLOUTS = "v1.10.2"
+# Other controller releases the local target can run instead (`bgh up --rollouts-version`), each
+# with a wrapper module gomod/argo-rollouts-<version>/: the newest 1.9 patch, to see which
+# upstream bugs a platform team's older controller still has.
+ARGO_ROLLOUTS_OTHERS = ("v1.9.3",)
 ARGO_CD = "v3.6.1"
 ISTIO = "1.30.3"
 # The Istio CRDs come from istio.io/api at the tag of the same release.

@@ -3,7 +3,9 @@
 ``wait_for`` GETs the object, tests ``ok``; if it does not hold yet, it watches from the object's
 resourceVersion with the server-side timeout set to the time left, testing every event. A 410
 Gone, a dropped stream or an API server that went away makes it read again and resume.
-``fail_if`` stops the wait at once (a Rollout that went Degraded will not become Paused). The
+``fail_if`` stops the wait at once (a Rollout that went Degraded will not become Paused);
+``excursion`` names states that look failed but are waited through because the controller
+recovers from them, and each such stretch (when, why, how long) is logged and returned. The
 clock is injectable so the logic is unit-tested with a fake clock and a scripted event stream:
 no cluster, no sleeping.
 """
@@ -17,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
-from harness.errors import Expired, FailFast, HarnessError, Unreachable, WaitTimeout
+from harness.errors import Excursion, Expired, FailFast, HarnessError, Unreachable, WaitTimeout
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -67,11 +69,45 @@ class Deadline:
 
 @dataclass(frozen=True)
 class Waited(Generic[T]):
-    """What a wait observed: the object that satisfied it, and how long it took."""
+    """What a wait observed: the object that satisfied it, how long it took, how many changes
+    it saw and the recoverable failures it waited through."""
 
     value: T
     seconds: float
     changes: int
+    excursions: tuple[Excursion, ...] = ()
+
+
+@dataclass
+class _Excursions:
+    """The excursions of one wait: the one going on, and those that ended."""
+
+    what: str
+    deadline: Deadline
+    ended: list[Excursion] = field(default_factory=list)
+    reason: str | None = None
+    started: float = 0.0
+
+    def observe(self, reason: str | None) -> None:
+        """The state now is an excursion for ``reason``, or None for no excursion."""
+        if reason == self.reason:
+            return
+        now = self.deadline.elapsed()
+        if self.reason is not None:
+            self.ended.append(Excursion(self.reason, self.started, now - self.started))
+            log.warning("%s: left after %.1fs: %s", self.what, now - self.started, self.reason)
+        self.reason, self.started = reason, now
+        # A warning, not info: a Degraded the wait did not stop on belongs in every report,
+        # including pytest's captured log, which leaves the logger at its WARNING default.
+        if reason is not None:
+            log.warning(
+                "%s: waiting through %s (the controller recovers from it)", self.what, reason
+            )
+
+    def all(self) -> tuple[Excursion, ...]:
+        """Every excursion; the one still going on (if any) last, without a duration."""
+        going_on = [Excursion(self.reason, self.started, None)] if self.reason else []
+        return (*self.ended, *going_on)
 
 
 def wait_for(
@@ -83,6 +119,7 @@ def wait_for(
     describe: Callable[[T], str],
     within: float,
     fail_if: Callable[[T], str | None] | None = None,
+    excursion: Callable[[T], str | None] | None = None,
     error: Callable[[WaitTimeout | FailFast], HarnessError] | None = None,
     clock: Clock = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
@@ -93,12 +130,21 @@ def wait_for(
     ``describe`` renders an observed state in one line, so failures show the last state seen.
     A wait ends in ``WaitTimeout`` (deadline passed) or ``FailFast`` (``fail_if`` gave a
     reason); ``error`` turns either into the caller's own error from their fields.
+    ``excursion`` gives a reason for a state that is not ``ok`` yet but recoverable (tested
+    after ``fail_if``); the wait goes on, logs when it starts and ends, and reports it in
+    ``Waited.excursions`` or the error's ``excursions``.
     """
     deadline = Deadline(within, clock)
     log.info("waiting up to %.0fs for %s", within, what)
     last: T | None = None
     last_text = "nothing observed yet"
     changes = 0
+    excursions = _Excursions(what, deadline)
+
+    def timed_out(last_read: str = "") -> WaitTimeout:
+        return WaitTimeout(
+            what, within=within, last_seen=last_text + last_read, excursions=excursions.all()
+        )
 
     def observe(obj: T) -> bool:
         nonlocal last, last_text, changes
@@ -110,14 +156,22 @@ def wait_for(
             last_text = text
         last = obj
         if ok(obj):
+            excursions.observe(None)
             return True
         if fail_if is not None:
             reason = fail_if(obj)
             if reason:
+                excursions.observe(None)
                 ended = FailFast(
-                    what, reason=reason, elapsed=deadline.elapsed(), last_seen=text, last=obj
+                    what,
+                    reason=reason,
+                    elapsed=deadline.elapsed(),
+                    last_seen=text,
+                    last=obj,
+                    excursions=excursions.all(),
                 )
                 raise error(ended) if error else ended
+        excursions.observe(excursion(obj) if excursion is not None else None)
         return False
 
     backoff = 0.05
@@ -129,7 +183,7 @@ def wait_for(
             # The API server is restarting or the network blipped: back off and read again,
             # within the same deadline. This is the only sleep, and only while unreachable.
             if deadline.expired():
-                ended = WaitTimeout(what, within=within, last_seen=f"{last_text}; last read: {exc}")
+                ended = timed_out(f"; last read: {exc}")
                 raise (error(ended) if error else ended) from exc
             log.info("%s: API server unreachable (%s); retrying", what, exc)
             sleep(min(backoff, deadline.left()))
@@ -137,7 +191,7 @@ def wait_for(
             continue
         backoff = 0.05
         if observe(obj):
-            return _met(what, obj, deadline, changes)
+            return _met(what, obj, deadline, changes, excursions.all())
         try:
             while not deadline.expired():
                 # The server closes the watch when the time left runs out; round up so a
@@ -147,7 +201,7 @@ def wait_for(
                 for _event, seen, seen_at in source.events(name, position, timeout):
                     position = seen_at
                     if seen is not None and observe(seen):
-                        return _met(what, seen, deadline, changes)
+                        return _met(what, seen, deadline, changes, excursions.all())
                     if deadline.expired():
                         break
         except Expired:
@@ -156,14 +210,17 @@ def wait_for(
         except Unreachable:
             log.info("%s: watch lost the API server; reading again", what)
             continue
-        ended = WaitTimeout(what, within=within, last_seen=last_text)
+        ended = timed_out()
         raise error(ended) if error else ended
 
 
-def _met(what: str, obj: T, deadline: Deadline, changes: int) -> Waited[T]:
+def _met(
+    what: str, obj: T, deadline: Deadline, changes: int, excursions: tuple[Excursion, ...]
+) -> Waited[T]:
     seconds = deadline.elapsed()
-    log.info("%s: met after %.2fs", what, seconds)
-    return Waited(obj, seconds, changes)
+    through = f" (waited through {len(excursions)} excursion(s))" if excursions else ""
+    log.info("%s: met after %.2fs%s", what, seconds, through)
+    return Waited(obj, seconds, changes, excursions)
 
 
 def poll(

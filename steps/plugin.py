@@ -1,6 +1,7 @@
 """The pytest plugin behind the runbooks (registered by entry point ``bgh``).
 
-Options: ``--bgh-target local|kind|existing``, ``--bgh-namespace``, ``--bgh-artifacts``. Fixtures:
+Options: ``--bgh-target local|kind|existing``, ``--bgh-namespace``, ``--bgh-artifacts``,
+``--bgh-report`` (the runbook report, steps/report.py). Fixtures:
 ``bgh_settings``, ``demo`` (the demo system in a namespace of its own, deployed from a copy of
 gitops/, or the namespace given on ``existing``), ``rollouts``, ``gateway``, ``releases``.
 
@@ -16,7 +17,16 @@ pass or fail (harness/guard.py); its releases write a scratch copy of gitops/, a
 numbers count from the revision each Rollout was on (docs/nightly.md).
 
 On failure, before any fixture is torn down, the namespace's state is written under
-``.artifacts/<feature>/<scenario>/`` (harness/artifacts.py) and summarised in the report.
+``.artifacts/<feature>/<scenario>/`` (harness/artifacts.py) and summarised in the report. A
+scenario whose demo system fails to deploy (a chart that does not render, an object the API
+server refuses, a Rollout that never becomes Healthy) gets the same, whether the failure is
+reported as the Given step's (the step asks for the fixture) or as a test's setup error. The
+``rb-*`` namespace a scenario made is deleted afterwards whatever the outcome, or, with
+``--bgh-keep-failed``, kept when the scenario failed, for a look at the live objects.
+
+Progress: each step prints its duration as it ends, and each scenario its feature, name and
+result as it finishes. Every step's duration, result and what the probes through gateway A saw
+while it ran are kept for the runbook report, written at the end of the session.
 """
 
 from __future__ import annotations
@@ -47,12 +57,14 @@ from harness.settings import Settings, load_settings
 from harness.target import Target
 from harness.targets import target_for
 from harness.targets.kind import KindTarget
+from steps.report import ScenarioRecord, StepRecord, render
 
 pytest_plugins = [
     "steps.rollout_steps",
     "steps.probe_steps",
     "steps.gitops_steps",
     "steps.provenance_steps",
+    "steps.bluegreen_steps",
 ]
 
 TESTING_LABEL = "bgh.dev/testing"
@@ -71,6 +83,14 @@ _SYSTEM = pytest.StashKey["DemoSystem"]()
 _FEATURE = pytest.StashKey[str]()
 _WAIT_HANDLER = pytest.StashKey[logging.Handler]()
 _STEP_STARTED = pytest.StashKey[float]()
+_STEP_MARK = pytest.StashKey[int]()
+_STEPS = pytest.StashKey[list[StepRecord]]()
+_PLANNED = pytest.StashKey[list[tuple[str, str]]]()  # (keyword, name) of every step
+_SCENARIO = pytest.StashKey[tuple[str, str]]()  # (feature, scenario) names
+_ARTIFACT_FILES = pytest.StashKey[list[Path]]()
+_SCENARIOS = pytest.StashKey[list[ScenarioRecord]]()
+_GATEWAY = pytest.StashKey[Gateway]()
+_FAILED = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -98,11 +118,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=".artifacts",
         help="where a failed scenario's state is written (default: .artifacts)",
     )
+    group.addoption(
+        "--bgh-report",
+        default=None,
+        help="write the runbook report here: feature, scenario, step, what each probe saw (HTML)",
+    )
+    group.addoption(
+        "--bgh-keep-failed",
+        action="store_true",
+        default=False,
+        help="keep the namespace (and Argo CD Applications) of a scenario that failed, in its "
+        "deploy or its steps, instead of deleting it; the report names it",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     for name, description in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {description}")
+    config.stash[_SCENARIOS] = []
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    path = session.config.getoption("bgh_report")
+    scenarios = session.config.stash.get(_SCENARIOS, [])
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(render(scenarios), encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -186,11 +227,37 @@ def demo(
         update={"namespace": namespace, "gitops_dir": tmp_path / "gitops"}
     )
     request.node.stash[_SYSTEM] = system = _system(target_for(settings))
+    # A finalizer, not code after the yield: it runs when the deploy below fails too, after the
+    # failure's artifacts were collected.
+    request.addfinalizer(lambda: _clean_up(request, system))
     system.releases.deploy()
     # "The demo system is running" means serving, not only Healthy Rollouts.
-    system.gateway.wait_until_answering()
+    system.gateway.wait_for_answers()
     yield system
-    system.target.kubectl().run("delete", "namespace", settings.namespace, "--wait=false")
+
+
+def _clean_up(
+    request: pytest.FixtureRequest, system: DemoSystem, *, delivery: ArgoCDDelivery | None = None
+) -> None:
+    """Delete the namespace a scenario made (and its Argo CD Applications), unless it failed
+    and ``--bgh-keep-failed`` asks to keep it; the report says which."""
+    namespace = system.namespace
+    item = request.node
+    if item.stash.get(_FAILED, False) and request.config.getoption("bgh_keep_failed"):
+        kept = f"namespace {namespace} kept (--bgh-keep-failed)"
+        if delivery is not None:
+            kept += f" with its Argo CD Application {delivery.root} (namespace argocd)"
+        _progress(request.config)(f"{kept}; delete it with: kubectl delete namespace {namespace}")
+        item.user_properties.append(("bgh_namespace_kept", namespace))
+        return
+    try:
+        if delivery is not None:
+            delivery.teardown()
+    finally:
+        # A deploy that failed before making the namespace leaves nothing to delete.
+        system.target.kubectl().run(
+            "delete", "namespace", namespace, "--wait=false", "--ignore-not-found"
+        )
 
 
 def _refuse_unlabelled(kube: Kube) -> None:
@@ -240,6 +307,8 @@ def _guarded(
     shutil.copytree(Path(target.settings.gitops_dir), tmp_path / "gitops")
     scratch = target.settings.model_copy(update={"gitops_dir": tmp_path / "gitops"})
     system = _system(target_for(scratch), first_revision=recorded.first_revisions)
+    # Only this scenario's events count: the namespace keeps earlier releases' events.
+    system.rollouts.events_after = system.rollouts.events_mark()
     request.node.stash[_SYSTEM] = system
     try:
         yield system
@@ -262,19 +331,19 @@ def _delivered_by_argocd(
         )
     repository = GitRepository(tmp_path / "repository")
     repository.seed(
-        Path(target.settings.gitops_dir).resolve(), suffix=namespace, namespace=namespace
+        Path(target.settings.gitops_dir).resolve(),
+        suffix=namespace,
+        namespace=namespace,
+        parameters=target.chart_values(),
     )
     settings = target.settings.model_copy(
         update={"namespace": namespace, "gitops_dir": repository.gitops_dir}
     )
     delivery = ArgoCDDelivery(argocd, repository, report=_progress(request.config))
     request.node.stash[_SYSTEM] = system = _system(target_for(settings), delivery=delivery)
-    try:
-        system.releases.deploy()
-        yield system
-    finally:
-        delivery.teardown()
-        system.target.kubectl().run("delete", "namespace", namespace, "--wait=false")
+    request.addfinalizer(lambda: _clean_up(request, system, delivery=delivery))
+    system.releases.deploy()
+    yield system
 
 
 def _skip_without_addons(target: KindTarget, request: pytest.FixtureRequest) -> None:
@@ -329,28 +398,84 @@ def releases(demo: DemoSystem) -> Releases:
 # -- progress and artifacts --------------------------------------------------------------------
 
 
+def watch(item: pytest.Item, gateway: Gateway) -> None:
+    """Show what ``gateway``'s probes see in the runbook report, under each step of ``item``."""
+    item.stash[_GATEWAY] = gateway
+
+
+def _gateway(item: pytest.Item) -> Gateway | None:
+    system = item.stash.get(_SYSTEM, None)
+    return item.stash.get(_GATEWAY, system.gateway if system is not None else None)
+
+
 def pytest_bdd_before_step(request: pytest.FixtureRequest, step: Any) -> None:
     request.node.stash[_STEP_STARTED] = time.monotonic()
+    gateway = _gateway(request.node)
+    request.node.stash[_STEP_MARK] = gateway.mark if gateway is not None else 0
+
+
+def _step_done(request: pytest.FixtureRequest, step: Any, result: str) -> float:
+    """Record a step that ran; returns its duration."""
+    seconds: float = time.monotonic() - request.node.stash.get(_STEP_STARTED, time.monotonic())
+    gateway = _gateway(request.node)
+    probes = gateway.seen_since(request.node.stash.get(_STEP_MARK, 0)) if gateway else []
+    record = StepRecord(step.keyword, step.name, seconds, result, probes)
+    request.node.stash.setdefault(_STEPS, []).append(record)
+    return seconds
 
 
 def pytest_bdd_after_step(request: pytest.FixtureRequest, step: Any) -> None:
-    started = request.node.stash.get(_STEP_STARTED, time.monotonic())
-    _progress(request.config)(f"  {step.keyword} {step.name}  ({time.monotonic() - started:.1f}s)")
+    seconds = _step_done(request, step, "passed")
+    _progress(request.config)(f"  {step.keyword} {step.name}  ({seconds:.1f}s)")
 
 
 def pytest_bdd_step_error(request: pytest.FixtureRequest, step: Any) -> None:
-    started = request.node.stash.get(_STEP_STARTED, time.monotonic())
-    _progress(request.config)(
-        f"  {step.keyword} {step.name}  FAILED after {time.monotonic() - started:.1f}s"
-    )
+    seconds = _step_done(request, step, "failed")
+    _progress(request.config)(f"  {step.keyword} {step.name}  FAILED after {seconds:.1f}s")
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failed scenario, in its steps or in deploying its demo system, leaves its artifacts
+    (collected here, before any teardown) and is remembered for ``--bgh-keep-failed``."""
     report = yield
-    if report.when == "call" and report.failed:
+    if report.when in ("setup", "call") and report.failed:
+        item.stash[_FAILED] = True
         _collect(item, report)
+    # pytest-bdd's scenario functions take its example-row fixture; other tests do not.
+    is_scenario = "_pytest_bdd_example" in getattr(item, "fixturenames", ())
+    if is_scenario and (report.when == "call" or (report.when == "setup" and not report.passed)):
+        _finished(item, report, call)
     return report
+
+
+def _finished(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[None]) -> None:
+    """Print the scenario's name and result, and keep it for the runbook report."""
+    feature, name = item.stash.get(_SCENARIO, (_feature_of(item), item.name))
+    if report.skipped:
+        result = "skipped"
+    elif report.failed:
+        result = "failed" if report.when == "call" else "error"
+    else:
+        result = "passed"
+    steps = [*item.stash.get(_STEPS, [])]
+    planned = item.stash.get(_PLANNED, [])
+    steps += [StepRecord(k, n, 0.0, "not run") for k, n in planned[len(steps) :]]
+    message = ""
+    if call.excinfo is not None:
+        message = call.excinfo.exconly()[:4000]
+    scenario = ScenarioRecord(
+        feature=feature,
+        name=name,
+        result=result,
+        seconds=report.duration,
+        steps=steps,
+        message=message,
+        artifacts=item.stash.get(_ARTIFACTS, None),
+        artifact_files=item.stash.get(_ARTIFACT_FILES, []),
+    )
+    item.config.stash.setdefault(_SCENARIOS, []).append(scenario)
+    _progress(item.config)(scenario.line)
 
 
 def _collect(item: pytest.Item, report: pytest.TestReport) -> None:
@@ -363,8 +488,19 @@ def _collect(item: pytest.Item, report: pytest.TestReport) -> None:
         system.kube, directory, answers=list(system.gateway.last), pod_logs=system.target.pod_logs
     )
     item.stash[_ARTIFACTS] = directory
+    item.stash[_ARTIFACT_FILES] = list(collected.files)
     lines = [f"artifacts: {directory}/", *collected.summary]
     lines += [f"could not collect {e}" for e in collected.errors]
+    if system.target.owns_cluster:
+        keep = item.config.getoption("bgh_keep_failed")
+        lines.append(
+            f"namespace {system.namespace}: "
+            + (
+                "kept (--bgh-keep-failed)"
+                if keep
+                else "deleted at teardown (--bgh-keep-failed keeps it)"
+            )
+        )
     report.sections.append(("bgh artifacts", "\n".join(lines)))
     if item.config.pluginmanager.has_plugin("html"):
         from pytest_html import extras
@@ -380,10 +516,15 @@ def _feature_of(item: pytest.Item) -> str:
     return item.stash.get(_FEATURE, "") or _slug(Path(str(item.path)).stem)
 
 
-def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any) -> None:
+def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, scenario: Any) -> None:
     request.node.stash[_FEATURE] = _slug(Path(feature.filename).stem)
+    request.node.stash[_SCENARIO] = (feature.name or Path(feature.filename).stem, scenario.name)
+    request.node.stash[_PLANNED] = [(step.keyword, step.name) for step in scenario.steps]
     handler = _WaitProgress(_progress(request.config))
-    logging.getLogger("bgh.wait").addHandler(handler)
+    wait_log = logging.getLogger("bgh.wait")
+    # Python's default level (WARNING) would drop the progress lines before any handler.
+    wait_log.setLevel(logging.INFO)
+    wait_log.addHandler(handler)
     request.node.stash[_WAIT_HANDLER] = handler
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from pytest_bdd import given, parsers, then, when
 
 from harness.errors import ConfigError
 from harness.release import Release, Releases, promote_release
-from harness.rollouts import AnalysisPhase, Phase, Rollouts
+from harness.rollouts import EVENT_SPAM_BURST, AnalysisPhase, Gate, Phase, Rollouts
 
 PHASE = {"Phase": Phase.parse}
 
@@ -69,6 +70,11 @@ def _(rollouts: Rollouts, release: Release) -> None:
     rollouts.retry_each(release.rollouts)
 
 
+@when(parsers.parse('I set the image of "{rollout}" to version "{version}"'))
+def _(rollouts: Rollouts, rollout: str, version: str) -> None:
+    rollouts.set_image_version(rollout, version)
+
+
 @when(parsers.parse('I undo "{rollout}"'))
 def _(rollouts: Rollouts, rollout: str) -> None:
     rollouts.undo(rollout)
@@ -95,7 +101,7 @@ def _(rollouts: Rollouts, release: Release, phase: Phase) -> None:
     )
 )
 def _(rollouts: Rollouts, rollout: str, active: int, preview: int) -> None:
-    assert rollouts.revision_mismatches(rollout, active=active, preview=preview) == []
+    assert rollouts.wait_for_revisions(rollout, active=active, preview=preview) == []
 
 
 @then(parsers.parse('the rollout "{rollout}" asks for version "{version}"'))
@@ -105,7 +111,17 @@ def _(rollouts: Rollouts, rollout: str, version: str) -> None:
 
 @then(parsers.parse('the events of "{rollout}" end with "{first}" then "{second}"'))
 def _(rollouts: Rollouts, rollout: str, first: str, second: str) -> None:
-    assert rollouts.event_reasons(rollout, only=(first, second))[-2:] == [first, second]
+    reasons = rollouts.event_reasons(rollout, only=(first, second))
+    if reasons[-2:] != [first, second]:
+        recorded = rollouts.events_recorded(rollout)
+        if recorded >= EVENT_SPAM_BURST:
+            pytest.skip(
+                f"the event order of {rollout} cannot be checked: the controller has recorded "
+                f"{recorded} events for it, and client-go's event recorder drops an object's "
+                f"events after {EVENT_SPAM_BURST} (then keeps one per 5 minutes); seen since "
+                f"the scenario started: {reasons}. A fresh namespace (local or kind) checks it."
+            )
+    assert reasons[-2:] == [first, second], f"events of {rollout} this scenario: {reasons}"
 
 
 @then("every rollout is Healthy")
@@ -132,13 +148,11 @@ def _(releases: Releases, service: str, version: str, percent: int) -> Release:
 
 
 @then(
-    parsers.parse(
-        'the pre-promotion analysis of "{rollout}" is {phase:AnalysisPhase}',
-        extra_types={"AnalysisPhase": AnalysisPhase.parse},
-    )
+    parsers.re(r'the (?P<gate>[\w-]+) analysis of "(?P<rollout>[^"]+)" is (?P<phase>\w+)'),
+    converters={"gate": Gate.parse, "phase": AnalysisPhase.parse},
 )
-def _(rollouts: Rollouts, rollout: str, phase: AnalysisPhase) -> None:
-    assert rollouts.wait_for_pre_promotion_analysis(rollout).status == phase
+def _(rollouts: Rollouts, rollout: str, gate: Gate, phase: AnalysisPhase) -> None:
+    assert rollouts.wait_for_analysis(rollout, gate).status == phase
 
 
 def _versions(text: str) -> list[str]:
@@ -177,6 +191,11 @@ def _(rollouts: Rollouts, rollout: str, first: int, second: int) -> None:
     assert rollouts.revisions_with_pods(rollout) == [first, second]
 
 
+@then(parsers.parse('revision {revision:d} of "{rollout}" still has pods'))
+def _(rollouts: Rollouts, rollout: str, revision: int) -> None:
+    assert revision in rollouts.revisions_with_pods(rollout)
+
+
 @then(parsers.parse('revision {revision:d} of "{rollout}" is scaled down'))
 def _(rollouts: Rollouts, rollout: str, revision: int) -> None:
     rollouts.wait_for_scaled_down(rollout, revision)
@@ -190,3 +209,14 @@ def _(rollouts: Rollouts, rollout: str, revision: int) -> None:
 )
 def _(rollouts: Rollouts, rollout: str, versions: list[str]) -> None:
     assert [version for _, version in rollouts.revision_versions(rollout)] == versions
+
+
+@then(
+    parsers.parse(
+        'the revision history of "{rollout}" holds {count:d} ReplicaSets, the newest on '
+        'version "{version}"'
+    )
+)
+def _(rollouts: Rollouts, rollout: str, count: int, version: str) -> None:
+    history = rollouts.wait_for_history_limit(rollout)
+    assert (len(history), history[-1][1]) == (count, version)

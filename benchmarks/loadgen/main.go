@@ -7,7 +7,7 @@
 // start + i/rate and its latency is counted from that due time, so a stall
 // shows up in the percentiles (no coordinated omission).
 //
-//	loadgen -a http://127.0.0.1:3000/versions -b http://127.0.0.1:8081/version -c 127.0.0.1:8082
+//	loadgen -a http://127.0.0.1:3000/versions -b http://127.0.0.2:3000/version -c 127.0.0.3:3000
 //
 // "gateway" requests go to A; "direct" requests do what A does without A:
 // ask B and C at the same time and wait for both, so gateway minus direct
@@ -53,8 +53,8 @@ type target struct {
 
 func main() {
 	aURL := flag.String("a", "", "gateway A URL, e.g. http://127.0.0.1:3000/versions")
-	bURL := flag.String("b", "", "service B URL, e.g. http://127.0.0.1:8081/version")
-	cAddr := flag.String("c", "", "service C address, e.g. 127.0.0.1:8082")
+	bURL := flag.String("b", "", "service B URL, e.g. http://127.0.0.2:3000/version")
+	cAddr := flag.String("c", "", "service C address, e.g. 127.0.0.3:3000")
 	rate := flag.Int("rate", 1000, "requests per second to each target")
 	duration := flag.Duration("duration", 20*time.Second, "how long to send")
 	timeout := flag.Duration("timeout", 2*time.Second, "per-request timeout")
@@ -170,9 +170,11 @@ type cConn struct {
 
 func (p *cPool) ask(ctx context.Context) error {
 	var conn *cConn
+	fresh := false // C writes its version line on accept: a new connection's answer comes unasked
 	select {
 	case conn = <-p.idle:
 	default:
+		fresh = true
 		var d net.Dialer
 		nc, err := d.DialContext(ctx, "tcp", p.addr)
 		if err != nil {
@@ -183,7 +185,10 @@ func (p *cPool) ask(ctx context.Context) error {
 	dl, _ := ctx.Deadline()
 	conn.SetDeadline(dl)
 	line, err := "", error(nil)
-	if _, err = io.WriteString(conn, "VERSION\n"); err == nil {
+	if !fresh {
+		_, err = io.WriteString(conn, "VERSION\n")
+	}
+	if err == nil {
 		line, err = conn.r.ReadString('\n')
 	}
 	if err == nil && !strings.HasPrefix(line, "c ") {

@@ -5,6 +5,9 @@ process is stopped and every listener drained). It serves, on loopback:
 
 - ``GET /healthz``: 200 once every informer has listed its kind, 503 before;
 - ``GET /state``: what runs where (pods, addresses, Service listeners, problems), as JSON.
+
+It writes each pod's readiness back to the pod's status, as the kubelet would
+(harness/dataplane/status.py).
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.dataplane.informer import Informer
+from harness.dataplane.networks import claim_networks
 from harness.dataplane.plane import DataPlane
 from harness.errors import HarnessError
-from harness.kube import Kind, Kube
+from harness.kube import POD, Kind, Kube
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,18 +45,30 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout
     )
+    # A line per readiness probe (one a second per pod) would drown the pods' own changes.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     for service in ("gateway-a", "service-b", "service-c"):
         if not (args.binaries / service).is_file():
             parser.error(f"--binaries {args.binaries}: no {service} binary there")
     try:
         kube = Kube(kubeconfig=args.kubeconfig, context=None, namespace="default")
+        networks = claim_networks()
     except HarnessError as exc:
         parser.error(str(exc))
+    logging.getLogger("bgh.dataplane").info(
+        "loopback networks (slot %d): pods %s, Services %s",
+        networks.slot,
+        networks.pods,
+        networks.services,
+    )
     plane = DataPlane(
         binaries=args.binaries,
         run_dir=args.run_dir,
         targets_file=args.targets_file,
         namespaces=frozenset(args.namespace) if args.namespace else None,
+        write_status=lambda namespace, name, patch: _write_status(kube, namespace, name, patch),
+        pod_network=networks.pods,
+        service_network=networks.services,
     )
     loop = asyncio.new_event_loop()
     try:
@@ -89,6 +105,10 @@ async def _serve(kube: Kube, plane: DataPlane) -> None:
         await task
     stop.set()
     logging.getLogger("bgh.dataplane").info("stopped: every pod process and listener is down")
+
+
+def _write_status(kube: Kube, namespace: str, name: str, patch: dict[str, Any]) -> None:
+    kube.patch(POD, name, patch, subresource="status", namespace=namespace)
 
 
 def _handler(plane: DataPlane, loop: asyncio.AbstractEventLoop) -> type[BaseHTTPRequestHandler]:

@@ -4,10 +4,12 @@ API by watches.
 What it does for the objects the informers report, after every change:
 
 - **Pods.** Every Running, not-deleting pod whose container image is a demo service
-  (``.../gateway-a:1.1.0``) gets its own loopback address (127.1.x.y) and a process of the real
-  binary with the container's environment: ``VERSION`` from the image tag (the image's own
-  ``ENV VERSION``), then the pod's env, then ``HOST`` (the pod address) and ``POD_NAME``.
-  Environment values that name a Service (``http://service-b:8081``, ``service-c:8082``) are
+  (``.../gateway-a:1.1.0``) gets its own loopback address (127.1.x.y; harness/dataplane/networks.py
+  says which network when several data planes run) and a process of the real binary with the
+  container's environment: the image's own ``ENV`` (``VERSION`` from the image tag,
+  ``IMAGE_GREETING`` from ``services/builds.yaml``; see ``harness.images``), then the pod's env,
+  then ``HOST`` (the pod address) and ``POD_NAME``.
+  Environment values that name a Service (``http://service-b:3000``, ``service-c:3000``) are
   pointed at a loopback listener owned by that pod, the sidecar's role: calls through it are
   routed with the pod as the caller, so VirtualService ``sourceLabels`` rules see its labels.
 - **Services.** Every Service with a selector gets its own loopback address (127.2.x.y) listening
@@ -16,6 +18,10 @@ What it does for the objects the informers report, after every change:
   already open finish where they started.
 - **Prometheus.** Every pod process is written to a file_sd targets file with the labels ``pod``,
   ``namespace``, ``app``, ``rollouts_pod_template_hash`` and ``root_version``.
+- **Pod status.** Once a pod's process has been ready or has exited, its readiness, restart count
+  and state are written back to the pod's status in the API, as the kubelet writes them
+  (harness/dataplane/status.py), so the ReplicaSet and Rollouts controllers see a crashed or hung
+  pod as not ready and count it again when it recovers. Until then kwok's Ready stands.
 
 Anything it cannot honour (a VirtualService field it does not implement, a Service port it cannot
 bind, a binary that keeps exiting) is logged, kept under ``problems`` in the state it serves, and
@@ -31,7 +37,8 @@ import json
 import logging
 import os
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +53,9 @@ from harness.dataplane.routing import (
     split_host,
     virtual_service_from,
 )
+from harness.dataplane.status import ContainerView, readiness_patch
 from harness.errors import HarnessError
+from harness.images import Builds
 from harness.kube import (
     HASH_LABEL,
     POD,
@@ -62,8 +71,9 @@ from harness.kube import (
 log = logging.getLogger("bgh.dataplane")
 
 DEMO_SERVICES = ("gateway-a", "service-b", "service-c")
-# Where each binary serves /readyz and /metrics when the pod does not say (services/README.md).
-DEFAULT_OPS_PORT = {"gateway-a": 3000, "service-b": 8081, "service-c": 9082}
+# Where every binary serves /readyz and /metrics when the pod does not say (services/README.md).
+DEFAULT_OPS_PORT = 9090
+# A lone data plane's networks (slot 0 of harness/dataplane/networks.py).
 POD_NETWORK = ipaddress.IPv4Network("127.1.0.0/16")
 SERVICE_NETWORK = ipaddress.IPv4Network("127.2.0.0/16")
 
@@ -73,6 +83,9 @@ _SERVICE_REFERENCE = re.compile(
 )
 
 Key = tuple[str, str]  # (namespace, name)
+StatusWriter = Callable[[str, str, dict[str, Any]], None]
+"""(namespace, pod name, merge patch of its ``status`` subresource); blocking, run off the loop."""
+RETRY_STATUS_AFTER = 1.0
 
 
 def image_service(image: str) -> tuple[str, str] | None:
@@ -126,6 +139,7 @@ class RunningPod:
     process: PodProcess
     metrics_port: int
     egress: dict[tuple[str, int], Forwarder] = field(default_factory=dict)
+    container: str = ""
 
 
 class DataPlane:
@@ -140,11 +154,17 @@ class DataPlane:
         run_dir: Path,
         targets_file: Path | None = None,
         namespaces: frozenset[str] | None = None,
+        builds: Builds | None = None,
+        write_status: StatusWriter | None = None,
+        pod_network: ipaddress.IPv4Network = POD_NETWORK,
+        service_network: ipaddress.IPv4Network = SERVICE_NETWORK,
     ) -> None:
         self.binaries = binaries
+        self.builds = builds if builds is not None else Builds.load()
         self.run_dir = run_dir
         self.targets_file = targets_file
         self.namespaces = namespaces  # None: every namespace
+        self.write_status = write_status  # None: the API's pod status is left alone
         self.objects: dict[str, dict[Key, Mapping[str, Any]]] = {k.plural: {} for k in self.KINDS}
         self.synced: set[str] = set()
         self.pods: dict[str, RunningPod] = {}  # by uid
@@ -152,12 +172,15 @@ class DataPlane:
         self.routers: dict[str, Router] = {}
         self.refused_hosts: dict[Key, str] = {}  # (service, namespace) -> why its VS is refused
         self.problems: dict[str, str] = {}
-        self._pod_addresses = Addresses(POD_NETWORK)
-        self._service_addresses = Addresses(SERVICE_NETWORK)
+        self.networks = {"pods": str(pod_network), "services": str(service_network)}
+        self._pod_addresses = Addresses(pod_network)
+        self._service_addresses = Addresses(service_network)
         self._round_robin: dict[Key, itertools.count[int]] = {}
         self._stopping: set[asyncio.Task[None]] = set()
         self._dirty = asyncio.Event()
         self._targets_written = ""
+        self._writing: set[str] = set()  # uids whose status write is in flight
+        self._written: dict[str, ContainerView] = {}  # by uid: what the API was last told
 
     # -- input ------------------------------------------------------------------------------
 
@@ -203,6 +226,7 @@ class DataPlane:
         await self._run_pods(pods)
         await self._listen(services)
         self._write_targets()
+        self._report_readiness()
 
     def _route(self, pods: list[Pod], services: list[Service]) -> None:
         self.refused_hosts = {}
@@ -264,12 +288,12 @@ class DataPlane:
 
     async def _start(self, pod: Pod, service: str, version: str) -> RunningPod:
         address = self._pod_addresses.take(pod.uid)
-        env = {"VERSION": version, **pod.env}
+        env = {**self.builds.image_env(service, version), **pod.env}
         egress: dict[tuple[str, int], Forwarder] = {}
         for name, value in env.items():
             env[name] = await self._egress(pod, value, egress)
         env |= {"HOST": address, "POD_NAME": pod.name}
-        ops_port = self._ops_port(pod, service, env)
+        ops_port = self._ops_port(pod, env)
         metrics_port = int(pod.annotations.get("prometheus.io/port") or ops_port)
         process = PodProcess(
             namespace=pod.namespace,
@@ -282,7 +306,10 @@ class DataPlane:
             log_path=self.run_dir / "pods" / pod.namespace / f"{pod.name}.log",
             on_change=self.changed,
         )
-        running = RunningPod(pod, service, version, process, metrics_port, egress)
+        container = next(
+            (name for name, image in pod.images.items() if image_service(image) is not None), ""
+        )
+        running = RunningPod(pod, service, version, process, metrics_port, egress, container)
         log.info(
             "pod %s/%s: starting %s %s on %s (egress: %s)",
             pod.namespace,
@@ -295,15 +322,13 @@ class DataPlane:
         process.start()
         return running
 
-    def _ops_port(self, pod: Pod, service: str, env: Mapping[str, str]) -> int:
+    def _ops_port(self, pod: Pod, env: Mapping[str, str]) -> int:
         if pod.readiness_port:
             found = container_port(pod, pod.readiness_port)
             if found is not None:
                 return found
-        # C serves /readyz and /metrics on METRICS_PORT; A and B on their traffic PORT.
-        variable = "METRICS_PORT" if service == "service-c" else "PORT"
-        value = env.get(variable, "")
-        return int(value) if value.isdigit() else DEFAULT_OPS_PORT[service]
+        value = env.get("METRICS_PORT", "")
+        return int(value) if value.isdigit() else DEFAULT_OPS_PORT
 
     async def _egress(self, pod: Pod, value: str, egress: dict[tuple[str, int], Forwarder]) -> str:
         """``value`` with a Service reference pointed at the pod's own egress listener."""
@@ -378,6 +403,69 @@ class DataPlane:
             task = asyncio.create_task(forwarder.close())
             self._stopping.add(task)
             task.add_done_callback(self._stopping.discard)
+
+    # -- pod status, as the kubelet writes it ------------------------------------------------
+
+    def _report_readiness(self) -> None:
+        """Write each pod's readiness back where the API does not say it yet."""
+        write = self.write_status
+        if write is None:
+            return
+        for uid in [uid for uid in self._written if uid not in self.pods]:
+            del self._written[uid]
+        for uid, running in self.pods.items():
+            process = running.process
+            if uid in self._writing or not (process.has_been_ready or process.exits):
+                continue  # a write in flight, or a first start with nothing to say yet
+            raw = self.objects[POD.plural].get((running.pod.namespace, running.pod.name))
+            if raw is None:
+                continue
+            code = process.exits[-1].code if process.exits else None
+            view = ContainerView(
+                name=running.container,
+                ready=process.ready,
+                restarts=process.restarts,
+                running=process.pid is not None,
+                # The kubelet reports a signal as 128 + its number (SIGKILL: 137).
+                last_exit_code=128 - code if code is not None and code < 0 else code,
+            )
+            # The informer's copy lags a write by one event: what was written counts as said.
+            patch = readiness_patch(raw, view, now=_now())
+            if patch is None or self._written.get(uid) == view:
+                continue
+            self._writing.add(uid)
+            task = asyncio.create_task(self._write(write, uid, running, view, patch))
+            self._stopping.add(task)
+            task.add_done_callback(self._stopping.discard)
+
+    async def _write(
+        self,
+        write: StatusWriter,
+        uid: str,
+        running: RunningPod,
+        view: ContainerView,
+        patch: dict[str, Any],
+    ) -> None:
+        pod = running.pod
+        problem = f"pod {pod.namespace}/{pod.name} status"
+        try:
+            await asyncio.to_thread(write, pod.namespace, pod.name, patch)
+        except HarnessError as exc:
+            if uid in self.pods:  # a pod being deleted has no status worth writing
+                self._problem(problem, f"cannot write its readiness to the API: {exc}")
+                asyncio.get_running_loop().call_later(RETRY_STATUS_AFTER, self._dirty.set)
+        else:
+            self._written[uid] = view
+            self.problems.pop(problem, None)
+            ready = patch["status"]["conditions"]
+            log.info(
+                "pod %s/%s: wrote Ready=%s to the API",
+                pod.namespace,
+                pod.name,
+                next(c["status"] for c in ready if c["type"] == "Ready"),
+            )
+        finally:
+            self._writing.discard(uid)
 
     # -- choosing endpoints (called per connection) -----------------------------------------
 
@@ -505,6 +593,7 @@ class DataPlane:
         ]
         return {
             "ready": self.ready,
+            "networks": self.networks,
             "pods": pods,
             "services": services,
             "problems": dict(sorted(self.problems.items())),
@@ -528,6 +617,10 @@ class DataPlane:
         self.listeners.clear()
         if self._stopping:
             await asyncio.gather(*self._stopping, return_exceptions=True)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def _key(obj: Mapping[str, Any]) -> Key:

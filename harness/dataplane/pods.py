@@ -1,10 +1,14 @@
 """One pod's process: the real service binary, started, probed, restarted, stopped like a kubelet.
 
 The binary runs with the pod's own loopback address as ``HOST``, so every pod listens on its real
-container ports without clashing. Readiness is the service's ``/readyz`` (HTTP has no watch: a
-short capped backoff after each start, as the kubelet's readiness probe does). A process that
-exits is restarted with a doubling back-off (1 s up to 30 s, like CrashLoopBackOff) and every exit
-is recorded, so nobody probes a dead pod for ever without being told why.
+container ports without clashing. Readiness is the service's ``/readyz``, probed as the kubelet
+probes it: after each start a short capped backoff until the first success (HTTP has no watch),
+then once every ``PROBE_PERIOD`` seconds for as long as the process runs; ``FAILURE_THRESHOLD``
+failures in a row make a ready process not ready, one success makes it ready again. A process
+that exits is not ready at once, is restarted with a doubling back-off (1 s up to 30 s, like
+CrashLoopBackOff) and every exit is recorded, so nobody probes a dead pod for ever without being
+told why. Whoever owns the process hears of every change (``on_change``); the data plane writes
+it back to the pod's status in the API (harness/dataplane/plane.py).
 
 Each process gets SIGKILL when the data plane dies (its parent-death signal, set by util-linux's
 ``setpriv --pdeathsig`` before the binary runs), so a killed data plane leaves no pod holding its
@@ -32,6 +36,11 @@ log = logging.getLogger("bgh.dataplane")
 
 FIRST_BACKOFF = 1.0
 MAX_BACKOFF = 30.0
+# The kubelet's defaults are 10 s and 3; a shorter period so a hung pod is noticed within a
+# runbook's step, not half a minute later.
+PROBE_PERIOD = 1.0
+PROBE_TIMEOUT = 1.0
+FAILURE_THRESHOLD = 3
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,7 @@ class PodProcess:
     log_path: Path
     on_change: Callable[[], None] = lambda: None
     ready: bool = False
+    has_been_ready: bool = False
     pid: int | None = None
     restarts: int = 0
     exits: list[Exit] = field(default_factory=list)
@@ -143,20 +153,27 @@ class PodProcess:
 
     async def _probe_readiness(self, process: asyncio.subprocess.Process) -> None:
         delay = 0.02
-        async with httpx.AsyncClient(timeout=1.0) as client:
+        failures = 0
+        answered = False  # since this start
+        async with httpx.AsyncClient(timeout=PROBE_TIMEOUT, trust_env=False) as client:
             while process.returncode is None:
                 try:
-                    if (await client.get(self.ready_url)).is_success:
-                        self._set_ready(True)
-                        return
+                    ok = (await client.get(self.ready_url)).is_success
                 except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(delay)
+                    ok = False
+                failures = 0 if ok else failures + 1
+                answered |= ok
+                if ok:
+                    self._set_ready(True)
+                elif failures >= FAILURE_THRESHOLD:
+                    self._set_ready(False)
+                await asyncio.sleep(PROBE_PERIOD if answered else delay)
                 delay = min(delay * 2, 0.5)
 
     def _set_ready(self, ready: bool) -> None:
         if ready != self.ready:
             self.ready = ready
+            self.has_been_ready |= ready
             log.info("pod %s: %s", self.key, "ready" if ready else "not ready")
             self.on_change()
 

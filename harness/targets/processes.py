@@ -12,6 +12,7 @@ command line must name a path only that cluster uses (``Process.mark``).
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import os
 import random
@@ -229,7 +230,7 @@ def free_port() -> int:
     that happened to a restarted kube-apiserver. Ports below the range are never handed out.
     """
     low = _ephemeral_low()
-    # Below kwokctl's own fixed ports too (32762-32766 for etcd, kwok and the rest).
+    # Below the ports kwokctl picks when not told (counting down from 32767) too.
     candidates = list(range(max(1024, low - 12000), low - 100))
     random.shuffle(candidates)
     for port in candidates[:200]:
@@ -330,6 +331,18 @@ def wait_ready(
             )
         time.sleep(delay)
         delay = min(delay * 2, 0.5)
+
+
+def together(*steps: Callable[[], None]) -> None:
+    """Run ``steps`` at once, each in a thread of its own; return when every one has ended, and
+    raise the first one's error (after all ended: nothing is still starting when the caller
+    cleans up)."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(steps)) as pool:
+        futures = [pool.submit(step) for step in steps]
+    for future in futures:
+        error = future.exception()
+        if error is not None:
+            raise error
 
 
 def supervise(

@@ -11,11 +11,14 @@ import (
 
 func main() {
 	r := env.OS()
-	cfg := svc.LoadConfig(r, gateway.Identity, gateway.DefaultPort)
+	cfg := svc.LoadConfig(r, gateway.Identity)
 	gw := gateway.LoadConfig(r)
 	svc.ExitOnBadConfig(cfg.Name, r)
 
 	b := svc.New(cfg, os.Stdout)
-	h := gateway.New(b, gw).Handler()
-	os.Exit(b.Run(svc.Listener{Name: "http", Port: cfg.Port, Server: svc.NewServer(h, b.Log)}))
+	g := gateway.New(b, gw)
+	os.Exit(b.Run(
+		svc.Listener{Name: "http", Port: cfg.Port, Server: svc.NewServer(g.Handler(), b.Log)},
+		b.OpsListener(g.Ready),
+	))
 }

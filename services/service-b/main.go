@@ -11,9 +11,12 @@ import (
 
 func main() {
 	r := env.OS()
-	cfg := svc.LoadConfig(r, serviceb.Identity, serviceb.DefaultPort)
+	cfg := svc.LoadConfig(r, serviceb.Identity)
 	svc.ExitOnBadConfig(cfg.Name, r)
 
 	b := svc.New(cfg, os.Stdout)
-	os.Exit(b.Run(svc.Listener{Name: "http", Port: cfg.Port, Server: svc.NewServer(serviceb.Handler(b), b.Log)}))
+	os.Exit(b.Run(
+		svc.Listener{Name: "http", Port: cfg.Port, Server: svc.NewServer(serviceb.Handler(b), b.Log)},
+		b.OpsListener(func() error { return nil }),
+	))
 }

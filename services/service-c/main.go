@@ -11,13 +11,13 @@ import (
 
 func main() {
 	r := env.OS()
-	cfg := svc.LoadConfig(r, servicec.Identity, servicec.DefaultPort)
+	cfg := svc.LoadConfig(r, servicec.Identity)
 	c := servicec.LoadConfig(r)
 	svc.ExitOnBadConfig(cfg.Name, r)
 
 	b := svc.New(cfg, os.Stdout)
 	os.Exit(b.Run(
 		svc.Listener{Name: "tcp", Port: cfg.Port, Server: servicec.NewServer(b, c)},
-		svc.Listener{Name: "metrics", Port: c.MetricsPort, Server: svc.NewServer(servicec.OpsHandler(b), b.Log)},
+		b.OpsListener(func() error { return nil }),
 	))
 }

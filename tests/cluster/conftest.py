@@ -67,7 +67,8 @@ def cluster() -> Iterator[Cluster]:
     yield Cluster(
         target,
         builds.KUBERNETES.install_dir(cache) / "kubectl",
-        builds.ARGO_ROLLOUTS.install_dir(cache) / "kubectl-argo-rollouts",
+        builds.argo_rollouts(settings.rollouts_version).install_dir(cache)
+        / "kubectl-argo-rollouts",
     )
     if not was_up:
         target.down()

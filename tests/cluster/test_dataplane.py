@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,14 +23,23 @@ import pytest
 
 from harness.delivery import DirectApply
 from harness.gitops import GitOps
-from harness.kube import Kube
+from harness.kube import (
+    POD,
+    REPLICA_SET,
+    Kube,
+    Pod,
+    ReplicaSet,
+    Resource,
+    pod_from,
+    replica_set_from,
+)
 from harness.probes import Gateway, Side, Traffic
 from harness.rollouts import Phase, Rollouts
 from harness.settings import Settings, load_settings
 from harness.targets import target_for
 from harness.targets.local import LocalTarget
 from harness.targets.processes import running_from
-from harness.waits import poll
+from harness.waits import poll, wait_for
 from tests.cluster.conftest import Cluster
 
 TREE = Path(__file__).parents[2] / "gitops"
@@ -167,6 +177,116 @@ def test_a_pod_process_that_exits_is_restarted_and_reported(demo: Demo, cluster:
     assert pod["last_exit"]["code"] == -signal.SIGKILL
     assert pod["pid"] != victim["pid"]
     demo.gateway.wait_for_version(Side.ACTIVE, "service-b", "1.0.0")
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A preview pod of service B after a release: its process, and where the API keeps it."""
+
+    pod: str
+    pid: int
+    pods: Resource[Pod]
+    replica_sets: Resource[ReplicaSet]
+    replica_set: str
+
+
+def _release_b_to_preview(demo: Demo, target: LocalTarget) -> Preview:
+    namespace = demo.settings.namespace
+    demo.release("1.1.0", "v2.2.0")
+    preview_hash = demo.rollouts.read("service-b").current_hash
+    pod = next(
+        p
+        for p in target.read_dataplane()["pods"]
+        if p["namespace"] == namespace and p["service"] == "service-b" and p["version"] == "1.1.0"
+    )
+    kube = Kube(kubeconfig=target.kubeconfig, context=None, namespace=namespace)
+    return Preview(
+        pod["name"],
+        pod["pid"],
+        Resource(kube, POD, pod_from),
+        Resource(kube, REPLICA_SET, replica_set_from),
+        f"service-b-{preview_hash}",
+    )
+
+
+def _wait_pod(preview: Preview, ready: bool) -> Pod:
+    return wait_for(
+        preview.pods,
+        preview.pod,
+        lambda pod: pod.ready is ready,
+        what=f"Pod {preview.pod}: Ready={ready}",
+        describe=lambda pod: f"ready={pod.ready}",
+        within=20,
+    ).value
+
+
+def _wait_replica_set(preview: Preview, *, fully_ready: bool) -> ReplicaSet:
+    return wait_for(
+        preview.replica_sets,
+        preview.replica_set,
+        lambda rs: (rs.ready_replicas == rs.replicas) is fully_ready,
+        what=f"ReplicaSet {preview.replica_set}: {'all' if fully_ready else 'not all'} ready",
+        describe=lambda rs: f"ready {rs.ready_replicas}/{rs.replicas}",
+        within=20,
+    ).value
+
+
+def test_a_killed_preview_pod_is_not_ready_in_the_api_until_its_process_is_back(
+    demo: Demo, cluster: Cluster
+) -> None:
+    """The data plane writes the process's readiness to the pod's status, as the kubelet would:
+    a killed process (restarted a second later) makes its pod not Ready, so the ReplicaSet the
+    Rollouts controller reads counts one ready replica less, and both come back with it."""
+    assert isinstance(cluster.target, LocalTarget)
+    preview = _release_b_to_preview(demo, cluster.target)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        # Both waits read, then watch, before the kill: the crash is over in about a second.
+        pod_down = pool.submit(_wait_pod, preview, False)
+        replica_set_down = pool.submit(_wait_replica_set, preview, fully_ready=False)
+        os.kill(preview.pid, signal.SIGKILL)
+        assert not pod_down.result().ready
+        down = replica_set_down.result()
+    assert down.ready_replicas == down.replicas - 1
+    assert _wait_pod(preview, True).ready
+    back = _wait_replica_set(preview, fully_ready=True)
+    assert back.ready_replicas == back.replicas
+    (status,) = preview.pods.kube.get(POD, preview.pod)["status"]["containerStatuses"]
+    assert (status["ready"], status["restartCount"]) == (True, 1)
+    assert status["lastState"]["terminated"]["exitCode"] == 128 + signal.SIGKILL
+
+
+def test_a_hung_preview_pod_holds_the_promotion_until_it_answers_again(
+    demo: Demo, cluster: Cluster
+) -> None:
+    """A preview process that stops answering its readiness probe makes its pod not Ready. The
+    Rollouts controller then does not switch the active Service to a preview that is not fully
+    available (rollout/service.go ``reconcileActiveService``: Progressing, "active service
+    cutover pending"), and once the preview is ready again it pauses anew rather than take the
+    promotion given meanwhile (rollout/bluegreen.go ``reconcileBlueGreenPause``); a promotion
+    then cuts over."""
+    assert isinstance(cluster.target, LocalTarget)
+    preview = _release_b_to_preview(demo, cluster.target)
+    os.kill(preview.pid, signal.SIGSTOP)
+    try:
+        _wait_pod(preview, False)
+        _wait_replica_set(preview, fully_ready=False)
+        demo.rollouts.promote("service-b")
+        held = demo.rollouts.wait_for(
+            "service-b",
+            lambda r: r.status_phase == "Progressing" and not r.pause_conditions,
+            expecting="promoted, its cutover held",
+            within=30,
+        ).value
+        assert held.status_message == "active service cutover pending"
+        assert held.active_selector == held.stable_hash != held.current_hash
+    finally:
+        os.kill(preview.pid, signal.SIGCONT)
+    assert _wait_pod(preview, True).ready
+    paused = demo.rollouts.wait_for_phase("service-b", Phase.PAUSED, within=30)
+    assert paused.active_selector == paused.stable_hash != paused.current_hash
+    demo.rollouts.promote("service-b")
+    healthy = demo.rollouts.wait_for_phase("service-b", Phase.HEALTHY, within=30)
+    assert healthy.active_selector == healthy.current_hash == preview.replica_set.rsplit("-", 1)[1]
 
 
 def test_right_after_a_control_plane_restart_new_pods_run_and_are_served(

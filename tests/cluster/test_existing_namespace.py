@@ -156,6 +156,7 @@ Feature: Twice
     When I promote "service-c" fully
     Then the rollout "service-c" becomes Healthy
     And the rollout "service-c" has revision 2 on active and 2 on preview
+    And the events of "service-c" end with "SwitchService" then "RolloutCompleted"
 """
 
 
@@ -164,8 +165,16 @@ def test_a_promoted_release_is_undone_and_the_same_scenario_passes_again(
 ) -> None:
     before = long_lived.snapshot()
     for _ in range(2):
-        result = run_existing(pytester, monkeypatch, long_lived, PROMOTE_TWICE)
-        result.assert_outcomes(passed=1)
+        result = run_existing(pytester, monkeypatch, long_lived, PROMOTE_TWICE, "-rs")
+        # Only this scenario's events are read: the namespace's earlier SwitchService and
+        # RolloutCompleted (the deploy, the first run, its undo) must not decide the order.
+        # Once the controller's recorder drops service-c's events (client-go keeps 25 per
+        # object), the order cannot be checked: a skip naming why, never a pass.
+        outcomes = result.parseoutcomes()
+        if outcomes.get("skipped"):
+            result.stdout.fnmatch_lines(["*drops an object's events after 25*"])
+        else:
+            result.assert_outcomes(passed=1)
         assert verify(long_lived.rollouts, before) == []
     assert (
         long_lived.snapshot().by_name()["service-c"].revision

@@ -1,8 +1,13 @@
 """The runbook plugin on the local target: an unknown Rollout in a feature is named with the
-Rollouts that do exist, and a failed scenario leaves its artifacts."""
+Rollouts that do exist, a failed scenario leaves its artifacts, and one whose demo system fails
+to deploy leaves them too and no namespace behind (unless ``--bgh-keep-failed``)."""
 
 from __future__ import annotations
 
+import json
+import os
+import pwd
+import re
 import shutil
 import textwrap
 import uuid
@@ -28,16 +33,21 @@ def run(
     feature: str,
     *,
     gitops_dir: Path | None = None,
+    options: tuple[str, ...] = (),
 ) -> pytest.RunResult:
     settings = load_settings()
-    # pytester runs (and has already chdir'd) in a directory of its own: point it at this
-    # checkout's target and tree.
+    # pytester runs (and has already chdir'd) in a directory of its own, with HOME there too:
+    # point it at this checkout's target and tree, and Go at the user's module and build caches
+    # (`bgh up` rebuilds the demo services, and the module proxy may be out of reach).
+    home = Path(pwd.getpwuid(os.getuid()).pw_dir)
+    monkeypatch.setenv("GOPATH", os.environ.get("GOPATH") or str(home / "go"))
+    monkeypatch.setenv("GOCACHE", os.environ.get("GOCACHE") or str(home / ".cache" / "go-build"))
     monkeypatch.setenv("BGH_STATE_DIR", str(CHECKOUT / settings.state_dir))
     monkeypatch.setenv("BGH_GITOPS_DIR", str(gitops_dir or CHECKOUT / settings.gitops_dir))
     pytester.makepyfile(test_runbooks=BINDING)
     (pytester.path / "features").mkdir()
     (pytester.path / "features" / "typo.feature").write_text(textwrap.dedent(feature).lstrip())
-    return pytester.runpytest_inprocess("-p", "no:cacheprovider", "-W", "ignore")
+    return pytester.runpytest_inprocess("-p", "no:cacheprovider", "-W", "ignore", *options)
 
 
 def test_an_unknown_rollout_lists_the_ones_there_and_leaves_artifacts(
@@ -96,3 +106,92 @@ def test_artifacts_keep_env_names_and_never_their_values(
     assert [path.name for path in files if secret in path.read_text()] == []
     assert "DATABASE_URL" in (artifacts / "pods.yaml").read_text()
     assert secret not in result.stdout.str()
+
+
+# An object the API server refuses (a ConfigMap name is a DNS subdomain: no capitals or "_"),
+# applied with the rest of the chart after the scenario's namespace was made.
+REFUSED = """apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: Refused_{{ .Release.Name }}
+data: {}
+"""
+
+
+@pytest.mark.parametrize("keep", [False, True], ids=["deleted", "kept"])
+def test_a_scenario_whose_deploy_fails_leaves_artifacts_and_its_namespace_only_on_request(
+    cluster: Cluster,
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    keep: bool,
+) -> None:
+    """Defect: a deploy failing in the ``demo`` fixture left its rb-* namespace behind (the
+    fixture's code after ``yield`` never ran). The Given step that needs the fixture fails, as
+    any step does, with the API server's refusal and the artifacts."""
+    tree = tmp_path / "gitops"
+    shutil.copytree(CHECKOUT / "gitops", tree)
+    (tree / "charts" / "demo-service" / "templates" / "refused.yaml").write_text(REFUSED)
+    result = run(
+        pytester,
+        monkeypatch,
+        """
+        Feature: Refused
+          Scenario: The chart holds an object the API server refuses
+            Given the demo system is running
+            When I promote "service-b"
+        """,
+        gitops_dir=tree,
+        options=("--bgh-keep-failed",) if keep else (),
+    )
+    result.assert_outcomes(failed=1)
+    output = result.stdout.str()
+    assert "Refused_" in output  # the API server's refusal, as the error
+    artifacts = Path(pytester.path) / ".artifacts" / "typo"
+    scenario = artifacts / "the-chart-holds-an-object-the-api-server-refuses"
+    assert (scenario / "rollouts.yaml").is_file()
+    assert (scenario / "events.txt").is_file()
+    said = re.search(r"namespace (rb-[0-9a-f]{8}): (kept|deleted)", output)
+    assert said is not None, output
+    namespace = said.group(1)
+    found = cluster.kubectl("get", "namespace", namespace, "-o", "json", "--ignore-not-found")
+    terminating = bool(found) and "deletionTimestamp" in json.loads(found)["metadata"]
+    try:
+        if keep:
+            assert said.group(2) == "kept"
+            assert found and not terminating, f"namespace {namespace} was not kept"
+            assert f"kubectl delete namespace {namespace}" in output
+        else:
+            assert said.group(2) == "deleted"
+            assert not found or terminating, f"namespace {namespace} was left behind"
+    finally:
+        cluster.kubectl("delete", "namespace", namespace, "--wait=false", "--ignore-not-found")
+
+
+def test_a_chart_that_does_not_render_fails_the_scenario_with_its_message_and_artifacts(
+    cluster: Cluster, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    tree = tmp_path / "gitops"
+    shutil.copytree(CHECKOUT / "gitops", tree)
+    broken = '{{ fail "this chart is broken on purpose" }}\n'
+    (tree / "charts" / "demo-service" / "templates" / "broken.yaml").write_text(broken)
+    result = run(
+        pytester,
+        monkeypatch,
+        """
+        Feature: Broken
+          Scenario: The chart does not render
+            Given the demo system is running
+        """,
+        gitops_dir=tree,
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*does not render*",
+            "*this chart is broken on purpose*",
+            "*bgh artifacts*",
+            "namespace rb-*: deleted at teardown (--bgh-keep-failed keeps it)",
+        ]
+    )
+    assert (Path(pytester.path) / ".artifacts" / "typo" / "the-chart-does-not-render").is_dir()

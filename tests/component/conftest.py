@@ -68,6 +68,7 @@ def demo(services: Services) -> Demo:
         POD_NAME="gateway-a-5f6d-blue",
         SERVICE_B_URL=f"http://{b.address}",
         SERVICE_C_ADDR=c.address,
+        IMAGE_GREETING="Merry Christmas 🎄",
         GREETING="Hello <blue> 👋",
     )
     return Demo(a, b, c)

@@ -96,3 +96,25 @@ def test_close_drains_an_open_connection_then_cuts_it_after_the_grace() -> None:
         blue.close()
 
     asyncio.run(scenario())
+
+
+def test_a_line_the_endpoint_writes_on_accept_reaches_a_client_that_sends_nothing() -> None:
+    """Service C writes its version line as soon as it accepts: `nc service-c 3000` through the
+    data plane must show it without sending a byte."""
+
+    async def scenario() -> None:
+        async def greet(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(b"c 1.0.0\n")
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(greet, "127.0.0.1", 0)
+        forwarder = Forwarder("service-c", lambda: server.sockets[0].getsockname()[:2])
+        port = await forwarder.start()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        assert await asyncio.wait_for(reader.readline(), 5) == b"c 1.0.0\n"
+        writer.close()
+        await forwarder.close()
+        server.close()
+
+    asyncio.run(scenario())

@@ -3,16 +3,19 @@ C, and a second gateway A (preview) whose B is stopped or hangs."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
 
+from harness.demo import side_by_side
 from harness.errors import ConfigError, ProbeError
 from harness.probes import Gateway, Side, Traffic
 from harness.settings import load_settings
 from harness.targets import target_for
+from harness.targets.processes import free_port
 from tests.component.conftest import Demo
-from tests.support.services import Services
+from tests.support.services import Service, Services
 
 
 def gateway(demo: Demo, preview: str = "http://127.0.0.1:9") -> Gateway:
@@ -84,21 +87,6 @@ def test_wait_for_version_gives_up_with_the_last_answer(demo: Demo) -> None:
     assert "service-b=1.1.0 (service-b-6c4b-blue)" in message
 
 
-def test_wait_until_answering_returns_once_both_sides_answer(demo: Demo) -> None:
-    Gateway(
-        {Side.ACTIVE: demo.a.http, Side.PREVIEW: demo.a.http}.__getitem__, timeout=2.0
-    ).wait_until_answering()
-
-
-def test_wait_until_answering_names_the_side_that_never_answered(demo: Demo) -> None:
-    with pytest.raises(ProbeError) as caught:
-        gateway(demo).wait_until_answering(within=0.5)
-    message = str(caught.value)
-    assert "did not answer 200 through both Services within 0.5s" in message
-    assert "preview:" in message and "ConnectError" in message
-    assert "active:" not in message
-
-
 def test_wait_for_version_refuses_an_unknown_service(demo: Demo) -> None:
     with pytest.raises(ConfigError, match='unknown service "service-x"; expected one of'):
         gateway(demo).wait_for_version(Side.ACTIVE, "service-x", "1.0.0")
@@ -167,3 +155,43 @@ def test_the_existing_target_needs_the_gateway_urls() -> None:
     answer = probes.read(Side.PREVIEW)
     assert answer.status is None
     assert "set BGH_GATEWAY_PREVIEW_URL" in answer.error
+
+
+def test_wait_for_answers_waits_until_a_late_gateway_answers_on_both_sides(
+    demo: Demo, launch: Services
+) -> None:
+    """The preview gateway starts after the wait does, as pods Ready before their process is."""
+    port = free_port()
+    late: list[Service] = []
+    starter = threading.Timer(
+        0.5,
+        lambda: late.append(
+            launch.start(
+                "gateway-a",
+                VERSION="1.1.0",
+                PORT=str(port),
+                SERVICE_B_URL=f"http://{demo.b.address}",
+                SERVICE_C_ADDR=demo.c.address,
+            )
+        ),
+    )
+    starter.start()
+    try:
+        answers = gateway(demo, f"http://127.0.0.1:{port}").wait_for_answers(within=15)
+    finally:
+        starter.join()
+    assert late, "the late gateway did not start"
+    assert answers[Side.PREVIEW].ok and answers[Side.ACTIVE].ok
+    assert answers[Side.PREVIEW].version("gateway-a") == "1.1.0"
+    lines = side_by_side(answers)
+    assert lines[0].split() == ["through", "active", "through", "preview"]
+    assert lines[1].split()[:2] == ["gateway-a", "1.0.0"] and "1.1.0" in lines[1]
+
+
+def test_wait_for_answers_gives_up_naming_the_side_that_did_not_answer(demo: Demo) -> None:
+    with pytest.raises(ProbeError) as caught:
+        gateway(demo).wait_for_answers(within=0.5)
+    message = str(caught.value)
+    assert "did not answer 200 through active and preview within 0.5s" in message
+    assert "preview: no answer from http://127.0.0.1:9" in message
+    assert "active: HTTP 200" in message

@@ -1,14 +1,16 @@
 """The contract of the three demo services, checked against the real binaries on loopback.
 
-What the harness and the analysis rely on: version answers that name the pod, the same metric
-names and labels everywhere, health endpoints, gateway A's 200/502 answers naming the failed
-dependency, C's line protocol refusing garbage, exit code 2 for a bad setting, and a clean exit 0
-on SIGTERM.
+What the harness and the analysis rely on: the same ports everywhere (traffic on 3000, ops on
+9090), version answers that name the pod, the same metric names and labels on the same port,
+health endpoints, gateway A's 200/502 answers naming the failed dependency, C's version line as
+soon as it accepts, its line protocol refusing garbage, exit code 2 for a bad setting, and a
+clean exit 0 on SIGTERM.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 
@@ -50,7 +52,7 @@ def sample_value(samples: list[Sample], name: str, **labels: str) -> float:
 
 
 def ask_c(address: str, payload: bytes) -> bytes:
-    """Send ``payload`` to C and read until C closes the connection."""
+    """Send ``payload`` to C and read until C closes the connection (the greeting included)."""
     host, port = address.rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=5) as conn:
         conn.sendall(payload)
@@ -61,16 +63,41 @@ def ask_c(address: str, payload: bytes) -> bytes:
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_every_service_listens_on_3000_and_9090_by_default(launch: Services, name: str) -> None:
+    """Unset PORT and METRICS_PORT: each service on its own loopback address, as in a pod."""
+    host = f"127.3.{os.getpid() % 250 + 1}.{NAMES.index(name) + 1}"  # concurrent runs differ
+    service = launch.start(name, defaults_on=host, probe="/healthz", VERSION="1.0.0")
+    assert httpx.get(f"{service.ops}/version", timeout=5).json()["version"] == "1.0.0"
+    assert service.ops == f"http://{host}:9090"
+    with socket.create_connection((host, 3000), timeout=5) as conn:
+        if name == "service-c":
+            assert conn.makefile("rb").readline() == b"c 1.0.0\n"
+        else:
+            conn.sendall(b"GET /version HTTP/1.0\r\n\r\n")
+            assert conn.makefile("rb").readline().startswith(b"HTTP/1.0 200")
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_version_answer_names_service_version_and_pod(demo: Demo, name: str) -> None:
-    response = httpx.get(f"{demo[name].http}/version")
-    assert response.status_code == 200
-    assert response.json() == {"service": SHORT[name], "version": VERSIONS[name], "pod": PODS[name]}
+    for base in {demo[name].http, demo[name].ops}:
+        response = httpx.get(f"{base}/version")
+        assert response.status_code == 200
+        expected = {"service": SHORT[name], "version": VERSIONS[name], "pod": PODS[name]}
+        assert response.json() == expected
+
+
+def test_c_writes_its_version_line_as_soon_as_it_accepts(demo: Demo) -> None:
+    """As `nc service-c 3000` does: connect, send nothing, read one line."""
+    host, port = demo.c.address.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        assert conn.makefile("rb").readline() == b"c 1.2.0 service-c-7d9f-blue\n"
 
 
 def test_c_answers_version_line_with_pod_and_keeps_the_connection(demo: Demo) -> None:
     host, port = demo.c.address.rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=5) as conn:
         reader = conn.makefile("rb")
+        assert reader.readline() == b"c 1.2.0 service-c-7d9f-blue\n"  # the greeting
         for _ in range(2):
             conn.sendall(b"VERSION\n")
             assert reader.readline() == b"c 1.2.0 service-c-7d9f-blue\n"
@@ -79,14 +106,14 @@ def test_c_answers_version_line_with_pod_and_keeps_the_connection(demo: Demo) ->
 @pytest.mark.parametrize("path", ["/healthz", "/readyz"])
 @pytest.mark.parametrize("name", NAMES)
 def test_health_endpoints_answer_200(demo: Demo, name: str, path: str) -> None:
-    response = httpx.get(f"{demo[name].http}{path}")
+    response = httpx.get(f"{demo[name].ops}{path}")
     assert (response.status_code, response.headers["content-type"]) == (200, "application/json")
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_metrics_carry_service_and_version_labels(demo: Demo, name: str) -> None:
     assert httpx.get(f"{demo.a.http}/versions").status_code == 200  # traffic through all three
-    samples = read_samples(httpx.get(f"{demo[name].http}/metrics").text)
+    samples = read_samples(httpx.get(f"{demo[name].ops}/metrics").text)
     labels = {"service": name, "version": VERSIONS[name]}
 
     assert sample_value(samples, "bgh_requests_total", code="200", **labels) >= 1
@@ -100,7 +127,7 @@ def test_metrics_carry_service_and_version_labels(demo: Demo, name: str) -> None
 
 def test_gateway_times_each_upstream(demo: Demo) -> None:
     assert httpx.get(f"{demo.a.http}/versions").status_code == 200
-    samples = read_samples(httpx.get(f"{demo.a.http}/metrics").text)
+    samples = read_samples(httpx.get(f"{demo.a.ops}/metrics").text)
     labels = {"service": "gateway-a", "version": "1.0.0"}
     for upstream in ("b", "c"):
         name = "bgh_upstream_request_duration_seconds_count"
@@ -171,7 +198,7 @@ def test_injected_fault_in_c_reaches_the_gateway_as_502(launch: Services, demo: 
 
 def test_gateway_is_not_ready_without_upstream_addresses(launch: Services) -> None:
     a = launch.start("gateway-a", probe="/healthz", SERVICE_C_ADDR="service-c")
-    response = httpx.get(f"{a.http}/readyz")
+    response = httpx.get(f"{a.ops}/readyz")
     assert response.status_code == 503
     reason = response.json()["reason"]
     assert "SERVICE_B_URL is not set" in reason
@@ -193,13 +220,13 @@ def test_gateway_is_not_ready_without_upstream_addresses(launch: Services) -> No
 def test_c_refuses_garbage_with_one_err_line_then_closes(
     demo: Demo, payload: bytes, answer: bytes
 ) -> None:
-    assert ask_c(demo.c.address, payload) == answer
-    assert httpx.get(f"{demo.c.http}/healthz").status_code == 200  # and C is still up
+    assert ask_c(demo.c.address, payload) == b"c 1.2.0 service-c-7d9f-blue\n" + answer
+    assert httpx.get(f"{demo.c.ops}/healthz").status_code == 200  # and C is still up
 
 
 def test_c_ends_a_silent_connection(launch: Services) -> None:
     c = launch.start("service-c", IDLE_TIMEOUT_MS="100")
-    assert ask_c(c.address, b"") == b"ERR idle timeout: no command within 100ms\n"
+    assert ask_c(c.address, b"") == b"c dev\nERR idle timeout: no command within 100ms\n"
 
 
 @pytest.mark.parametrize(
@@ -210,6 +237,7 @@ def test_c_ends_a_silent_connection(launch: Services) -> None:
         ("service-b", "FAULT_ERROR_RATE", "2"),
         ("service-b", "VERSION", "1.0 beta"),
         ("service-c", "METRICS_PORT", "70000"),
+        ("gateway-a", "LOG_LEVEL", "loud"),
         ("service-c", "IDLE_TIMEOUT_MS", "soon"),
         ("service-c", "FAULT_LATENCY_MS", "-5"),
     ],

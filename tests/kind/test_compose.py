@@ -36,7 +36,7 @@ def compose(tmp_path: Path) -> Iterator[tuple[list[str], dict[str, str]]]:
     env = {
         **os.environ,
         "GATEWAY_PORT": str(port),
-        "METRICS_PORT_C": str(free_port()),
+        "SERVICE_C_PORT": str(free_port()),
         "VERSION_A": "1.0.0",
         "VERSION_B": "1.1.0",
         "VERSION_C": "1.2.0",

@@ -32,7 +32,7 @@ BLANK_ENV = dict.fromkeys(
     (
         "VERSION", "POD_NAME", "HOST", "PORT", "METRICS_PORT", "FAULT_ERROR_RATE",
         "FAULT_LATENCY_MS", "IDLE_TIMEOUT_MS", "SERVICE_B_URL", "SERVICE_C_ADDR",
-        "UPSTREAM_TIMEOUT_MS", "GREETING",
+        "UPSTREAM_TIMEOUT_MS", "GREETING", "IMAGE_GREETING", "LOG_LEVEL",
     ),
     "",
 )  # fmt: skip
@@ -64,17 +64,23 @@ class Service:
     process: Process
     pid: int
     port: int
-    metrics_port: int | None = None
+    metrics_port: int
     env: Mapping[str, str] = field(default_factory=dict)
+    host: str = "127.0.0.1"
 
     @property
     def http(self) -> str:
-        """Where /version, /healthz, /readyz and /metrics are served (C: its metrics port)."""
-        return f"http://127.0.0.1:{self.metrics_port or self.port}"
+        """A's and B's traffic port; C's traffic is its line protocol, so its ops port."""
+        return self.ops if self.name == "service-c" else f"http://{self.host}:{self.port}"
+
+    @property
+    def ops(self) -> str:
+        """Where /version, /healthz, /readyz and /metrics are served on every service."""
+        return f"http://{self.host}:{self.metrics_port}"
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def stop(self) -> None:
         self.process.stop()
@@ -103,18 +109,26 @@ class Services:
         self.run_dir = run_dir
         self.started: list[Service] = []
 
-    def start(self, name: str, *, probe: str = "/readyz", **env: str) -> Service:
-        """Start ``name`` on free loopback ports with ``env`` and wait until ``probe`` is 2xx."""
-        port = free_port()
-        metrics_port = free_port() if name == "service-c" else None
-        full_env = {**BLANK_ENV, "HOST": "127.0.0.1", "PORT": str(port), **env}
-        if metrics_port is not None:
-            full_env["METRICS_PORT"] = str(metrics_port)
+    def start(
+        self, name: str, *, probe: str = "/readyz", defaults_on: str | None = None, **env: str
+    ) -> Service:
+        """Start ``name`` on free loopback ports with ``env`` and wait until ``probe`` is 2xx on
+        its ops port. ``defaults_on``: listen on that address with PORT and METRICS_PORT unset,
+        so on the services' own defaults, as in a pod."""
+        host = defaults_on or "127.0.0.1"
+        port, metrics_port = (3000, 9090) if defaults_on else (free_port(), free_port())
+        full_env = {
+            **BLANK_ENV,
+            "HOST": host,
+            "PORT": "" if defaults_on else str(port),
+            "METRICS_PORT": "" if defaults_on else str(metrics_port),
+            **env,
+        }
         process = Process(f"{name}-{next(_serial)}", self.run_dir)  # pid files must not clash
         pid = process.start([str(self.bin_dir / name)], env=full_env)
-        service = Service(name, process, pid, port, metrics_port, full_env)
+        service = Service(name, process, pid, port, metrics_port, full_env, host)
         self.started.append(service)
-        wait_http_ok(process, f"{service.http}{probe}", within=READY_WITHIN, command=name)
+        wait_http_ok(process, f"{service.ops}{probe}", within=READY_WITHIN, command=name)
         return service
 
     def run(self, name: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -119,6 +119,20 @@ def test_a_suffix_and_namespace_keep_two_copies_apart(tmp_path: Path) -> None:
     assert prod["spec"]["destination"] == {"name": "prod", "namespace": "demo"}
 
 
+def test_seeding_gives_the_charts_deployed_here_the_targets_values(tmp_path: Path) -> None:
+    repository = GitRepository(tmp_path / "repo")
+    url = "http://127.0.0.1:23456"
+    repository.seed(TREE, namespace="rb-1", parameters={"analysis.judgeUrl": url})
+    (analysis,) = read_documents(repository.gitops_dir / "apps" / "qa" / "analysis.yaml")
+    parameters = analysis["spec"]["source"]["helm"]["parameters"]
+    assert {"name": "analysis.judgeUrl", "value": url} in parameters
+    (prod,) = read_documents(repository.gitops_dir / "apps" / "prod" / "analysis.yaml")
+    # Production's Applications deploy to another cluster: this target's URLs mean nothing there.
+    assert "parameters" not in prod["spec"]["source"]["helm"]
+    (root,) = read_documents(repository.root_application("qa"))
+    assert "helm" not in root["spec"]["source"]
+
+
 def test_seeding_refuses_a_directory_that_is_not_a_gitops_tree(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="has no app-of-apps/"):
         GitRepository(tmp_path / "repo").seed(tmp_path)

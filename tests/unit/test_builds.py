@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import builds
+from harness import builds, versions
 from harness.errors import ConfigError, TargetError
 
 
@@ -73,9 +73,26 @@ def test_missing_go_is_a_config_error_naming_the_setting(gomod: Path) -> None:
 
 
 def test_pinned_components_have_their_wrappers_committed() -> None:
-    for component in builds.COMPONENTS:
+    for component in (*builds.COMPONENTS, *builds.ARGO_ROLLOUTS_RELEASES.values()):
         for part in ("go.mod", "go.sum", "tools.go"):
             assert (component.wrapper / part).is_file(), f"{component.name}: {part} missing"
         assert (
             f"{component.module} {component.version}" in (component.wrapper / "go.mod").read_text()
         )
+
+
+def test_another_rollouts_release_is_its_own_build_beside_the_pinned_one() -> None:
+    other = builds.argo_rollouts("v1.9.3")
+    pinned = builds.argo_rollouts(versions.ARGO_ROLLOUTS)
+    assert pinned is builds.ARGO_ROLLOUTS
+    assert (other.name, other.binaries, other.assets) == (
+        pinned.name,
+        pinned.binaries,
+        pinned.assets,
+    )
+    assert other.install_dir(Path("/c")) != pinned.install_dir(Path("/c"))
+    assert other.install_dir(Path("/c")).name.startswith("argo-rollouts-v1.9.3-")
+    assert other in builds.components("v1.9.3")
+    assert pinned not in builds.components("v1.9.3")
+    with pytest.raises(ConfigError, match=r"expected one of v1\.10\.2, v1\.9\.3"):
+        builds.argo_rollouts("v1.8.0")

@@ -134,7 +134,7 @@ def test_analysis_templates_are_the_web_judge_and_a_prometheus_example(helm: Pat
 def test_the_analysis_server_runs_in_the_cluster_and_the_judge_calls_it_there(
     helm: Path, env: str, flavour: str
 ) -> None:
-    objects = GitOps(TREE).render(env, helm=helm, flavour=flavour)
+    objects = GitOps(TREE).render(env, helm=helm, values={"flavour": flavour})
     (deployment,) = _by_kind(objects, "Deployment").values()
     service = _by_kind(objects, "Service")["bgh-analysis"]
     assert deployment["metadata"]["name"] == "bgh-analysis"
@@ -164,7 +164,7 @@ def test_the_analysis_server_runs_in_the_cluster_and_the_judge_calls_it_there(
 def test_only_the_rollouts_controller_may_call_the_analysis_server(
     helm: Path, env: str, flavour: str
 ) -> None:
-    objects = GitOps(TREE).render(env, helm=helm, flavour=flavour)
+    objects = GitOps(TREE).render(env, helm=helm, values={"flavour": flavour})
     (policy,) = _by_kind(objects, "NetworkPolicy").values()
     server = _by_kind(objects, "Deployment")["bgh-analysis"]["spec"]["template"]
     selector = policy["spec"]["podSelector"]["matchLabels"]
@@ -185,25 +185,32 @@ def test_only_the_rollouts_controller_may_call_the_analysis_server(
     assert rule["ports"] == [{"protocol": "TCP", "port": container["ports"][0]["name"]}]
 
 
-def test_on_the_local_target_qa_calls_the_targets_own_server_and_prometheus(helm: Path) -> None:
-    from harness.settings import LocalOptions
+def test_on_the_local_target_qa_calls_the_targets_own_server_and_prometheus(
+    helm: Path, tmp_path: Path
+) -> None:
+    """The ports are those `bgh up` picked and recorded, not the ones the version file names."""
+    from harness.settings import load_settings
+    from harness.targets.local import LocalTarget
 
-    local = LocalOptions()
-    objects = GitOps(TREE).render("qa", helm=helm)
+    target = LocalTarget(load_settings(state_dir=tmp_path))
+    target.state.file.parent.mkdir(parents=True)
+    target.state.write({"analysis_port": 23456, "prometheus_port": 23457})
+    objects = GitOps(TREE).render("qa", helm=helm, values=target.chart_values())
     assert "Deployment" not in {o["kind"] for o in objects}
     assert "bgh-analysis" not in _by_kind(objects, "Service")
     templates = _by_kind(objects, "AnalysisTemplate")
     url = templates["bgh-judge"]["spec"]["metrics"][0]["provider"]["web"]["url"]
-    assert url.startswith(f"http://127.0.0.1:{local.analysis_port}/judge?")
+    assert url.startswith("http://127.0.0.1:23456/judge?")
     prometheus = templates["bgh-error-rate"]["spec"]["metrics"][0]["provider"]["prometheus"]
-    assert prometheus["address"] == f"http://127.0.0.1:{local.prometheus_port}"
+    assert prometheus["address"] == "http://127.0.0.1:23457"
 
 
 @pytest.mark.parametrize("flavour", ["default", "kind"])
 def test_no_service_asks_for_a_node_port(helm: Path, flavour: str) -> None:
     """NodePorts are one range for the whole cluster: two scenarios' gateway A asking for the
     same one collide while the previous namespace is still being deleted."""
-    services = _by_kind(GitOps(TREE).render("qa", helm=helm, flavour=flavour), "Service")
+    objects = GitOps(TREE).render("qa", helm=helm, values={"flavour": flavour})
+    services = _by_kind(objects, "Service")
     assert {"gateway-a", "gateway-a-preview", "service-b"} <= services.keys()
     for name, service in services.items():
         assert service["spec"].get("type", "ClusterIP") == "ClusterIP", name
@@ -373,7 +380,7 @@ def test_a_utf8_greeting_round_trips_from_the_version_file_to_gateway_a(
     before = tree.version_file("qa").read_text(encoding="utf-8")
     change = tree.bump("qa", greeting=CHRISTMAS)
     after = tree.version_file("qa").read_text(encoding="utf-8")
-    assert after == before.replace("greeting: Hello from QA\n", f"greeting: {CHRISTMAS}\n")
+    assert after == before.replace('greeting: ""\n', f'greeting: "{CHRISTMAS}"\n')
     assert change.message == f"qa: greeting {CHRISTMAS!r}"
     assert tree.read_versions("qa").greeting == CHRISTMAS
     rollouts = _by_kind(tree.render("qa", helm=helm), "Rollout")
@@ -383,6 +390,29 @@ def test_a_utf8_greeting_round_trips_from_the_version_file_to_gateway_a(
     for name in ("service-b", "service-c"):
         containers = rollouts[name]["spec"]["template"]["spec"]["containers"]
         assert "GREETING" not in {e["name"] for e in containers[0]["env"]}
+
+
+def test_without_an_override_gateway_a_shows_its_builds_own_greeting(helm: Path) -> None:
+    """An empty greeting in the version file passes no GREETING: the image's own decides."""
+    for env in ENVS:
+        rollouts = _by_kind(GitOps(TREE).render(env, helm=helm), "Rollout")
+        (container,) = rollouts["gateway-a"]["spec"]["template"]["spec"]["containers"]
+        assert "GREETING" not in {e["name"] for e in container["env"]}
+
+
+def test_every_service_takes_traffic_on_3000_and_is_scraped_on_9090(helm: Path) -> None:
+    objects = GitOps(TREE).render("qa", helm=helm)
+    for name, rollout in _by_kind(objects, "Rollout").items():
+        template = rollout["spec"]["template"]
+        (container,) = template["spec"]["containers"]
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert list(ports.values()) == [3000, 9090], name
+        assert template["metadata"]["annotations"]["prometheus.io/port"] == "9090", name
+        assert container["readinessProbe"]["httpGet"]["port"] == 9090, name
+    for name, service in _by_kind(objects, "Service").items():
+        if name.startswith(("gateway-a", "service-b", "service-c")):
+            targets = [p["targetPort"] for p in service["spec"]["ports"]]
+            assert targets == [3000, 9090], name
 
 
 def test_the_pod_template_carries_no_version_env_the_image_does(helm: Path) -> None:
@@ -431,7 +461,7 @@ def test_the_judge_window_spans_four_scrapes_of_the_targets_prometheus(
     intervals (5 s on the local target), and the one measurement waits a whole window."""
     values = yaml.safe_load((TREE / "charts" / "analysis" / "values.yaml").read_text())
     scrape = _seconds(values["kind"]["scrapeInterval"]) if flavour == "kind" else 5
-    objects = GitOps(TREE).render(env, helm=helm, flavour=flavour)
+    objects = GitOps(TREE).render(env, helm=helm, values={"flavour": flavour})
     metric = _by_kind(objects, "AnalysisTemplate")["bgh-judge"]["spec"]["metrics"][0]
     window = _seconds(metric["provider"]["web"]["url"].rsplit("&window=", 1)[1])
     assert window >= 4 * scrape

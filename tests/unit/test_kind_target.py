@@ -29,7 +29,7 @@ from harness.targets.kind import (
     node_image,
 )
 from harness.targets.kind.docker import Docker
-from harness.targets.kind.images import ROLLOUTS_IMAGE, rollouts_install_manifest
+from harness.targets.kind.images import ROLLOUTS_IMAGE, LocalImages, rollouts_install_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -245,3 +245,41 @@ def test_a_version_a_release_bumps_qa_to_is_built_and_loaded(tmp_path: Path) -> 
     assert [i.reference for i in target.images if i.version == "2.4.0"] == [
         f"ghcr.io/bluegreen-harness/{s}:2.4.0" for s in ("gateway-a", "service-b", "service-c")
     ]
+
+
+def test_each_image_is_built_with_the_build_arguments_services_builds_yaml_lists(
+    tmp_path: Path,
+) -> None:
+    """services/builds.yaml read beside what the kind target hands `docker build`. Docker is the
+    boundary that cannot run here (it is shared, and the kind suite builds for real): the client
+    is a script that records its argv, so everything up to the docker command line is real."""
+    table = yaml.safe_load((ROOT / "services" / "builds.yaml").read_text(encoding="utf-8"))
+    greeted = {v for v, args in table["gateway-a"].items() if (args or {}).get("GREETING")}
+    plain = {v for v, args in table["gateway-a"].items() if not (args or {}).get("GREETING")}
+    assert greeted and plain, "the table should list a version with a greeting and one without"
+    target = KindTarget(load_settings(state_dir=tmp_path), versions=sorted(greeted | plain))
+
+    calls = tmp_path / "calls.jsonl"
+    client = tmp_path / "docker"
+    client.write_text(
+        f"#!{sys.executable}\nimport json, sys\n"
+        f"open({str(calls)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
+    )
+    client.chmod(0o755)
+    docker = Docker(str(client), log_dir=tmp_path / "logs")
+    nodes = node_image.NodeImageBuilder(docker, cache_dir=tmp_path, report=lambda _line: None)
+    images = LocalImages(nodes, services_dir=ROOT / "services", report=lambda _line: None)
+    images.service_images(target.images, local_bases=False)
+
+    built: dict[str, dict[str, str]] = {}
+    for line in calls.read_text(encoding="utf-8").splitlines():
+        argv = json.loads(line)
+        assert argv[:3] == ["build", "-t", argv[2]] and argv[-1] == str(ROOT / "services")
+        pairs = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--build-arg"]
+        built[argv[2]] = dict(pair.split("=", 1) for pair in pairs)
+    assert set(built) == {i.reference for i in target.images}
+    for version, args in table["gateway-a"].items():
+        gateway = built[f"ghcr.io/bluegreen-harness/gateway-a:{version}"]
+        assert gateway == {"SERVICE": "gateway-a", "VERSION": version, **(args or {})}
+    for version in greeted:
+        assert "GREETING" not in built[f"ghcr.io/bluegreen-harness/service-b:{version}"]

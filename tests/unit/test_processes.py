@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from harness.targets.processes import (
     port_bindable,
     port_in_use,
     start_time,
+    together,
     wait_http_ok,
     wait_port_bindable,
 )
@@ -219,3 +221,37 @@ def test_a_pid_file_another_tool_wrote_is_trusted_when_the_command_line_names_th
         assert process.is_running()
         assert process.stop(grace=5.0) is True
         assert mine.wait(timeout=5) is not None
+
+
+def test_together_runs_its_steps_at_once() -> None:
+    """Each step waits for the other to have started: run one after the other, neither ends."""
+    first, second = threading.Event(), threading.Event()
+
+    def one() -> None:
+        first.set()
+        if not second.wait(5):
+            raise AssertionError("the second step never started while the first ran")
+
+    def two() -> None:
+        second.set()
+        if not first.wait(5):
+            raise AssertionError("the first step never started while the second ran")
+
+    together(one, two)
+
+
+def test_together_raises_the_first_error_once_every_step_has_ended() -> None:
+    failed, ended = threading.Event(), threading.Event()
+
+    def fails() -> None:
+        failed.set()
+        raise TargetError("kube-apiserver did not start")
+
+    def slow() -> None:
+        failed.wait(5)
+        time.sleep(0.3)  # still starting its process after the other step failed
+        ended.set()
+
+    with pytest.raises(TargetError, match="kube-apiserver did not start"):
+        together(fails, slow)
+    assert ended.is_set()

@@ -226,16 +226,16 @@ def test_the_chart_as_rendered_by_helm_routes_the_same() -> None:
         services=[service_from(o) for o in objects if o["kind"] == "Service"],
         virtual_services=rendered,
     )
-    assert routes.resolve(new_caller, "service-b", 8081, "http").service.name == (
+    assert routes.resolve(new_caller, "service-b", 3000, "http").service.name == (
         "service-b-preview"
     )
-    assert routes.resolve(new_caller, "service-c", 8082, "tcp").service.name == (
+    assert routes.resolve(new_caller, "service-c", 3000, "tcp").service.name == (
         "service-c-preview"
     )
-    assert routes.resolve(GATEWAY_OLD, "service-b", 8081, "http").service.name == "service-b"
-    assert routes.resolve(GATEWAY_OLD, "service-c", 8082, "tcp").service.name == "service-c"
-    assert routes.resolve(active_caller, "service-b", 8081, "http").service.name == "service-b"
-    assert routes.resolve(active_caller, "service-c", 8082, "tcp").service.name == "service-c"
+    assert routes.resolve(GATEWAY_OLD, "service-b", 3000, "http").service.name == "service-b"
+    assert routes.resolve(GATEWAY_OLD, "service-c", 3000, "tcp").service.name == "service-c"
+    assert routes.resolve(active_caller, "service-b", 3000, "http").service.name == "service-b"
+    assert routes.resolve(active_caller, "service-c", 3000, "tcp").service.name == "service-c"
 
 
 # -- Istio's match semantics -----------------------------------------------------------------

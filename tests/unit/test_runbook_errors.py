@@ -117,3 +117,19 @@ def test_a_malformed_version_list_names_the_expected_form(pytester: pytest.Pytes
         ["*ConfigError: versions '1.0.0, 1.1.0': expected quoted versions, e.g. \"1.0.0\", "
          '"1.1.0"*']
     )  # fmt: skip
+
+
+def test_an_unknown_analysis_gate_names_the_valid_ones(pytester: pytest.Pytester) -> None:
+    result = run(
+        pytester,
+        """
+        Feature: Bad gate
+          Scenario: Mid-promotion
+            Then the mid-promotion analysis of "service-b" is Failed
+        """,
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ['*ConfigError: unknown analysis gate "mid-promotion"; expected one of pre-promotion, '
+         "post-promotion*"]
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from harness.errors import ConfigError
@@ -59,3 +61,25 @@ def test_every_field_documents_itself() -> None:
         if field.description is None and name not in ("timeouts", "local", "kind")
     ]
     assert undocumented == []
+
+
+def test_default_paths_are_the_projects_whatever_the_working_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("BGH_GITOPS_DIR", "BGH_STATE_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings()
+    assert (settings.gitops_dir / "envs" / "prod_version.yaml").is_file()
+    assert settings.state_dir.parent == settings.gitops_dir.parent
+
+
+def test_a_path_the_user_gives_is_taken_as_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BGH_GITOPS_DIR", "elsewhere/gitops")
+    assert load_settings().gitops_dir == Path("elsewhere/gitops")
+
+
+def test_a_rollouts_version_without_a_pinned_build_names_the_ones_there_are() -> None:
+    with pytest.raises(ConfigError, match=r"option --rollouts-version='v1.8.0'.*v1.10.2"):
+        load_settings(rollouts_version="v1.8.0")
+    assert load_settings(rollouts_version="v1.9.3").rollouts_version == "v1.9.3"

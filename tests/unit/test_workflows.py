@@ -67,6 +67,25 @@ def test_the_release_builds_three_images_tagged_with_the_version_and_bumps_qa() 
     assert '--root-version "$TAG"' in script
 
 
+def test_the_release_builds_each_version_with_the_arguments_services_builds_yaml_lists() -> None:
+    """The step feeding GREETING reads services/builds.yaml by service, then version (yq v4, as
+    on GitHub's runners), and that is the table's shape; the kind target reads the same table
+    (tests/unit/test_kind_target.py)."""
+    images = yaml.safe_load((WORKFLOWS / "release.yaml").read_text())["jobs"]["images"]
+    build = next(s for s in images["steps"] if s.get("id") == "push")
+    assert "GREETING=${{ steps.build.outputs.greeting }}" in build["with"]["build-args"]
+    reader = next(s for s in images["steps"] if s.get("id") == "build")
+    assert reader["env"] == {
+        "SERVICE": "${{ matrix.service }}",
+        "VERSION": "${{ steps.meta.outputs.version }}",
+    }
+    assert ".[strenv(SERVICE)][strenv(VERSION)].GREETING" in reader["run"]
+    assert "services/builds.yaml" in reader["run"]
+    table = yaml.safe_load((WORKFLOWS.parents[1] / "services" / "builds.yaml").read_text())
+    assert set(table) <= set(images["strategy"]["matrix"]["service"])
+    assert table["gateway-a"]["1.1.0"]["GREETING"]
+
+
 def test_the_qa_bump_names_its_base_and_the_runbooks_run_on_kind_against_it() -> None:
     """Defects: a tag's checkout is a detached HEAD, so the pull request needs ``base``; and a
     pull request opened with GITHUB_TOKEN triggers no workflow, so kind must be called."""

@@ -32,13 +32,14 @@ import yaml
 
 from harness import builds, versions
 from harness.errors import ConfigError, TargetError, indent_tail
+from harness.images import Builds
 from harness.kubectl import Kubectl
 from harness.probes import Gateway, Side
 from harness.settings import Settings
 from harness.target import ComponentStatus, TargetDefaults
 from harness.targets.kind import binaries, docker_host, egress_guard, node_image
 from harness.targets.kind.docker import Docker
-from harness.targets.kind.images import LocalImages, rollouts_install_manifest
+from harness.targets.kind.images import Image, LocalImages, rollouts_install_manifest
 from harness.targets.processes import Process, port_in_use, wait_http_ok
 
 CONFIG = Path(__file__).parent / "kind-config.yaml"
@@ -63,15 +64,6 @@ class Step:
 
     def __str__(self) -> str:
         return " ".join(self.argv)
-
-
-@dataclass(frozen=True)
-class Image:
-    """One demo service image to build and load into the kind nodes."""
-
-    service: str
-    version: str
-    reference: str
 
 
 @dataclass(frozen=True)
@@ -113,11 +105,16 @@ class KindTarget(TargetDefaults):
         self.rollouts_manifest = self.root / "argo-rollouts-install.yaml"
         self.cache_dir = settings.cache_dir
         # One image per service and version, each reporting its version (build arg VERSION):
-        # the runbooks' versions and every one a version file names (a release's QA bump).
+        # the runbooks' versions and every one a version file names (a release's QA bump). Each
+        # is built with the arguments services/builds.yaml lists (gateway A's greeting), as the
+        # release workflow builds it.
         if versions is None:
             versions = sorted({*DEMO_VERSIONS, *versions_named(settings.gitops_dir)}, key=_semver)
+        table = Builds.load()
         self.images = tuple(
-            Image(s, version, f"{registry}/{s}:{version}") for version in versions for s in SERVICES
+            Image(f"{registry}/{s}:{version}", table.build_args(s, version))
+            for version in versions
+            for s in SERVICES
         )
         # gitops/charts/analysis runs this image on kind (value analysis.server.image).
         self.analysis_image = f"{registry}/analysis:{analysis_tag}"
@@ -294,9 +291,7 @@ class KindTarget(TargetDefaults):
             )
             loaded.append(local.rollouts_image())
         step = time.monotonic()
-        loaded += local.service_images(
-            ((i.service, i.version, i.reference) for i in self.images), local_bases=build
-        )
+        loaded += local.service_images(self.images, local_bases=build)
         self.report(f"images: {len(loaded)} ready in {time.monotonic() - step:.1f}s")
         self.config_file.write_text(yaml.safe_dump(self.cluster_config(built_node_image=build)))
         self.rollouts_manifest.write_text(rollouts_install_manifest(nodes, loaded_image=build))

@@ -1,11 +1,13 @@
 """The images the kind target loads into its nodes, built on this machine.
 
-- The demo services come from ``services/Dockerfile`` exactly as users build them; only its
+- The demo services come from ``services/Dockerfile`` exactly as users build them, with the
+  build arguments ``services/builds.yaml`` lists for each version (``harness.images``); only its
   base images are swapped through the build arguments ``GO_IMAGE`` and ``RUNTIME_IMAGE`` when no
   registry can be reached: a Debian base with this machine's Go toolchain and a module cache
   holding every module ``services/go.sum`` names (``GOPROXY=off``: the build stage never reaches
   the network, which the egress guard would refuse anyway), and an empty root with
-  ``/etc/passwd`` standing in for a distroless static image.
+  ``/etc/passwd`` standing in for the runtime base (the binary is static and runs as the
+  Dockerfile's numeric user).
 - The Argo Rollouts controller image is the pinned release's ``rollouts-controller`` (built from
   the Go module proxy, shared with the local target) on an empty root, as upstream's image is,
   tagged with the upstream reference the install manifest names.
@@ -19,7 +21,8 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness import builds, versions
@@ -32,6 +35,24 @@ Report = Callable[[str], None]
 
 ROLLOUTS_IMAGE = f"quay.io/argoproj/argo-rollouts:{versions.ARGO_ROLLOUTS}"
 ROLLOUTS_MODULE = "github.com/argoproj/argo-rollouts"
+
+
+@dataclass(frozen=True)
+class Image:
+    """One demo service image to build and load into the kind nodes, with every build argument
+    of ``services/Dockerfile`` it takes (``SERVICE``, ``VERSION`` and those of
+    ``services/builds.yaml``)."""
+
+    reference: str
+    build_args: Mapping[str, str]
+
+    @property
+    def service(self) -> str:
+        return self.build_args["SERVICE"]
+
+    @property
+    def version(self) -> str:
+        return self.build_args["VERSION"]
 
 
 class LocalImages:
@@ -99,7 +120,8 @@ class LocalImages:
         return reference
 
     def runtime_image(self) -> str:
-        """An empty root with ``/etc/passwd`` (nonroot is 65532), like a distroless static image."""
+        """An empty root with ``/etc/passwd`` (nonroot is 65532): all a static binary run as the
+        Dockerfile's numeric user needs of its runtime base."""
         reference = "bgh.local/static:nonroot"
         if not self.docker.has_image(reference):
             with tempfile.TemporaryDirectory(dir=self.node_images.build_dir()) as work:
@@ -107,27 +129,25 @@ class LocalImages:
                 self.docker.run("import", str(archive), reference, what=f"importing {reference}")
         return reference
 
-    def service_images(
-        self, images: Iterable[tuple[str, str, str]], *, local_bases: bool
-    ) -> list[str]:
-        """Build ``(service, version, reference)`` from services/Dockerfile, on local bases when
-        ``local_bases`` (else on the Dockerfile's own, pulled)."""
+    def service_images(self, images: Iterable[Image], *, local_bases: bool) -> list[str]:
+        """Build each image from services/Dockerfile with its build arguments, on local bases
+        when ``local_bases`` (else on the Dockerfile's own, pulled)."""
         base_args = (
             {"GO_IMAGE": self.go_image(), "RUNTIME_IMAGE": self.runtime_image()}
             if local_bases
             else {}
         )
         built = []
-        for service, version, reference in images:
+        for image in images:
             seconds = self.docker.build(
                 self.services_dir,
-                reference,
+                image.reference,
                 dockerfile=self.services_dir / "Dockerfile",
-                build_args={**base_args, "SERVICE": service, "VERSION": version},
-                log_name=f"{service}-{version}",
+                build_args={**base_args, **image.build_args},
+                log_name=f"{image.service}-{image.version}",
             )
-            self.report(f"image {reference}: built in {seconds:.1f}s")
-            built.append(reference)
+            self.report(f"image {image.reference}: built in {seconds:.1f}s")
+            built.append(image.reference)
         return built
 
     def rollouts_image(self) -> str:

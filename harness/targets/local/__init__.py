@@ -5,6 +5,7 @@ it): the kwok control plane (``control_plane``), the processes beside it (``serv
 Rollouts controller, Prometheus, the analysis server, the data plane), Argo CD when asked for
 (``argocd``), and the data plane's client (``dataplane_client``), which says where gateway A's
 Services are and keeps the pods' logs. The ports ``up`` picked are kept in ``state.json``.
+``up`` starts at once what does not depend on each other (README, "The local target").
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from harness.targets.local.control_plane import ControlPlane
 from harness.targets.local.dataplane_client import DataPlaneClient, LocalServices
 from harness.targets.local.servers import Servers
 from harness.targets.local.state import State, StateLock
-from harness.targets.processes import Process, debian_command, stop_running_from
+from harness.targets.processes import Process, debian_command, stop_running_from, together
 
 Report = Callable[[str], None]
 
@@ -81,6 +82,16 @@ class LocalTarget(TargetDefaults):
         return f"http://127.0.0.1:{self.state.port('analysis_port')}"
 
     # -- where things are (the Target protocol) ----------------------------------------------
+
+    def chart_values(self) -> dict[str, str]:
+        """The charts call this target's own analysis server and Prometheus, on the ports ``up``
+        picked (gitops/envs/qa_version.yaml names 18090 and 19090, which only a target told
+        to use them listens on)."""
+        return {
+            **super().chart_values(),
+            "analysis.judgeUrl": self.analysis_url,
+            "analysis.prometheusUrl": self.prometheus_url,
+        }
 
     def kubectl(self) -> Kubectl:
         """The kubectl built with the control plane."""
@@ -148,7 +159,7 @@ class LocalTarget(TargetDefaults):
         step = time.monotonic()
         repository = self.argocd.repository
         if not repository.exists():
-            repository.seed(self.settings.gitops_dir.resolve())
+            repository.seed(self.settings.gitops_dir.resolve(), parameters=self.chart_values())
             self.report(f"Git repository {repository.url} seeded from {self.settings.gitops_dir}")
         delivery = ArgoCDDelivery(
             self.argocd_client(), repository, report=lambda line: self.report(f"Argo CD: {line}")
@@ -202,12 +213,30 @@ class LocalTarget(TargetDefaults):
         # Keys, the admin kubeconfig, Redis's password and every log live below: owner only.
         self.root.chmod(0o700)
         ports = self.state.read()
+        self.servers.assign_ports(ports)
+
+        binaries: list[Path] = []
+
+        def cluster() -> None:
+            # The demo services build while the control plane starts; both take a few seconds.
+            together(
+                lambda: self.control_plane.up(built, ports),
+                lambda: binaries.append(self.servers.build_demo_services()),
+            )
+            # Both watch the API server, the data plane Istio's kinds too (so after the CRDs);
+            # neither waits for the other.
+            together(
+                lambda: self.servers.rollouts(built, ports),
+                lambda: self.servers.dataplane_server(ports, binaries[0]),
+            )
+
         try:
-            self.control_plane.up(built, ports)
-            self.servers.rollouts(built, ports)
-            self.servers.prometheus_server(prometheus, ports)
-            self.servers.analysis(ports)
-            self.servers.dataplane_server(ports)
+            # Prometheus and the analysis server need no cluster: they start while it does.
+            together(
+                cluster,
+                lambda: self.servers.prometheus_server(prometheus, ports),
+                lambda: self.servers.analysis(ports),
+            )
             if self.settings.local.argocd:
                 self.argocd.up(built, ports)
                 self.state.write(ports)

@@ -10,6 +10,11 @@ kwokctl binds every component to all interfaces unless its configuration says ot
 that says ``127.0.0.1``, so etcd (plaintext, no auth), kube-apiserver, the controller manager,
 the scheduler and kwok listen on loopback only. Its private keys and the kubeconfig holding the
 ``system:masters`` client key are made readable by their owner alone.
+
+Left to itself kwokctl gives its components the first unused ports counting down from 32767
+(pkg/utils/net ``GetUnusedPort``): two clusters created at the same moment on one machine pick
+the same ones. So every port is picked here, free and at random (``free_port``), written into
+the configuration and kept in ``state.json`` with the others.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -45,10 +51,19 @@ KWOK_COMPONENTS = (
 )
 
 # kwokctl's own configuration kind; only what differs from its defaults.
-KWOKCTL_CONFIGURATION = {
+KWOKCTL_CONFIGURATION: dict[str, Any] = {
     "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
     "kind": "KwokctlConfiguration",
     "options": {"bindAddress": "127.0.0.1"},
+}
+# state.json key -> the KwokctlConfiguration option that sets the port (the API server's own is
+# a flag, --kube-apiserver-port).
+COMPONENT_PORTS = {
+    "etcd_port": "etcdPort",
+    "etcd_peer_port": "etcdPeerPort",
+    "kube_controller_manager_port": "kubeControllerManagerPort",
+    "kube_scheduler_port": "kubeSchedulerPort",
+    "kwok_controller_port": "kwokControllerPort",
 }
 
 Built = dict[str, builds.Built]
@@ -72,7 +87,7 @@ class ControlPlane:
     def build(self) -> Built:
         """Every component's binaries, built where the cache lacks them."""
         built = {}
-        for component in builds.COMPONENTS:
+        for component in builds.components(self.settings.rollouts_version):
             if not builds.is_built(component, self.settings.cache_dir):
                 self.report(f"{component.name} {component.version}: not in the cache, building")
             built[component.name] = builds.ensure_built(
@@ -103,13 +118,22 @@ class ControlPlane:
             self.report(f"control plane: restarted in {time.monotonic() - step:.1f}s")
             return
         port = ports.setdefault("kube_apiserver_port", free_port())
-        if port_in_use(port):
-            raise TargetError(
-                f"kube-apiserver: port {port} (from {self.state.file}) is in use by another "
-                "process; stop it, or run `bgh down` to forget the old ports"
-            )
+        options = {
+            option: ports.setdefault(key, free_port()) for key, option in COMPONENT_PORTS.items()
+        }
+        for key in ("kube_apiserver_port", *COMPONENT_PORTS):
+            if port_in_use(ports[key]):
+                raise TargetError(
+                    f"{key.removesuffix('_port').replace('_', '-')}: port {ports[key]} (from "
+                    f"{self.state.file}) is in use by another process; stop it, or run "
+                    "`bgh down` to forget the old ports"
+                )
         kubernetes = built["kubernetes"]
-        self.kwokctl_config.write_text(yaml.safe_dump(KWOKCTL_CONFIGURATION))
+        configuration = {
+            **KWOKCTL_CONFIGURATION,
+            "options": {**KWOKCTL_CONFIGURATION["options"], **options},
+        }
+        self.kwokctl_config.write_text(yaml.safe_dump(configuration))
         argv = [
             "--config",
             str(self.kwokctl_config),
@@ -180,7 +204,7 @@ class ControlPlane:
         )
         self.ensure_namespace(built, ROLLOUTS_NAMESPACE)
         self.report(
-            f"CRDs of Argo Rollouts {builds.ARGO_ROLLOUTS.version}, Istio "
+            f"CRDs of Argo Rollouts {self.settings.rollouts_version}, Istio "
             f"{builds.ISTIO.version} and Argo CD {builds.ARGO_CD_CRDS.version}: "
             f"established in {time.monotonic() - step:.1f}s"
         )

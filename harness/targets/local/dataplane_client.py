@@ -91,7 +91,8 @@ class DataPlaneClient:
             return None
 
     def summary(self) -> str:
-        """One line for ``bgh status``: pods, restarts, Services, problems; or why not."""
+        """One line for ``bgh status``: pods, restarts, Services, problems, the loopback networks
+        they have addresses in; or why not."""
         try:
             state = self.read()
         except DataPlaneUnreachable as exc:
@@ -100,9 +101,11 @@ class DataPlaneClient:
         ready = sum(1 for p in pods if p["ready"])
         restarts = sum(p["restarts"] for p in pods)
         problems = len(state["problems"])
+        networks = state.get("networks") or {}
         return (
             f"{len(pods)} pod processes ({ready} ready, {restarts} restarts), "
-            f"{len(state['services'])} Services, {problems} problems"
+            f"{len(state['services'])} Services, {problems} problems; addresses: pods "
+            f"{networks.get('pods', '?')}, Services {networks.get('services', '?')}"
         )
 
 

@@ -54,6 +54,15 @@ class Servers:
         """In the order to stop them."""
         return (self.dataplane, self.analysis_server, self.prometheus, self.rollouts_controller)
 
+    def assign_ports(self, ports: dict[str, int]) -> None:
+        """Every port the servers listen on, chosen before any of them starts: they start at
+        once, and two free-port picks made at the same moment could choose the same port."""
+        ports.setdefault("rollouts_metrics_port", free_port())
+        ports.setdefault("rollouts_healthz_port", free_port())
+        self._port(ports, "prometheus_port", self.settings.local.prometheus_port)
+        self._port(ports, "analysis_port", self.settings.local.analysis_port)
+        self._port(ports, "dataplane_port", self.settings.local.dataplane_port)
+
     def rollouts(self, built: dict[str, builds.Built], ports: dict[str, int]) -> None:
         step = time.monotonic()
         metrics = ports.setdefault("rollouts_metrics_port", free_port())
@@ -77,7 +86,7 @@ class Servers:
             env={"POD_NAMESPACE": ROLLOUTS_NAMESPACE},
         ):
             self.report(
-                f"rollouts-controller {builds.ARGO_ROLLOUTS.version}: healthy in "
+                f"rollouts-controller {self.settings.rollouts_version}: healthy in "
                 f"{time.monotonic() - step:.1f}s (metrics :{metrics}, healthz :{healthz})"
             )
 
@@ -133,11 +142,15 @@ class Servers:
                 f"(Prometheus {prometheus})"
             )
 
-    def dataplane_server(self, ports: dict[str, int]) -> None:
-        step = time.monotonic()
-        binaries = builds.build_demo_services(
+    def build_demo_services(self) -> Path:
+        """The demo services' binaries the data plane runs (Go's build cache makes it quick)."""
+        return builds.build_demo_services(
             SERVICES_DIR, self.dataplane_dir / "bin", go=self.settings.local.go
         )
+
+    def dataplane_server(self, ports: dict[str, int], binaries: Path | None = None) -> None:
+        step = time.monotonic()
+        binaries = binaries or self.build_demo_services()
         port = self._port(ports, "dataplane_port", self.settings.local.dataplane_port)
         argv = [
             sys.executable,

@@ -29,7 +29,11 @@ type Gateway struct {
 // New builds the gateway; an invalid address makes it not ready rather than
 // failing (see Config).
 func New(b *svc.Base, cfg Config) *Gateway {
-	g := &Gateway{base: b, timeout: cfg.Timeout, greeting: cfg.Greeting, upstream: b.Metrics.NewUpstream(upstreams, reasons)}
+	g := &Gateway{base: b, timeout: cfg.Timeout, greeting: cfg.PageGreeting(), upstream: b.Metrics.NewUpstream(upstreams, reasons)}
+	// The wiring, for "which B and C does this pod reach?" (LOG_LEVEL=debug).
+	b.Log.Debug("configuration", "service_b_url", cfg.BURL, "service_c_addr", cfg.CAddr,
+		"upstream_timeout_ms", cfg.Timeout.Milliseconds(), "image_greeting", cfg.ImageGreeting,
+		"greeting", cfg.Greeting, "page_greeting", g.greeting)
 	bURL, bErr := checkBURL(cfg.BURL)
 	if bErr != nil {
 		g.askB = notConfigured(bErr)
@@ -68,9 +72,12 @@ func notConfigured(err error) func(context.Context) (svc.VersionInfo, error) {
 	}
 }
 
+// Ready returns nil when A can take traffic, or why it cannot.
+func (g *Gateway) Ready() error { return g.problem }
+
 // Handler serves /, /versions, /version and the ops endpoints.
 func (g *Gateway) Handler() http.Handler {
-	mux := g.base.OpsMux(func() error { return g.problem })
+	mux := g.base.OpsMux(g.Ready)
 	mux.Handle("GET /version", g.base.Instrument(g.base.VersionHandler()))
 	mux.Handle("GET /versions", g.base.Instrument(http.HandlerFunc(g.serveVersions)))
 	mux.Handle("GET /{$}", g.base.Instrument(http.HandlerFunc(g.servePage)))

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -240,7 +241,7 @@ func TestReadiness(t *testing.T) {
 		{"http://service-b:8081", "service-c", 503, `SERVICE_C_ADDR="service-c" is not host:port`},
 		{"http://service-b:8081", "service-c:http", 503, `SERVICE_C_ADDR="service-c:http" is not host:port`},
 		{"http://service-b:8081", ":8082", 503, `SERVICE_C_ADDR=":8082" is not host:port`},
-		{"", "", 503, "SERVICE_B_URL is not set; want e.g. http://service-b:8081; SERVICE_C_ADDR is not set"},
+		{"", "", 503, "SERVICE_B_URL is not set; want e.g. http://service-b:3000; SERVICE_C_ADDR is not set"},
 	}
 	for _, tc := range cases {
 		_, h := newGateway(gateway.Config{BURL: tc.bURL, CAddr: tc.cAddr}, io.Discard)
@@ -256,7 +257,7 @@ func TestReadiness(t *testing.T) {
 func TestPageShowsVersionsAndEscapedGreeting(t *testing.T) {
 	greeting := `<script>alert("hi")</script> Grüße 🎉`
 	_, h := newGateway(gateway.Config{
-		BURL: startB(t, fault.Injector{}), CAddr: hangingC(t), Greeting: greeting,
+		BURL: startB(t, fault.Injector{}), CAddr: hangingC(t), ImageGreeting: "Merry Christmas", Greeting: greeting,
 	}, io.Discard)
 	rec := get(h, "/")
 	body := rec.Body.String()
@@ -275,6 +276,47 @@ func TestPageShowsVersionsAndEscapedGreeting(t *testing.T) {
 	}
 	if strings.Contains(body, "<script>") {
 		t.Error("greeting was not escaped")
+	}
+}
+
+func TestGreetingIsTheBuildsAndGreetingOnlyOverridesItsText(t *testing.T) {
+	cases := []struct{ image, config, want string }{
+		{"", "", ""},
+		{"", "Hello from QA", ""}, // an older build has no greeting, whatever the config says
+		{"Merry Christmas 🎄", "", "Merry Christmas 🎄"},
+		{"Merry Christmas 🎄", "Hello from QA", "Hello from QA"},
+	}
+	for _, tc := range cases {
+		_, h := newGateway(gateway.Config{
+			BURL: startB(t, fault.Injector{}), CAddr: startC(t, fault.Injector{}, time.Minute, io.Discard),
+			ImageGreeting: tc.image, Greeting: tc.config,
+		}, io.Discard)
+		body := get(h, "/").Body.String()
+		hasGreeting := strings.Contains(body, `<p class="greeting">`)
+		if tc.want == "" && hasGreeting || tc.want != "" && !strings.Contains(body, `<p class="greeting">`+tc.want+"</p>") {
+			t.Errorf("IMAGE_GREETING=%q GREETING=%q: page greeting wrong, want %q\n%s", tc.image, tc.config, tc.want, body)
+		}
+	}
+}
+
+func TestConfigurationIsLoggedAtDebugLevel(t *testing.T) {
+	for _, level := range []slog.Level{slog.LevelDebug, slog.LevelInfo} {
+		var logs syncBuffer
+		b := svc.New(svc.Config{Identity: gateway.Identity, Version: "1.0.0", LogLevel: level}, &logs)
+		gateway.New(b, gateway.Config{BURL: "http://service-b:3000", CAddr: "service-c:3000", Timeout: 250 * time.Millisecond})
+		logged := strings.Contains(string(logs.Bytes()), `"msg":"configuration"`)
+		if logged != (level == slog.LevelDebug) {
+			t.Fatalf("LOG_LEVEL=%s: configuration logged = %v\n%s", level, logged, string(logs.Bytes()))
+		}
+		if !logged {
+			continue
+		}
+		for _, want := range []string{`"level":"DEBUG"`, `"service_b_url":"http://service-b:3000"`,
+			`"service_c_addr":"service-c:3000"`, `"upstream_timeout_ms":250`} {
+			if !strings.Contains(string(logs.Bytes()), want) {
+				t.Errorf("configuration line lacks %s\n%s", want, string(logs.Bytes()))
+			}
+		}
 	}
 }
 

@@ -145,6 +145,7 @@ type cConn struct {
 	net.Conn
 	r    *bufio.Reader
 	born time.Time
+	used bool // false until the greeting line C writes on accept has been read
 }
 
 func newCClient(addr string) *cClient {
@@ -202,7 +203,8 @@ func (c *cClient) version(ctx context.Context) (svc.VersionInfo, error) {
 	return v, nil
 }
 
-// ask sends one VERSION request and reads the answer line.
+// ask reads one answer line: on a new connection the one C writes as soon
+// as it accepts, on a pooled one the answer to a VERSION request.
 func (conn *cConn) ask(ctx context.Context) (svc.VersionInfo, error) {
 	v := svc.VersionInfo{Service: "c"}
 	dl, _ := ctx.Deadline() // none is the zero time: no deadline
@@ -211,9 +213,12 @@ func (conn *cConn) ask(ctx context.Context) (svc.VersionInfo, error) {
 	// own client goes away before the timeout.
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	if _, err := io.WriteString(conn, "VERSION\n"); err != nil {
-		return v, err
+	if conn.used {
+		if _, err := io.WriteString(conn, "VERSION\n"); err != nil {
+			return v, err
+		}
 	}
+	conn.used = true
 	line, err := conn.r.ReadString('\n')
 	if err != nil {
 		if ctx.Err() != nil {

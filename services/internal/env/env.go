@@ -9,6 +9,7 @@ package env
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -139,6 +140,20 @@ func (r *Reader) Fraction(name, example string) float64 {
 		return 0
 	}
 	return f
+}
+
+// Level returns a log level: debug, info, warn or error, in any case.
+func (r *Reader) Level(name string, def slog.Level) slog.Level {
+	v, ok := r.raw(name)
+	if !ok {
+		return def
+	}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(v)); err != nil || strings.ContainsAny(v, "+-") {
+		r.Fail(name, v, "one of debug, info, warn, error", "debug")
+		return def
+	}
+	return l
 }
 
 // Host returns an address to bind to: an IP literal or a host name.

@@ -15,7 +15,7 @@ import (
 // row is read somewhere.
 func TestReadmeListsEveryVariable(t *testing.T) {
 	const root = "../.." // the services module
-	read := regexp.MustCompile(`\.(?:String|Text|Token|Port|Millis|Fraction|Host)\("([A-Z_]+)"`)
+	read := regexp.MustCompile(`\.(?:String|Text|Token|Port|Millis|Fraction|Host|Level)\("([A-Z_]+)"`)
 	var inCode []string
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {

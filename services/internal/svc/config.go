@@ -30,25 +30,37 @@ type Identity struct {
 	Short string // name in version answers, e.g. "a"
 }
 
+// The same ports for all three: each pod, compose container and local
+// data-plane pod has an address of its own, so nothing needs to differ.
+const (
+	DefaultPort        = 3000 // the traffic: HTTP for A and B, the line protocol for C
+	DefaultMetricsPort = 9090 // /metrics, /healthz, /readyz and /version, alike on every service
+)
+
 // Config holds the settings every service reads.
 type Config struct {
 	Identity
-	Version string
-	Pod     string // empty outside Kubernetes
-	Host    string
-	Port    int
-	Fault   fault.Injector
+	Version     string
+	Pod         string // empty outside Kubernetes
+	Host        string
+	Port        int
+	MetricsPort int
+	LogLevel    slog.Level
+	Fault       fault.Injector
 }
 
-// LoadConfig reads VERSION, POD_NAME, HOST, PORT and the fault knobs.
-func LoadConfig(r *env.Reader, id Identity, defaultPort int) Config {
+// LoadConfig reads VERSION, POD_NAME, HOST, PORT, METRICS_PORT, LOG_LEVEL and
+// the fault knobs.
+func LoadConfig(r *env.Reader, id Identity) Config {
 	return Config{
-		Identity: id,
-		Version:  r.Token("VERSION", "dev", "1.2.3"),
-		Pod:      r.Token("POD_NAME", "", "gateway-a-7d9f8c6b5-x2x4q"),
-		Host:     r.Host("HOST", "0.0.0.0"),
-		Port:     r.Port("PORT", defaultPort),
-		Fault:    fault.Load(r),
+		Identity:    id,
+		Version:     r.Token("VERSION", "dev", "1.2.3"),
+		Pod:         r.Token("POD_NAME", "", "gateway-a-7d9f8c6b5-x2x4q"),
+		Host:        r.Host("HOST", "0.0.0.0"),
+		Port:        r.Port("PORT", DefaultPort),
+		MetricsPort: r.Port("METRICS_PORT", DefaultMetricsPort),
+		LogLevel:    r.Level("LOG_LEVEL", slog.LevelInfo),
+		Fault:       fault.Load(r),
 	}
 }
 
@@ -82,7 +94,7 @@ func New(cfg Config, logOut io.Writer) *Base {
 	if cfg.Pod != "" {
 		attrs = append(attrs, "pod", cfg.Pod)
 	}
-	log := slog.New(slog.NewJSONHandler(logOut, nil)).With(attrs...)
+	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel})).With(attrs...)
 	b := &Base{Config: cfg, Log: log, Metrics: metrics.New(cfg.Name, cfg.Version)}
 	if cfg.Fault.On() {
 		log.Warn("fault injection on", "error_rate", cfg.Fault.ErrorRate,

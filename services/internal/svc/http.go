@@ -46,9 +46,18 @@ func (b *Base) OpsMux(ready func() error) *http.ServeMux {
 	return mux
 }
 
-// VersionHandler answers GET /version. Each service mounts it itself: B and
-// A instrument it (it is what the gateway and the probes call), C serves it
-// plainly on its metrics port because C's traffic is the TCP protocol.
+// OpsListener serves /healthz, /readyz, /metrics and a plain /version on
+// METRICS_PORT. Every service has it, so Prometheus and the kubelet find all
+// three in the same place whatever protocol their traffic port speaks.
+func (b *Base) OpsListener(ready func() error) Listener {
+	mux := b.OpsMux(ready)
+	mux.Handle("GET /version", b.VersionHandler())
+	return Listener{Name: "metrics", Port: b.MetricsPort, Server: NewServer(mux, b.Log)}
+}
+
+// VersionHandler answers GET /version. A and B also serve it instrumented on
+// their traffic port (it is what the gateway and the probes call); on
+// METRICS_PORT it is plain.
 func (b *Base) VersionHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		WriteJSON(w, http.StatusOK, b.VersionInfo())

@@ -11,9 +11,6 @@ import (
 // Identity names service B in metrics, logs and version answers.
 var Identity = svc.Identity{Name: "service-b", Short: "b"}
 
-// DefaultPort is B's HTTP port when PORT is unset.
-const DefaultPort = 8081
-
 // Handler serves /version (instrumented, subject to the fault knobs) and the
 // ops endpoints.
 func Handler(b *svc.Base) http.Handler {

@@ -1,12 +1,17 @@
 // Package servicec is service C: a raw TCP service speaking a one-line
-// protocol, with its ops endpoints on a separate HTTP port.
+// protocol, with its ops endpoints on a separate HTTP port (METRICS_PORT,
+// as on the other services).
 //
 // # Protocol
 //
-// A client sends requests, one line each, and reads one answer line per
-// request before sending the next. A connection may carry any number of
-// requests. In ABNF (RFC 5234):
+// As soon as C accepts a connection it writes its answer line, as if the
+// client had sent VERSION: a client that connects and reads (nc service-c
+// 3000) gets the version. A client that keeps the connection may then send
+// requests, one line each, and reads one answer line per request before
+// sending the next; a connection may carry any number of requests. In ABNF
+// (RFC 5234):
 //
+//	session    = answer *(request answer)  ; the first answer comes unasked
 //	request    = command [CR] LF           ; at most 256 bytes before the LF
 //	command    = %s"VERSION"               ; case-sensitive
 //	answer     = ok / error
@@ -26,6 +31,9 @@
 //	ERR idle timeout: no command within <IDLE_TIMEOUT_MS as a Go duration>
 //	ERR injected fault
 //	ERR shutting down
+//
+// The unasked first answer counts as a request in the metrics, and the
+// fault knobs apply to it like to any other.
 //
 // For metrics each request gets an HTTP status code, so one error-rate
 // query fits all three services: 200 answered, 400 empty or unknown

@@ -20,31 +20,16 @@ import (
 // Identity names service C in metrics, logs and version answers.
 var Identity = svc.Identity{Name: "service-c", Short: "c"}
 
-// Default ports when PORT and METRICS_PORT are unset.
-const (
-	DefaultPort        = 8082
-	DefaultMetricsPort = 9082
-)
-
 // Config holds C's own settings.
 type Config struct {
-	MetricsPort int
 	IdleTimeout time.Duration // how long a connection may stay silent
 }
 
-// LoadConfig reads METRICS_PORT and IDLE_TIMEOUT_MS.
+// LoadConfig reads IDLE_TIMEOUT_MS.
 func LoadConfig(r *env.Reader) Config {
 	return Config{
-		MetricsPort: r.Port("METRICS_PORT", DefaultMetricsPort),
 		IdleTimeout: r.Millis("IDLE_TIMEOUT_MS", 5*time.Second, 1, "5000"),
 	}
-}
-
-// OpsHandler serves /healthz, /readyz, /version and /metrics on METRICS_PORT.
-func OpsHandler(b *svc.Base) http.Handler {
-	mux := b.OpsMux(func() error { return nil })
-	mux.Handle("GET /version", b.VersionHandler())
-	return mux
 }
 
 // Server serves the line protocol, one goroutine per connection. Its
@@ -168,6 +153,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) handle(conn net.Conn) {
 	defer s.forget(conn)
+	// The greeting: a client that only connects and reads (nc service-c 3000)
+	// gets the version at once, as if it had sent VERSION.
+	if s.closing.Load() {
+		s.refuse(conn, "shutting down")
+		return
+	}
+	if !s.serveLine(conn, []byte(Version)) {
+		return
+	}
 	r := bufio.NewReaderSize(conn, MaxLine+1)
 	for {
 		conn.SetReadDeadline(time.Now().Add(s.idle))

@@ -52,6 +52,23 @@ func dial(t *testing.T, addr string) net.Conn {
 	return conn
 }
 
+const greeting = "c 1.0.0 c-pod\n"
+
+// readGreeting reads the line C writes as soon as it accepts.
+func readGreeting(t *testing.T, r *bufio.Reader) {
+	t.Helper()
+	if line, err := r.ReadString('\n'); line != greeting || err != nil {
+		t.Fatalf("greeting = %q, %v; want %q", line, err, greeting)
+	}
+}
+
+func TestServerGreetsAClientThatOnlyReads(t *testing.T) {
+	addr, _ := startServer(t, fault.Injector{})
+	conn := dial(t, addr)
+	// As `nc service-c 3000` does: connect, send nothing, read.
+	readGreeting(t, bufio.NewReader(conn))
+}
+
 func TestServerAnswersAndKeepsTheConnection(t *testing.T) {
 	addr, _ := startServer(t, fault.Injector{})
 	cases := []struct {
@@ -66,6 +83,7 @@ func TestServerAnswersAndKeepsTheConnection(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			conn := dial(t, addr)
 			r := bufio.NewReader(conn)
+			readGreeting(t, r)
 			// Twice on the same connection: an answer must not close it.
 			for range 2 {
 				io.WriteString(conn, tc.send)
@@ -106,8 +124,8 @@ func TestServerRefusesWithOneErrLineAndCloses(t *testing.T) {
 			if err != nil {
 				t.Fatalf("read = %q, %v; want the ERR line then EOF", all, err)
 			}
-			if got := string(all); got != tc.want+"\n" {
-				t.Fatalf("got %q, want %q then EOF", got, tc.want+"\n")
+			if got := string(all); got != greeting+tc.want+"\n" {
+				t.Fatalf("got %q, want the greeting, %q, then EOF", got, tc.want+"\n")
 			}
 		})
 	}
@@ -116,7 +134,7 @@ func TestServerRefusesWithOneErrLineAndCloses(t *testing.T) {
 func TestServerInjectsFaultsAsErrLines(t *testing.T) {
 	addr, _ := startServer(t, fault.Injector{ErrorRate: 1})
 	conn := dial(t, addr)
-	io.WriteString(conn, "VERSION\n")
+	// The greeting is an answer like any other: it fails, and the connection ends.
 	all, err := io.ReadAll(conn)
 	if string(all) != "ERR injected fault\n" || err != nil {
 		t.Fatalf("got %q, %v; want \"ERR injected fault\\n\" then EOF", all, err)
@@ -138,6 +156,10 @@ func TestServerServesManyClientsAtOnce(t *testing.T) {
 			defer conn.Close()
 			conn.SetDeadline(time.Now().Add(10 * time.Second))
 			r := bufio.NewReader(conn)
+			if line, err := r.ReadString('\n'); line != greeting {
+				errs <- fmt.Errorf("client %d greeting: %q, %v", i, line, err)
+				return
+			}
 			for j := range requests {
 				io.WriteString(conn, "VERSION\n")
 				if line, err := r.ReadString('\n'); line != "c 1.0.0 c-pod\n" {
@@ -158,8 +180,9 @@ func TestShutdownEndsIdleConnectionsWithErrLine(t *testing.T) {
 	addr, s := startServer(t, fault.Injector{})
 	conn := dial(t, addr)
 	r := bufio.NewReader(conn)
+	readGreeting(t, r)
 	io.WriteString(conn, "VERSION\n")
-	if line, _ := r.ReadString('\n'); line != "c 1.0.0 c-pod\n" {
+	if line, _ := r.ReadString('\n'); line != greeting {
 		t.Fatalf("answer = %q", line)
 	}
 	if err := s.Shutdown(context.Background()); err != nil {
@@ -178,6 +201,9 @@ func TestShutdownCutsInjectedLatencyShort(t *testing.T) {
 	addr, s := startServer(t, fault.Injector{Latency: time.Hour})
 	conn := dial(t, addr)
 	io.WriteString(conn, "VERSION\n")
+	// A connection still in the listen backlog is reset when Shutdown
+	// closes the listener: that is the kernel's doing, not this test's.
+	waitForConnections(t, s, 1)
 	start := time.Now()
 	if err := s.Shutdown(context.Background()); err != nil {
 		t.Fatalf("Shutdown = %v", err)
@@ -237,6 +263,25 @@ func TestNoGoroutineOutlivesItsConnection(t *testing.T) {
 	}
 	<-served
 	waitForGoroutines(t, before, "after Shutdown")
+}
+
+// waitForConnections waits until the server has accepted n connections;
+// nothing signals an accept, so this is an eventual check.
+func waitForConnections(t *testing.T, s *Server, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s.mu.Lock()
+		got := len(s.conns)
+		s.mu.Unlock()
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server accepted %d connections within 5s, want %d", got, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // waitForGoroutines is an eventual check: a goroutine that has closed its
