@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pytest_bdd import parsers, then, when
+from pytest_bdd import then
 
 from harness.errors import ConfigError
 from harness.isolation import Isolation, by_service, figures, sample, write_provenance
 from harness.probes import Side
 from harness.provenance import Verdict
-from harness.rollouts import Rollouts
 from harness.timeline import timeline_svg
 from steps.plugin import DemoSystem, _feature_of, _slug
 
@@ -137,8 +136,3 @@ def _(demo: DemoSystem) -> None:
     per_service = by_service(verdict)
     assert min(verdict.checked(s) for s in (Side.ACTIVE, Side.PREVIEW)) > 0, verdict.summary()
     assert [v.describe() for v in verdict.violations] == [], f"per service: {per_service}"
-
-
-@when(parsers.parse('I set the image of "{rollout}" to version "{version}"'))
-def _(rollouts: Rollouts, rollout: str, version: str) -> None:
-    rollouts.set_image_version(rollout, version)
