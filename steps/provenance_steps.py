@@ -1,12 +1,14 @@
 """Steps and hooks about who answered: the isolation invariants, watched in every runbook.
 
-Every scenario that changes the system (not ``@readonly``, nor ``@quiet``: one that measures the
-absence of traffic, which the streams would be) gets two background streams once its
+Every scenario that changes the demo system (not ``@readonly``, nor ``@quiet``: one that measures
+the absence of traffic, which the streams would be) gets two background streams once its
 first step has brought the demo system up: users through gateway A's active Service and testers
 through its preview Service, judged against the Rollouts' selectors as they were when each answer
 came (harness/isolation.py). At the end of the scenario every answer is judged; a violation fails
 the scenario with the offending chains, and ``provenance.json`` (every answer's hops, the
-selectors over time) is written beside the scenario's other artifacts.
+selectors over time) is written beside the scenario's other artifacts. A scenario that never
+brings the demo system up (the blue-green field runbooks: a Rollout of their own, with no gateway A
+in front of it) has nothing to stream through; its report says it was not watched.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from steps.plugin import DemoSystem, _feature_of, _slug
 
 _ISOLATION = pytest.StashKey[Isolation]()
 _VERDICT = pytest.StashKey[Verdict]()
+_NOT_WATCHED = pytest.StashKey[str]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -56,6 +59,7 @@ def pytest_bdd_after_scenario(request: pytest.FixtureRequest) -> None:
     """Judge every answer; a violation fails a scenario that has not failed already."""
     isolation = request.node.stash.get(_ISOLATION, None)
     if isolation is None:
+        _note_not_watched(request)
         return
     verdict = isolation.stop()
     request.node.stash[_VERDICT] = verdict
@@ -74,8 +78,9 @@ def pytest_bdd_after_scenario(request: pytest.FixtureRequest) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     """The verdict's summary in the report; in the HTML report, the answers over time."""
     report = yield
-    if report.when == "call" and item.get_closest_marker("quiet") is not None:
-        report.sections.append(("bgh isolation", "not watched: @quiet (no background traffic)"))
+    not_watched = item.stash.get(_NOT_WATCHED, None)
+    if report.when == "call" and not_watched is not None:
+        report.sections.append(("bgh isolation", f"not watched: {not_watched}"))
     verdict = item.stash.get(_VERDICT, None)
     isolation = item.stash.get(_ISOLATION, None)
     if report.when != "call" or verdict is None or isolation is None:
@@ -87,6 +92,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         svg = timeline_svg(verdict, isolation.history)
         report.extras = [*getattr(report, "extras", []), extras.html(svg)]
     return report
+
+
+def _note_not_watched(request: pytest.FixtureRequest) -> None:
+    """Say why a scenario that ran to its end had no streams, unless it is @readonly (it
+    changes nothing); one that failed first says why it failed instead."""
+    node = request.node
+    if node.get_closest_marker("readonly") is not None or sys.exc_info()[1] is not None:
+        return
+    if node.get_closest_marker("quiet") is not None:
+        node.stash[_NOT_WATCHED] = "@quiet (no background traffic)"
+    elif "demo" not in request.fixturenames:
+        node.stash[_NOT_WATCHED] = "no demo system (a Rollout of the scenario's own, no gateway A)"
 
 
 def _artifacts(request: pytest.FixtureRequest) -> Path:
