@@ -17,7 +17,6 @@ from harness.kube import POD, SERVICE, VIRTUAL_SERVICE
 
 
 def _pod(name: str, app: str, labels: dict[str, str], env: dict[str, str]) -> dict[str, Any]:
-    port = 3000 if app == "gateway-a" else 8081
     return {
         "metadata": {
             "name": name,
@@ -30,7 +29,7 @@ def _pod(name: str, app: str, labels: dict[str, str], env: dict[str, str]) -> di
                 {
                     "name": app,
                     "image": f"ghcr.io/bluegreen-harness/{app}:1.0.0",
-                    "ports": [{"name": "http", "containerPort": port}],
+                    "ports": [{"name": "http", "containerPort": 3000}],
                     "env": [{"name": k, "value": v} for k, v in env.items()],
                 }
             ]
@@ -44,7 +43,7 @@ def _service(name: str, pod_hash: str) -> dict[str, Any]:
         "metadata": {"name": name, "namespace": "demo"},
         "spec": {
             "selector": {"app": "service-b", "rollouts-pod-template-hash": pod_hash},
-            "ports": [{"name": "http", "port": 8081, "targetPort": 8081}],
+            "ports": [{"name": "http", "port": 3000, "targetPort": 3000}],
         },
     }
 
@@ -90,7 +89,7 @@ def test_a_relabelled_caller_is_routed_by_its_new_labels(tmp_path: Path) -> None
             POD,
             "SYNC",
             [
-                _pod("a-new", "gateway-a", gateway, {"SERVICE_B_URL": "http://service-b:8081"}),
+                _pod("a-new", "gateway-a", gateway, {"SERVICE_B_URL": "http://service-b:3000"}),
                 _pod("b-old", "service-b", {"rollouts-pod-template-hash": "b1"}, {}),
                 _pod("b-new", "service-b", {"rollouts-pod-template-hash": "b2"}, {}),
             ],
@@ -100,17 +99,17 @@ def test_a_relabelled_caller_is_routed_by_its_new_labels(tmp_path: Path) -> None
         )
         plane.apply(VIRTUAL_SERVICE, "SYNC", [VIRTUAL_SERVICE_B])
         await plane.reconcile()
-        picked.append(target_of(plane._pick_egress("uid-a-new", "service-b", 8081)))
+        picked.append(target_of(plane._pick_egress("uid-a-new", "service-b", 3000)))
         # The controller relabels the pod in place: role=preview -> role=active.
         relabelled = _pod(
             "a-new",
             "gateway-a",
             {**gateway, "role": "active"},
-            {"SERVICE_B_URL": "http://service-b:8081"},
+            {"SERVICE_B_URL": "http://service-b:3000"},
         )
         plane.apply(POD, "MODIFIED", relabelled)
         await plane.reconcile()
-        picked.append(target_of(plane._pick_egress("uid-a-new", "service-b", 8081)))
+        picked.append(target_of(plane._pick_egress("uid-a-new", "service-b", 3000)))
         picked.append(str(len(plane.pods)))
         await plane.close()
 
