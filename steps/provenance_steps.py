@@ -42,8 +42,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_bdd_after_step(request: pytest.FixtureRequest) -> None:
-    """Start the streams once the scenario's first step has the demo system up."""
+    """Start the streams once the scenario's first step has the demo system up; after the
+    plugin has recorded that step, so its duration and probes in the runbook report are its own,
+    not the streams' start."""
     node = request.node
     if _ISOLATION in node.stash or any(node.get_closest_marker(m) for m in ("readonly", "quiet")):
         return
