@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import shutil
 import statistics
 import subprocess
@@ -32,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.results import write_section  # noqa: E402
 from harness import builds  # noqa: E402
 from harness.delivery import DirectApply  # noqa: E402
+from harness.gitops import GitOps  # noqa: E402
 from harness.settings import load_settings  # noqa: E402
 from harness.targets import target_for  # noqa: E402
 from harness.targets.local import LocalTarget  # noqa: E402
@@ -57,14 +57,9 @@ def main() -> None:
     target = LocalTarget(settings)
     # The long-lived cluster's own version file names its analysis server and Prometheus, as a
     # real cluster's names its in-cluster ones: here, the ports this local target picked.
-    version_file = work / "gitops" / "envs" / "qa_version.yaml"
-    text = version_file.read_text()
-    for key, url in target.chart_values().items():
-        if not key.startswith("analysis."):
-            continue
-        field = key.removeprefix("analysis.")
-        text = re.sub(rf"(?m)^(  {field}: ).*$", rf"\g<1>{url}", text)
-    version_file.write_text(text)
+    GitOps(work / "gitops").set_values(
+        "qa", {k: v for k, v in target.chart_values().items() if k.startswith("analysis.")}
+    )
     kubectl = target.kubectl()
     started = time.monotonic()
     DirectApply(target_for(settings)).deploy("qa")
