@@ -31,7 +31,6 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.results import write_section  # noqa: E402
 from harness import builds  # noqa: E402
 from harness.delivery import DirectApply  # noqa: E402
-from harness.gitops import GitOps  # noqa: E402
 from harness.settings import load_settings  # noqa: E402
 from harness.targets import target_for  # noqa: E402
 from harness.targets.local import LocalTarget  # noqa: E402
@@ -57,9 +56,7 @@ def main() -> None:
     target = LocalTarget(settings)
     # The long-lived cluster's own version file names its analysis server and Prometheus, as a
     # real cluster's names its in-cluster ones: here, the ports this local target picked.
-    GitOps(work / "gitops").set_values(
-        "qa", {k: v for k, v in target.chart_values().items() if k.startswith("analysis.")}
-    )
+    target.name_analysis_urls(work / "gitops", "qa")
     kubectl = target.kubectl()
     started = time.monotonic()
     DirectApply(target_for(settings)).deploy("qa")

@@ -22,7 +22,6 @@ import yaml
 
 from harness import builds
 from harness.delivery import DirectApply
-from harness.gitops import GitOps
 from harness.kubectl import Kubectl
 from harness.settings import load_settings
 from harness.targets import target_for
@@ -79,14 +78,10 @@ def deploy_demo(target: LocalTarget, namespace: str, workdir: Path) -> Path:
     settings = load_settings(
         target="local", namespace=namespace, gitops_dir=tree, state_dir=target.root.parent
     )
-    local = target_for(settings)
-    # The runbooks then run on the existing-target path, which renders the version file as a
-    # long-lived cluster's: it must name the analysis server and Prometheus this target serves
-    # (their ports are picked free), as a real cluster's names its in-cluster ones.
-    GitOps(tree).set_values(
-        "qa", {k: v for k, v in local.chart_values().items() if k.startswith("analysis.")}
-    )
-    DirectApply(local).deploy("qa")
+    # The runbooks then run on the existing-target path, which renders the version file as it
+    # stands: it must name the analysis server and Prometheus this target serves.
+    target.name_analysis_urls(tree, "qa")
+    DirectApply(target_for(settings)).deploy("qa")
     bind_identities(target, namespace)
     owner_kubectl(target).run("label", "namespace", namespace, "bgh.dev/testing=true")
     return tree
