@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import shutil
 import statistics
 import subprocess
@@ -57,14 +56,7 @@ def main() -> None:
     target = LocalTarget(settings)
     # The long-lived cluster's own version file names its analysis server and Prometheus, as a
     # real cluster's names its in-cluster ones: here, the ports this local target picked.
-    version_file = work / "gitops" / "envs" / "qa_version.yaml"
-    text = version_file.read_text()
-    for key, url in target.chart_values().items():
-        if not key.startswith("analysis."):
-            continue
-        field = key.removeprefix("analysis.")
-        text = re.sub(rf"(?m)^(  {field}: ).*$", rf"\g<1>{url}", text)
-    version_file.write_text(text)
+    target.name_analysis_urls(work / "gitops", "qa")
     kubectl = target.kubectl()
     started = time.monotonic()
     DirectApply(target_for(settings)).deploy("qa")

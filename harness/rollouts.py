@@ -15,6 +15,7 @@ import datetime
 import enum
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from typing import Any
 
 from harness import kube
 from harness.errors import (
+    ConfigError,
     Expired,
     FailFast,
     HarnessError,
@@ -59,6 +61,17 @@ template from activeMetadata / previewMetadata."""
 # (k8s.io/client-go tools/record: defaultSpamBurst, defaultSpamQPS). A Rollout that lives
 # across many releases (a long-lived namespace) soon has its events dropped.
 EVENT_SPAM_BURST = 25
+
+_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_GO_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def go_duration_seconds(text: str) -> float:
+    """A Go duration (``2m``, ``1m30s``, ``500ms``) as the Rollouts CRDs write them, in seconds."""
+    parts = _GO_DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text.strip():
+        raise ConfigError(f"duration {text!r}: expected a Go duration such as 30s, 2m or 1m30s")
+    return sum(float(n) * _GO_UNIT[u] for n, u in parts)
 
 
 class AnalysisPhase(enum.StrEnum):
@@ -839,6 +852,16 @@ class Rollouts:
             run = current_run(rollout)
             return run is not None and run.status in ended
 
+        if within is None:
+            # The run cannot end before its metrics' initialDelay: the deadline counts from
+            # when it could, not from when it began.
+            started = self.wait_for(
+                name,
+                lambda r: current_run(r) is not None,
+                expecting=f"its {gate} analysis to start",
+            ).value
+            run = current_run(started)
+            within = self.timeout + (self._initial_delay(run.name) if run is not None else 0.0)
         rollout = self.wait_for(
             name, has_ended, expecting=f"its {gate} analysis to end", within=within
         ).value
@@ -846,6 +869,16 @@ class Rollouts:
         if found is None:  # the wait returns only once there is one
             raise NotFound(f'Rollout "{name}" has no {gate} AnalysisRun')
         return found
+
+    def _initial_delay(self, run: str) -> float:
+        """The longest ``initialDelay`` of AnalysisRun ``run``'s metrics, in seconds."""
+        try:
+            raw = self.kube.get(ANALYSIS_RUN, run)
+        except NotFound:
+            return 0.0
+        metrics = (raw.get("spec") or {}).get("metrics") or []
+        delays = [go_duration_seconds(m.get("initialDelay") or "0s") for m in metrics]
+        return max(delays, default=0.0)
 
     def wait_for_active_revision(
         self, name: str, revision: int, *, within: float | None = None

@@ -50,7 +50,14 @@ READONLY = [f for f in RUNBOOK_FILES if is_readonly(f)]
 # machine, which the plugin's existing-target path (the one that takes an identity) never sets
 # up: they are not run by identity, and the matrix says so.
 GITOPS = [f for f in RUNBOOK_FILES if "@gitops" in f.read_text().split("Feature:", 1)[0]]
-MUTATING = [f for f in RUNBOOK_FILES if f not in READONLY and f not in GITOPS]
+# Runbooks that deploy a Rollout of their own (`Given a blue-green Rollout "web" ... with`) create
+# a namespace for it, which they do only on a cluster the harness owns: on the existing-target
+# path they skip before any identity is tried (steps/bluegreen_steps.py), so they are not run
+# by identity either.
+OWN_ROLLOUT = [f for f in RUNBOOK_FILES if 'Given a blue-green Rollout "' in f.read_text()]
+MUTATING = [
+    f for f in RUNBOOK_FILES if f not in READONLY and f not in GITOPS and f not in OWN_ROLLOUT
+]
 DEMO_IMAGE = "ghcr.io/bluegreen-harness/service-b:1.1.0"
 
 Record = Callable[[str, object], None]

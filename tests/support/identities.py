@@ -78,6 +78,9 @@ def deploy_demo(target: LocalTarget, namespace: str, workdir: Path) -> Path:
     settings = load_settings(
         target="local", namespace=namespace, gitops_dir=tree, state_dir=target.root.parent
     )
+    # The runbooks then run on the existing-target path, which renders the version file as it
+    # stands: it must name the analysis server and Prometheus this target serves.
+    target.name_analysis_urls(tree, "qa")
     DirectApply(target_for(settings)).deploy("qa")
     bind_identities(target, namespace)
     owner_kubectl(target).run("label", "namespace", namespace, "bgh.dev/testing=true")

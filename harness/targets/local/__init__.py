@@ -93,6 +93,13 @@ class LocalTarget(TargetDefaults):
             "analysis.prometheusUrl": self.prometheus_url,
         }
 
+    def name_analysis_urls(self, gitops_dir: Path, env: str) -> None:
+        """Write this target's analysis server and Prometheus URLs into ``env``'s version file
+        under ``gitops_dir``, as a long-lived cluster's own version file names its in-cluster
+        ones (runbooks on the existing-target path render that file as it stands)."""
+        urls = {k: v for k, v in self.chart_values().items() if k.startswith("analysis.")}
+        GitOps(gitops_dir).set_values(env, urls)
+
     def kubectl(self) -> Kubectl:
         """The kubectl built with the control plane."""
         binary = builds.KUBERNETES.install_dir(self.settings.cache_dir) / "kubectl"
