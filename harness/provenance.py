@@ -33,7 +33,7 @@ import statistics
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from harness.dataplane.informer import Informer
@@ -79,20 +79,23 @@ class Selectors:
     preview_selector: str  # status.blueGreen.previewSelector
     active_service: str  # the active Service's rollouts-pod-template-hash ("" unknown)
     preview_service: str
+    # The hash the controller has just switched the active Service to, while the status still
+    # names the old one (``History.selectors``); "" otherwise.
+    switching: str = ""
 
     @property
     def active(self) -> str:
         """The active ReplicaSet as the controller recorded it (the Service's before it has)."""
-        return self.active_selector or self.active_service
+        return self.switching or self.active_selector or self.active_service
 
     @property
     def preview(self) -> str:
         return self.preview_selector or self.preview_service
 
     def role(self, pod_hash: str) -> Role:
-        # The Rollout's status is the controller's record; a Service selector that disagrees
-        # (patched by hand, or switched a moment before the status is written) is evidence,
-        # and the judging's tolerance covers the controller's own moment.
+        # The Rollout's status is the controller's record; a Service selector that disagrees is
+        # evidence: patched by hand (``History.role``), or switched by the controller, whose
+        # status follows later in the same reconcile (``switching``).
         if pod_hash == self.active:
             return Role.ACTIVE
         if pod_hash == self.preview:
@@ -111,7 +114,12 @@ class Selectors:
             f"{self.active_service or '-'}, {self.rollout}-preview selects "
             f"{self.preview_service or '-'}"
         )
-        if self.active_service and self.active_service != self.active_selector:
+        if self.switching:
+            text += (
+                f" (switched by the controller: status.blueGreen.activeSelector follows in the "
+                f"same reconcile, so {self.switching} is active)"
+            )
+        elif self.active_service and self.active_service != self.active_selector:
             text += " (the active Service disagrees with the Rollout)"
         if self.preview_service and self.preview_service != self.preview_selector:
             text += " (the preview Service disagrees with the Rollout)"
@@ -244,35 +252,70 @@ class History:
             last = bisect.bisect_right(times, end)
             return self.moments[first:last]
 
-    def by_hand(self, switch: Switch) -> bool:
-        """Whether the controller did not make ``switch``: it only moves the active Service once
-        promoted (pause cleared), on ``promote --full``, or back to stableRS on abort; a switch
-        to anything else while it holds the Rollout paused was made by someone else.
+    def _made_by_hand(self, switch: Switch) -> bool | None:
+        """Whether someone other than the controller made ``switch``; None: cannot tell.
 
-        Decided from the Rollout's last version before the Service's: resourceVersions are
-        etcd's revision, one counter for every object (opaque by contract, ordered in practice
-        on every etcd-backed API server), so the watches' delivery order does not matter.
+        The controller only moves the active Service once promoted (pause cleared), on
+        ``promote --full``, or back to stableRS on abort; a switch to anything else while it
+        holds the Rollout paused was made by someone else. Decided from the Rollout's last
+        version before the Service's: resourceVersions are etcd's revision, one counter for
+        every object (opaque by contract, ordered in practice on every etcd-backed API server),
+        so the watches' delivery order does not matter. No version of the Rollout seen before
+        the Service's (the recording began after the switch): cannot tell.
         """
         with self._lock:
             earlier = [
-                h for h in self.holds.get(switch.rollout, []) if h[0] < switch.resource_version
+                h for h in self.holds.get(switch.rollout, []) if 0 < h[0] < switch.resource_version
             ]
         if not earlier or not switch.resource_version:
-            return False
+            return None
         _, held, stable = max(earlier)
         return held and switch.new != stable
 
-    def hand_switched(self, rollout: str, at: float) -> Switch | None:
-        """The switch of ``rollout``'s active Service in force at ``at``, if made by hand."""
+    def by_hand(self, switch: Switch) -> bool:
+        """Whether ``switch`` was made by someone other than the controller, as far as known."""
+        return self._made_by_hand(switch) is True
+
+    def _switch_in_force(self, rollout: str, at: float) -> Switch | None:
         with self._lock:
             made = [s for s in self.switches if s.rollout == rollout and s.at <= at]
-        return made[-1] if made and self.by_hand(made[-1]) else None
+        return made[-1] if made else None
+
+    def hand_switched(self, rollout: str, at: float) -> Switch | None:
+        """The switch of ``rollout``'s active Service in force at ``at``, if made by hand."""
+        switch = self._switch_in_force(rollout, at)
+        return switch if switch is not None and self.by_hand(switch) else None
+
+    def selectors(self, moment: Moment, rollout: str) -> Selectors | None:
+        """``rollout``'s selectors at ``moment``, with the controller's own switch of the active
+        Service in force before its status says so.
+
+        Argo Rollouts' bluegreen reconcile (rollout/bluegreen.go ``rolloutBlueGreen``) switches
+        the active Service first (``reconcileActiveService``, a patch of the Service), then
+        relabels pods (``reconcileEphemeralMetadata``) and only at its end writes
+        ``status.blueGreen.activeSelector``, read back from that Service
+        (``syncRolloutStatusBlueGreen``). In between, about a second on a busy machine, users
+        already reach the new ReplicaSet through the Service the controller switched: it is
+        the active one. Only a switch known to be the controller's counts; one made by hand
+        stays what ``role`` says it is.
+        """
+        found = moment.selectors.get(rollout)
+        if found is None or not found.active_selector:
+            return found
+        switch = self._switch_in_force(rollout, moment.at)
+        if (
+            switch is not None
+            and found.active_service == switch.new != found.active_selector
+            and self._made_by_hand(switch) is False
+        ):
+            return replace(found, switching=switch.new)
+        return found
 
     def role(self, moment: Moment, rollout: str, pod_hash: str) -> tuple[Role, str] | None:
         """The role of a ReplicaSet at ``moment`` and the evidence; None if the Rollout was not
         seen. A ReplicaSet put behind the active Service by hand stays what the controller had
         made it: the preview."""
-        selectors = moment.selectors.get(rollout)
+        selectors = self.selectors(moment, rollout)
         if selectors is None:
             return None
         evidence = selectors.describe()
@@ -349,23 +392,38 @@ class Provenance:
         }
 
 
-def resolve(answer: Answer, history: History) -> Provenance:
-    """Each hop of ``answer`` resolved to its ReplicaSet and role when the request started."""
-    moments = history.during(answer.at, answer.at)
-    moment = moments[-1] if moments else None
+def resolve(
+    answer: Answer, history: History, *, over: Sequence[Moment] | None = None
+) -> Provenance:
+    """Each hop of ``answer`` resolved to its ReplicaSet and role when the request started, or,
+    given ``over`` (the moments a judgement looked at), its role at the last of them with the
+    evidence of each, so that a violation shows everything it rests on."""
+    if over is None:
+        over = history.during(answer.at, answer.at)[-1:]
     hops = []
     for service, pod in sorted(answer.pods.items()):
+        version = answer.versions.get(service, "")
         origin = history.origin(pod)
-        judged = (
-            history.role(moment, origin.rollout, origin.pod_template_hash)
-            if moment and origin
-            else None
-        )
-        if origin is None or judged is None:
+        judged = [
+            (m.at, found)
+            for m in over
+            if origin is not None
+            and (found := history.role(m, origin.rollout, origin.pod_template_hash)) is not None
+        ]
+        if origin is None or not judged:
             what = "pod never seen" if origin is None else f"Rollout {origin.rollout} not seen"
-            hops.append(Hop(service, pod, answer.versions.get(service, ""), origin, None, what))
+            hops.append(Hop(service, pod, version, origin, None, what))
             continue
-        hops.append(Hop(service, pod, answer.versions.get(service, ""), origin, *judged))
+        role = judged[-1][1][0]
+        seen: dict[str, float] = {}
+        for at, (_, evidence) in judged:
+            seen.setdefault(evidence, at)
+        evidence = (
+            next(iter(seen))
+            if len(seen) == 1
+            else "; then ".join(f"[from {_clock(at)}] {text}" for text, at in seen.items())
+        )
+        hops.append(Hop(service, pod, version, origin, role, evidence))
     return Provenance(answer, tuple(hops))
 
 
@@ -477,7 +535,9 @@ def judge(
         else:
             found = _judge_tester(provenance, history, window, earlier)
         if isinstance(found, Violation):
-            violations.append(found)
+            # The chain as the whole window saw it: the recorder stamps a change when its watch
+            # delivers it, which may be after the data plane already routed by it.
+            violations.append(replace(found, provenance=resolve(answer, history, over=window)))
         elif found is not None:
             drained.append(provenance)
             drained_late = max(drained_late, found)
@@ -534,14 +594,17 @@ def _judge_user(
 
 def expected(moment: Moment, history: History) -> dict[str, str]:
     """The hash each service's hop must have on a preview request at ``moment``."""
-    gateway = moment.selectors.get(GATEWAY)
+    gateway = history.selectors(moment, GATEWAY)
     if gateway is None:
         return {}
     release_root = ""
     if gateway.releasing:
         release_root = history.root_version(GATEWAY, gateway.preview)
     wanted = {}
-    for name, s in moment.selectors.items():
+    for name in moment.selectors:
+        s = history.selectors(moment, name)
+        if s is None:
+            continue
         in_release = name == GATEWAY or (
             s.releasing
             and release_root != ""
@@ -633,7 +696,8 @@ def _version(resource_version: str) -> int:
 
 
 def _clock(at: float) -> str:
-    return time.strftime("%H:%M:%S", time.gmtime(at)) + f".{int(at % 1 * 1000):03d}Z"
+    ms = round(at * 1000)
+    return time.strftime("%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
 
 
 # -- feeding a History from the API server ---------------------------------------------------

@@ -34,7 +34,7 @@ def timeline_svg(verdict: Verdict, history: History) -> str:
     colours: dict[tuple[str, str], str] = {}
     legend: dict[str, str] = {}
     marks: list[str] = []
-    flagged = {id(v.provenance) for v in verdict.violations}
+    flagged = {id(v.provenance.answer) for v in verdict.violations}
     for provenance in answered:
         for hop in provenance.hops:
             if hop.origin is None:
@@ -49,7 +49,7 @@ def timeline_svg(verdict: Verdict, history: History) -> str:
                 f'<rect x="{x(provenance.answer.at):.1f}" y="{y}" width="2" height="{ROW - 3}" '
                 f'fill="{colours[key]}"/>'
             )
-        if id(provenance) in flagged:
+        if id(provenance.answer) in flagged:
             marks.append(
                 f'<text x="{x(provenance.answer.at):.1f}" y="{TOP - 4}" fill="#d00" '
                 'font-size="10">▼</text>'

@@ -298,6 +298,90 @@ def test_a_switch_after_promote_is_the_controllers() -> None:
     assert len(verdict.lags) == 1
 
 
+def promoted_with_a_slow_status() -> History:
+    """B promoted at second 20 as Argo Rollouts does it: the controller patches the active
+    Service, then relabels pods, and writes status.blueGreen.activeSelector a second later."""
+    history = at_rest()
+    add_replica_set(history, "service-b", "b2", 2, "v2")
+    set_sides(history, "service-b", "b1", "b2", at=10.0)
+    history.observe(ROLLOUT, rollout("service-b", "b1", "b2", version=100, paused=True), at=10.0)
+    history.observe(ROLLOUT, rollout("service-b", "b1", "b2", version=101), at=19.9)  # promote
+    history.observe(SERVICE, service("service-b", "b2", version=102), at=20.0)
+    history.observe(ROLLOUT, rollout("service-b", "b2", "b2", version=103), at=21.0)
+    return history
+
+
+def test_the_controllers_switch_is_active_before_its_status_says_so() -> None:
+    history = promoted_with_a_slow_status()
+
+    verdict = judge(
+        [
+            answer(Side.ACTIVE, 20.2, b="b2"),  # the status still names b1 until 21.0
+            answer(Side.ACTIVE, 20.45, b="b2"),
+            answer(Side.PREVIEW, 20.3, b="b2"),  # B released alone: testers get B's active
+            answer(Side.ACTIVE, 20.8, b="b1"),  # an open connection to the old active
+        ],
+        history,
+    )
+
+    assert [v.describe() for v in verdict.violations] == []
+    (drained,) = verdict.drained
+    assert drained.answer.at == 20.8
+    assert verdict.drained_late == pytest.approx(0.8)  # counted from the Service's switch
+    (hop,) = [
+        h
+        for h in resolve(answer(Side.ACTIVE, 20.2, b="b2"), history).hops
+        if h.service == "service-b"
+    ]
+    assert hop.role is Role.ACTIVE
+    assert "switched by the controller" in hop.evidence
+
+
+def test_the_controllers_switch_still_leaves_the_preview_off_the_users_path_before_it() -> None:
+    history = promoted_with_a_slow_status()
+
+    verdict = judge([answer(Side.ACTIVE, 18.0, b="b2")], history)
+
+    assert [v.invariant for v in verdict.violations] == [1]
+
+
+def test_a_switch_nobody_can_attribute_is_judged_by_the_status() -> None:
+    """The recording began after the Rollout's last version before the switch: the Service
+    alone does not make a ReplicaSet active."""
+    history = at_rest()
+    add_replica_set(history, "service-b", "b2", 2, "v2")
+    history.observe(SERVICE, service("service-b", "b1", version=50), at=10.0)
+    history.observe(ROLLOUT, rollout("service-b", "b1", "b2", version=300), at=10.0)
+    history.observe(SERVICE, service("service-b", "b2", version=200), at=20.0)
+
+    verdict = judge([answer(Side.ACTIVE, 22.0, b="b2")], history)
+
+    assert [v.invariant for v in verdict.violations] == [1]
+    assert "disagrees with the Rollout" in verdict.violations[0].describe()
+
+
+def test_a_violation_shows_the_window_it_rests_on_not_only_the_request_start() -> None:
+    """The data plane may route by a Service patch before the recorder's watch delivers it: an
+    answer can start before the patch's moment and still reach the new ReplicaSet."""
+    history = at_rest()
+    add_replica_set(history, "service-b", "b2", 2, "v2")
+    set_sides(history, "service-b", "b1", "b2", at=10.0)
+    history.observe(ROLLOUT, rollout("service-b", "b1", "b2", version=100, paused=True), at=10.0)
+    history.observe(SERVICE, service("service-b", "b2", version=101), at=11.2)  # by hand
+
+    verdict = judge([answer(Side.ACTIVE, 11.0, b="b2")], history)
+
+    (violation,) = verdict.violations
+    assert violation.invariant == 1
+    text = violation.describe()
+    assert "[from 00:00:10.000Z] Rollout service-b: activeSelector=b1" in text
+    assert "[from 00:00:11.200Z]" in text
+    assert "while the Rollout was paused: not by Argo Rollouts" in text
+    # the answer's own provenance stays as it was when the request started
+    (start,) = [h for h in verdict.provenance[0].hops if h.service == "service-b"]
+    assert "not by Argo Rollouts" not in start.evidence
+
+
 def test_the_switch_lag_is_from_the_service_switch_to_the_first_user_answer_from_the_new_rs() -> (
     None
 ):
