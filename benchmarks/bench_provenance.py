@@ -12,7 +12,8 @@ on connections opened before a switch, and the time from the active Service's se
 every switch in the runbook. Results go to benchmarks/RESULTS.md. With ``--figures``, nothing
 is run: the file a run of the runbooks wrote (``pytest tests/runbooks --bgh-provenance-figures
 FILE``, or ``PYTEST_ADDOPTS=... make test``) is summed up instead, every runbook that recorded
-figures included.
+figures included; ``--note`` then says when the run was made and at what load (a run made here
+states both itself).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,11 @@ def main() -> None:
     parser.add_argument("-m", default=MUTATING, help=f"pytest -m expression (default: {MUTATING})")
     parser.add_argument("--figures", type=Path, help="sum up this file instead of running")
     parser.add_argument("--outcome", default="", help="with --figures: the run's pytest outcome")
+    parser.add_argument(
+        "--note",
+        default="",
+        help="with --figures: when the run was made and the load average during it",
+    )
     args = parser.parse_args()
     if args.figures:
         lines = args.figures.read_text().splitlines()
@@ -56,7 +63,9 @@ def main() -> None:
             "`python benchmarks/bench_provenance.py --figures FILE` over a run of every runbook "
             "(`pytest tests/runbooks --bgh-provenance-figures FILE`),"
         )
+        when = args.note or "when and at what load: not given"
     else:
+        began, load_before = time.gmtime(), os.getloadavg()[0]
         with tempfile.TemporaryDirectory() as scratch:
             figures_file = Path(scratch) / "figures.jsonl"
             argv = [sys.executable, "-m", "pytest", "tests/runbooks", "-q"]
@@ -69,6 +78,11 @@ def main() -> None:
             lines = figures_file.read_text().splitlines() if figures_file.exists() else []
         said = (result.stdout.strip().splitlines() or ["no output"])[-1].strip("= ")
         how = "`python benchmarks/bench_provenance.py`"
+        when = (
+            f"run {time.strftime('%Y-%m-%d %H:%M', began)} to "
+            f"{time.strftime('%H:%M UTC', time.gmtime())}, load average (1 min) "
+            f"{load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
+        )
     scenarios = [json.loads(line) for line in lines]
     if not scenarios:
         raise SystemExit(f"no scenario recorded figures; pytest said: {said}")
@@ -106,7 +120,7 @@ def main() -> None:
         print(rows[-1], flush=True)
     body = f"""
 {how} on {platform.machine()}, {os.cpu_count()} cores, local
-target; pytest: {said}. Answers are those of the two background streams (5 requests/s per
+target; {when}; pytest: {said}. Answers are those of the two background streams (5 requests/s per
 side, fresh connections); "drained" are user answers from the old active on a connection opened
 before the switch (tolerated for 2 s); the lag runs from the active Service's selector switch, as
 the watch saw it, to the end of the first user answer from the new ReplicaSet.
