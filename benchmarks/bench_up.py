@@ -27,12 +27,13 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.results import write_section  # noqa: E402
 
 BGH = ROOT / ".venv" / "bin" / "bgh"
-# "  23.4s CRDs of Argo Rollouts ...: established in 15.8s": when, which component, how long.
+# "   8.7s CRDs of Argo Rollouts ...: established in 3.7s": when, which component, how long.
 LINE = re.compile(r"^\s*(?P<at>[\d.]+)s (?P<what>.*?\bin (?P<seconds>[\d.]+)s\b)")
 COMPONENTS = {
     "control plane": "control plane (etcd, kube-apiserver, controller manager, scheduler, kwok)",
     "nodes": "kwok nodes Ready",
-    "CRDs of Argo Rollouts v": "CRDs applied and established",
+    "CRDs of Istio v": "Istio's CRDs (VirtualService, DestinationRule, Gateway) established",
+    "CRDs of Argo Rollouts v": "Argo Rollouts' CRDs established",
     "rollouts-controller": "Rollouts controller healthy",
     "prometheus": "Prometheus ready",
     "analysis server": "analysis server healthy",

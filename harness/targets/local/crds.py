@@ -116,7 +116,7 @@ def _one(kube: Kube, document: Mapping[str, Any], *, within: float) -> Callable[
             CustomResourceDefinition.is_established,
             what=f"CustomResourceDefinition {name}: Established",
             describe=_describe,
-            fail_if=_names_refused,
+            fail_if=names_refused,
             within=within,
         )
 
@@ -127,7 +127,7 @@ def _describe(crd: CustomResourceDefinition) -> str:
     return ", ".join(f"{c.type}={c.status}" for c in crd.conditions) or "no conditions yet"
 
 
-def _names_refused(crd: CustomResourceDefinition) -> str | None:
+def names_refused(crd: CustomResourceDefinition) -> str | None:
     """A name another CRD already serves never becomes Established."""
     accepted = crd.condition("NamesAccepted")
     if accepted is not None and accepted.status == "False":
