@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -229,20 +230,22 @@ class LocalTarget(TargetDefaults):
         ports = self.state.read()
         self.servers.assign_ports(ports)
 
-        binaries: list[Path] = []
         crds: dict[str, CRDs] = {}
 
-        def cluster() -> None:
-            # The demo services build and the CRDs' YAML is read while the control plane starts.
+        def cluster(services: Future[Path]) -> None:
+            # The CRDs' YAML is read while the control plane starts.
             together(
                 lambda: self.control_plane.up(built, ports),
-                lambda: binaries.append(self.servers.build_demo_services()),
                 lambda: crds.update(self.control_plane.read_crds(built)),
             )
             # Each controller starts as soon as the kinds it watches are served: the Rollouts
             # controller waits for all of its informers (crds.py), the data plane lists
             # VirtualServices. Nodes are for the pods, which come later.
-            together(lambda: self.control_plane.nodes(built), rollouts, dataplane)
+            together(
+                lambda: self.control_plane.nodes(built),
+                rollouts,
+                lambda: dataplane(services),
+            )
 
         def rollouts() -> None:
             together(
@@ -251,17 +254,20 @@ class LocalTarget(TargetDefaults):
             )
             self.servers.rollouts(built, ports)
 
-        def dataplane() -> None:
+        def dataplane(services: Future[Path]) -> None:
             self.control_plane.establish(crds["istio"])
-            self.servers.dataplane_server(ports, binaries[0])
+            self.servers.dataplane_server(ports, services.result())
 
         try:
-            # Prometheus and the analysis server need no cluster: they start while it does.
-            together(
-                cluster,
-                lambda: self.servers.prometheus_server(prometheus, ports),
-                lambda: self.servers.analysis(ports),
-            )
+            # The demo services build (only the data plane waits for them), Prometheus and the
+            # analysis server start: none of them needs the cluster.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                services = pool.submit(self.servers.build_demo_services)
+                together(
+                    lambda: cluster(services),
+                    lambda: self.servers.prometheus_server(prometheus, ports),
+                    lambda: self.servers.analysis(ports),
+                )
             if self.settings.local.argocd:
                 self.argocd.up(built, ports)
                 self.state.write(ports)
