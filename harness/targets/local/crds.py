@@ -12,11 +12,13 @@ Only the CRDs a run needs, each from its pinned upstream module (``harness.build
   discovery reads which Gateways a VirtualService binds). Istio's other twelve are not applied.
 - Argo CD: Application and AppProject, only when Argo CD starts (``LocalArgoCD.up``).
 
-They are ~4 MB of schemas, and server-side apply of one is costly for the API server (its
-managed fields are computed over the whole schema): each is created (POST) on a thread of its own
-and, when one of that name exists (a target brought up again, or another Rollouts version),
-replaced whole (PUT), so the schema served is exactly the chosen version's. Each is then waited
-for, on a watch, until Established. The YAML is read while the control plane starts.
+They are ~3.6 MB of YAML (3 MB of it Argo Rollouts'), and putting them in is `bgh up`'s longest
+step after the control plane. Each is created (POST) on a thread of its own, which measured
+quicker than server-side apply (the eight: 1.8 s against 2.9 s, in parallel, at load average
+10; one `kubectl apply --server-side` after another: 4.2 s), and, when one of that name exists (a
+target brought up again, or another Rollouts version), replaced whole (PUT), so the schema served
+is exactly the chosen version's. Each is then waited for, on a watch, until Established. The
+YAML is read while the control plane starts.
 """
 
 from __future__ import annotations
