@@ -17,17 +17,17 @@ import typer
 
 from analysis.checks import Side, load_checks, parse_duration
 from analysis.errors import AnalysisError, ArgumentError
-from analysis.judge import Phase, judge
-from analysis.prometheus import Prometheus
-from analysis.report import as_dict, html_report, junit, text, to_json
 
 DEFAULT_PROMETHEUS_URL = "http://127.0.0.1:9090"
 
+# By the judge's phases as Argo spells them (``analysis.judge.Phase`` is a StrEnum of these): the
+# judge, Prometheus's client and numpy are imported when the gate runs, not by every `bgh`
+# command (`bgh up` pays each import at start).
 EXIT_CODES = {
-    Phase.SUCCESSFUL: 0,
-    Phase.FAILED: 1,
-    Phase.INCONCLUSIVE: 3,
-    Phase.ERROR: 4,
+    "Successful": 0,
+    "Failed": 1,
+    "Inconclusive": 3,
+    "Error": 4,
 }
 EXIT_USAGE = 2
 
@@ -94,6 +94,10 @@ def gate_command(read_rollout: RolloutReader | None = None) -> Callable[..., Non
         ] = DEFAULT_PROMETHEUS_URL,
     ) -> None:
         """Exit 0 only if the preview is Successful: 1 Failed, 2 usage, 3 Inconclusive, 4 Error."""
+        from analysis.judge import judge
+        from analysis.prometheus import Prometheus
+        from analysis.report import as_dict, html_report, junit, text, to_json
+
         url = prometheus_url
         try:
             check_set = load_checks(checks)

@@ -64,11 +64,15 @@ class Kind:
     group: str
     version: str
     plural: str
+    namespaced: bool = True
 
     def path(self, namespace: str | None, name: str | None = None) -> str:
-        """The object's path, or its collection's; ``namespace=None``: across all namespaces."""
+        """The object's path, or its collection's; ``namespace=None``: across all namespaces
+        (a cluster-scoped kind ignores ``namespace``)."""
         base = f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"
-        if namespace is None:
+        if namespace is None or not self.namespaced:
+            if name:
+                return f"{base}/{self.plural}/{name}"
             return f"{base}/{self.plural}"
         path = f"{base}/namespaces/{namespace}/{self.plural}"
         return f"{path}/{name}" if name else path
@@ -85,6 +89,13 @@ ISTIO_GATEWAY = Kind("Gateway", "networking.istio.io", "v1", "gateways")
 INGRESS = Kind("Ingress", "networking.k8s.io", "v1", "ingresses")
 NODE = Kind("Node", "", "v1", "nodes")  # cluster-scoped: list it with all_namespaces=True
 LEASE = Kind("Lease", "coordination.k8s.io", "v1", "leases")
+CUSTOM_RESOURCE_DEFINITION = Kind(
+    "CustomResourceDefinition",
+    "apiextensions.k8s.io",
+    "v1",
+    "customresourcedefinitions",
+    namespaced=False,
+)
 
 
 # -- frozen views of API objects -------------------------------------------------------------
@@ -205,6 +216,20 @@ class Pod:
 
 
 @dataclass(frozen=True)
+class CustomResourceDefinition:
+    name: str
+    conditions: tuple[Condition, ...]
+
+    def condition(self, kind: str) -> Condition | None:
+        return next((c for c in self.conditions if c.type == kind), None)
+
+    def is_established(self) -> bool:
+        """The API server serves the kind (condition Established True)."""
+        established = self.condition("Established")
+        return established is not None and established.status == "True"
+
+
+@dataclass(frozen=True)
 class AnalysisRun:
     name: str
     namespace: str
@@ -225,6 +250,13 @@ def _analysis_ref(value: Mapping[str, Any] | None) -> AnalysisRunRef | None:
         return None
     return AnalysisRunRef(
         str(value.get("name", "")), str(value.get("status", "")), str(value.get("message", ""))
+    )
+
+
+def _conditions(status: Mapping[str, Any]) -> tuple[Condition, ...]:
+    return tuple(
+        Condition(c.get("type", ""), c.get("status", ""), c.get("reason", ""), c.get("message", ""))
+        for c in status.get("conditions") or []
     )
 
 
@@ -263,12 +295,7 @@ def rollout_from(obj: Mapping[str, Any]) -> Rollout:
             PauseCondition(p.get("reason", ""), p.get("startTime", ""))
             for p in status.get("pauseConditions") or []
         ),
-        conditions=tuple(
-            Condition(
-                c.get("type", ""), c.get("status", ""), c.get("reason", ""), c.get("message", "")
-            )
-            for c in status.get("conditions") or []
-        ),
+        conditions=_conditions(status),
         abort=bool(status.get("abort", False)),
         promote_full=bool(status.get("promoteFull", False)),
         current_hash=status.get("currentPodHash", ""),
@@ -374,6 +401,12 @@ def analysis_run_from(obj: Mapping[str, Any]) -> AnalysisRun:
         message=status.get("message", ""),
         labels=dict(meta.get("labels") or {}),
         raw=obj,
+    )
+
+
+def crd_from(obj: Mapping[str, Any]) -> CustomResourceDefinition:
+    return CustomResourceDefinition(
+        name=_meta(obj).get("name", ""), conditions=_conditions(obj.get("status") or {})
     )
 
 
@@ -502,9 +535,9 @@ class Kube:
         except NotFound as exc:
             others = sorted(o["metadata"]["name"] for o in self.list(kind)[0])
             listing = ", ".join(others) if others else "none"
+            where = f' in namespace "{self.namespace}"' if kind.namespaced else ""
             raise NotFound(
-                f'{kind.name} "{name}" not found in namespace "{self.namespace}"; '
-                f"{kind.plural} there: {listing}."
+                f'{kind.name} "{name}" not found{where}; {kind.plural} there: {listing}.'
             ) from exc
         return result
 

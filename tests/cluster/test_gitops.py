@@ -15,6 +15,7 @@ from harness.errors import TargetError
 from harness.gitops import GitOps
 from harness.settings import load_settings
 from harness.targets import target_for
+from harness.targets.local import LocalTarget
 from tests.cluster.conftest import Cluster
 
 TREE = Path(__file__).parents[2] / "gitops"
@@ -28,6 +29,8 @@ def test_environment_dry_runs_clean_against_the_real_crds(
 ) -> None:
     settings = load_settings(namespace=namespace)
     tree = GitOps(TREE)
+    if isinstance(cluster.target, LocalTarget):
+        cluster.target.establish_argocd_crds()  # `bgh up` leaves them to Argo CD's start
     kubectl = target_for(settings).kubectl()
     objects = tree.render(env, helm=gitops.helm_binary(settings), namespace=namespace)
     applied = kubectl.apply(objects, namespace=namespace, dry_run=True)

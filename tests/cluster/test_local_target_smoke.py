@@ -111,3 +111,36 @@ def test_blue_green_rollout_pauses_on_preview_and_promotes(cluster: Cluster) -> 
         assert healthy["status"]["blueGreen"]["activeSelector"] == new
     finally:
         cluster.kubectl("delete", "namespace", namespace, "--wait=false")
+
+
+def test_up_serves_the_kinds_a_run_needs_and_not_istios_others(cluster: Cluster) -> None:
+    """Argo Rollouts' five (its controller waits for all five informers) and the three Istio kinds
+    the data plane, the controller and discovery read are Established; Istio's others are not put
+    in (Argo CD's come with Argo CD, so another test may have put them in)."""
+    if cluster.target.name != "local":
+        pytest.skip("which CRDs are put in is the local target's choice; kind installs its own")
+    listed = json.loads(cluster.kubectl("get", "crd", "-o", "json"))["items"]
+    established = {
+        crd["metadata"]["name"]
+        for crd in listed
+        if any(
+            c["type"] == "Established" and c["status"] == "True"
+            for c in crd.get("status", {}).get("conditions", [])
+        )
+    }
+    names = {crd["metadata"]["name"] for crd in listed}
+    assert {
+        "rollouts.argoproj.io",
+        "experiments.argoproj.io",
+        "analysisruns.argoproj.io",
+        "analysistemplates.argoproj.io",
+        "clusteranalysistemplates.argoproj.io",
+        "virtualservices.networking.istio.io",
+        "destinationrules.networking.istio.io",
+        "gateways.networking.istio.io",
+    } <= established
+    assert {n for n in names if n.endswith(".istio.io")} == {
+        "virtualservices.networking.istio.io",
+        "destinationrules.networking.istio.io",
+        "gateways.networking.istio.io",
+    }

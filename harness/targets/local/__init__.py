@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,7 +28,8 @@ from harness.release import next_root_version
 from harness.settings import Settings
 from harness.target import ComponentStatus, TargetDefaults
 from harness.targets.local.argocd import LocalArgoCD
-from harness.targets.local.control_plane import ControlPlane
+from harness.targets.local.control_plane import ROLLOUTS_NAMESPACE, ControlPlane
+from harness.targets.local.crds import CRDs
 from harness.targets.local.dataplane_client import DataPlaneClient, LocalServices
 from harness.targets.local.servers import Servers
 from harness.targets.local.state import State, StateLock
@@ -159,6 +161,12 @@ class LocalTarget(TargetDefaults):
         self.argocd.up(built, ports)
         self.state.write(ports)
 
+    def establish_argocd_crds(self) -> None:
+        """Argo CD's CRDs without Argo CD: ``up`` leaves them out (``start_argocd`` puts them in),
+        and a server-side dry run of Applications needs their schema."""
+        built = self.build()
+        self.control_plane.establish(self.control_plane.read_argocd_crds(built))
+
     def bootstrap_argocd(self) -> None:
         """Seed the local Git repository from ``gitops/`` (once: later bumps live there) and
         apply its root Application, as a person bootstraps an app of apps; wait until the root
@@ -222,28 +230,44 @@ class LocalTarget(TargetDefaults):
         ports = self.state.read()
         self.servers.assign_ports(ports)
 
-        binaries: list[Path] = []
+        crds: dict[str, CRDs] = {}
 
-        def cluster() -> None:
-            # The demo services build while the control plane starts; both take a few seconds.
+        def cluster(services: Future[Path]) -> None:
+            # The CRDs' YAML is read while the control plane starts.
             together(
                 lambda: self.control_plane.up(built, ports),
-                lambda: binaries.append(self.servers.build_demo_services()),
+                lambda: crds.update(self.control_plane.read_crds(built)),
             )
-            # Both watch the API server, the data plane Istio's kinds too (so after the CRDs);
-            # neither waits for the other.
+            # Each controller starts as soon as the kinds it watches are served: the Rollouts
+            # controller waits for all of its informers (crds.py), the data plane lists
+            # VirtualServices. Nodes are for the pods, which come later.
             together(
-                lambda: self.servers.rollouts(built, ports),
-                lambda: self.servers.dataplane_server(ports, binaries[0]),
+                lambda: self.control_plane.nodes(built),
+                rollouts,
+                lambda: dataplane(services),
             )
 
-        try:
-            # Prometheus and the analysis server need no cluster: they start while it does.
+        def rollouts() -> None:
             together(
-                cluster,
-                lambda: self.servers.prometheus_server(prometheus, ports),
-                lambda: self.servers.analysis(ports),
+                lambda: self.control_plane.ensure_namespace(built, ROLLOUTS_NAMESPACE),
+                lambda: self.control_plane.establish(crds["argo-rollouts"]),
             )
+            self.servers.rollouts(built, ports)
+
+        def dataplane(services: Future[Path]) -> None:
+            self.control_plane.establish(crds["istio"])
+            self.servers.dataplane_server(ports, services.result())
+
+        try:
+            # The demo services build (only the data plane waits for them), Prometheus and the
+            # analysis server start: none of them needs the cluster.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                services = pool.submit(self.servers.build_demo_services)
+                together(
+                    lambda: cluster(services),
+                    lambda: self.servers.prometheus_server(prometheus, ports),
+                    lambda: self.servers.analysis(ports),
+                )
             if self.settings.local.argocd:
                 self.argocd.up(built, ports)
                 self.state.write(ports)

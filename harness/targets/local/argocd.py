@@ -101,6 +101,9 @@ class LocalArgoCD:
         for directory in ("tls", "ssh", "gpg/source", "gpg/keys"):
             (self.root / directory).mkdir(parents=True, exist_ok=True)
         (self.root / "gpg" / "keys").chmod(0o700)
+        if not self.controller.is_running():
+            # Its CRDs come with Argo CD, not with `bgh up`: only the GitOps path needs them.
+            self.control_plane.establish(self.control_plane.read_argocd_crds(built))
         self._configure(built, argo)
         ports = {
             key: state.setdefault(key, free_port())

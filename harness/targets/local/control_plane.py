@@ -33,9 +33,11 @@ import yaml
 
 from harness import builds
 from harness.errors import TargetError, indent_tail
+from harness.kube import Kube
 from harness.kubectl import Kubectl
 from harness.settings import Settings
 from harness.target import ComponentStatus
+from harness.targets.local import crds
 from harness.targets.local.state import State
 from harness.targets.processes import Process, free_port, port_in_use, wait_gone, wait_port_bindable
 from harness.waits import poll
@@ -102,11 +104,10 @@ class ControlPlane:
     # -- up -------------------------------------------------------------------------------
 
     def up(self, built: Built, ports: dict[str, int]) -> None:
-        """Create (or restart) the cluster, its nodes and the CRDs the demo system needs."""
+        """Create (or restart) the cluster; its nodes and CRDs come next (``nodes``,
+        ``establish``), at once."""
         self._cluster(built, ports)
         self.protect_keys()
-        self._nodes(built)
-        self._crds(built)
 
     def _cluster(self, built: Built, ports: dict[str, int]) -> None:
         step = time.monotonic()
@@ -181,7 +182,7 @@ class ControlPlane:
             if path.is_file():
                 path.chmod(stat.S_IRUSR | stat.S_IWUSR)
 
-    def _nodes(self, built: Built) -> None:
+    def nodes(self, built: Built) -> None:
         step = time.monotonic()
         replicas = str(self.settings.local.nodes)
         self.kwokctl(built, ["scale", "node", "--replicas", replicas])
@@ -191,22 +192,38 @@ class ControlPlane:
         )
         self.report(f"nodes: {replicas} kwok nodes Ready in {time.monotonic() - step:.1f}s")
 
-    def _crds(self, built: Built) -> None:
-        step = time.monotonic()
-        # Argo Rollouts', Istio's and Argo CD's CRDs, each from its pinned upstream module, so a
-        # server-side dry run of gitops/ is checked against the real schemas.
-        files: list[str] = []
-        for name in ("argo-rollouts", "istio", "argo-cd-crds"):
-            files += ["-f", str(built[name].directory / "crds")]
-        self.kubectl(built, ["apply", "--server-side", "--force-conflicts", *files])
-        self.kubectl(
-            built, ["wait", "--for=condition=Established", *files, f"--timeout={self._wait()}"]
+    def read_crds(self, built: Built) -> dict[str, crds.CRDs]:
+        """The CRDs ``up`` puts in, by component, read from the builds (no cluster needed)."""
+        return {
+            "argo-rollouts": crds.read(
+                f"Argo Rollouts {self.settings.rollouts_version}",
+                built["argo-rollouts"].directory / "crds",
+            ),
+            "istio": crds.read(
+                f"Istio {builds.ISTIO.version}",
+                built["istio"].directory / "crds",
+                only=crds.ISTIO_NEEDED,
+            ),
+        }
+
+    def read_argocd_crds(self, built: Built) -> crds.CRDs:
+        return crds.read(
+            f"Argo CD {builds.ARGO_CD_CRDS.version}", built["argo-cd-crds"].directory / "crds"
         )
-        self.ensure_namespace(built, ROLLOUTS_NAMESPACE)
-        self.report(
-            f"CRDs of Argo Rollouts {self.settings.rollouts_version}, Istio "
-            f"{builds.ISTIO.version} and Argo CD {builds.ARGO_CD_CRDS.version}: "
-            f"established in {time.monotonic() - step:.1f}s"
+
+    def establish(self, these: crds.CRDs) -> None:
+        """Put ``these`` CRDs in (created, or replaced when present) and wait until each is
+        Established."""
+        crds.establish(self._kube(), these, within=self.settings.deadlines.up, report=self.report)
+
+    def _kube(self) -> Kube:
+        # The admin kubeconfig, never an impersonated user: CRDs are cluster-wide.
+        return Kube(
+            kubeconfig=self.kubeconfig,
+            context=None,
+            namespace="default",
+            connect_timeout=self.settings.deadlines.api_connect,
+            read_timeout=self.settings.deadlines.api_read,
         )
 
     def ensure_namespace(self, built: Built, namespace: str) -> None:
