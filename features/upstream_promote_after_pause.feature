@@ -6,7 +6,8 @@ Feature: A promote sent the moment a release is Paused is acted on (argoproj/arg
   in v1.10.0 (argoproj/argo-rollouts#4786 requeues on a stale cache instead of writing back).
   Expected: every promote is acted on, the Rollout becomes Healthy on the new revision. Passes
   on v1.10.0 and later; a strict expected failure before (a race: four releases in a row, each
-  promoted within milliseconds of Paused, so that at least one meets it).
+  promoted within milliseconds of Paused, so that at least one meets it; the last two are new
+  pod templates of versions released before, never a rollback to a ReplicaSet still running).
 
   Scenario: Four releases in a row, each promoted as soon as it is Paused, all become Healthy
     Given a blue-green Rollout "web" on version "1.0.0" with
@@ -20,11 +21,11 @@ Feature: A promote sent the moment a release is Paused is acted on (argoproj/arg
     Then the rollout "web" becomes Paused
     When I promote "web"
     Then the rollout "web" becomes Healthy
-    When I release version "1.3.0" of the Rollout "web"
+    When I release version "1.1.0" of the Rollout "web" with the greeting "third"
     Then the rollout "web" becomes Paused
     When I promote "web"
     Then the rollout "web" becomes Healthy
-    When I release version "1.4.0" of the Rollout "web"
+    When I release version "1.2.0" of the Rollout "web" with the greeting "fourth"
     Then the rollout "web" becomes Paused
     When I promote "web"
     Then the rollout "web" becomes Healthy

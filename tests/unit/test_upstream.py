@@ -4,6 +4,7 @@ a replayed bug (strict expected failure), pinned through pytester with the real 
 from __future__ import annotations
 
 import textwrap
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import pytest
@@ -11,9 +12,10 @@ from typer.testing import CliRunner
 
 from harness.cli import app
 from harness.errors import ConfigError
-from harness.runner import pytest_argv, read_junit
+from harness.runner import RunSummary, pytest_argv, read_junit
 from harness.settings import load_settings
 from harness.targets import target_for
+from harness.upgrade import Column, UpgradeReport
 from harness.upstream import ISSUES, UpstreamIssue, issue_for_marker
 
 STEPS = """
@@ -141,3 +143,65 @@ def test_rollouts_version_is_refused_off_the_local_target(command: str) -> None:
     assert result.exit_code == 2, result.output
     said = " ".join(result.output.split())  # rich wraps lines
     assert "--rollouts-version is for the local target; the kind target runs" in said
+
+
+def _column(pytester: pytest.Pytester, tmp_path: Path, version: str) -> Column:
+    """One release's run of two runbooks (a replayed #4073 and an ordinary one) as the real
+    plugin reports them in JUnit XML, read back as `bgh upgrade-report` reads it."""
+    reports = tmp_path / version
+    reports.mkdir()
+    pytester.makeconftest(STEPS)
+    pytester.makepyfile(test_runbooks='from pytest_bdd import scenarios\nscenarios("features")\n')
+    (pytester.path / "features").mkdir(exist_ok=True)
+    (pytester.path / "features" / "bug.feature").write_text(
+        "@upstream @argo_rollouts_4073\nFeature: Lost promote\n  Scenario: Promoted at once\n"
+        "    Then the bug shows\n"
+    )
+    (pytester.path / "features" / "plain.feature").write_text(
+        "Feature: Plain\n  Scenario: Something that works\n    Then the bug is gone\n"
+    )
+    result = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", f"--bgh-rollouts-version={version}",
+        f"--junitxml={reports / 'runbooks.xml'}",
+    )  # fmt: skip
+    summary = RunSummary(int(result.ret), reports / "runbooks.xml", reports / "runbooks.html",
+                         tmp_path / "artifacts")  # fmt: skip
+    summary.outcomes = read_junit(summary.junit)
+    return Column(version, summary, up_seconds=1.0, wall_seconds=2.0)
+
+
+def test_the_upgrade_report_names_what_changed_between_two_releases(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    before = _column(pytester, tmp_path, "v1.9.3")
+    after = _column(pytester, tmp_path, "v1.10.2")
+    report = UpgradeReport.of(before, after)
+    # On v1.10.2 the bug "shows" here (the step fails): the fixed release must pass, so the
+    # newer run is not green, and the scenario is the one that changed.
+    assert [
+        (name, old and old.result, new and new.result) for name, old, new in report.changed
+    ] == [("promoted at once", "xfailed", "failed")]
+    assert report.exit_code != 0
+    assert report.lines()[0] == (
+        "upgrade v1.9.3 -> v1.10.2: 1 of 2 scenarios changed; the v1.10.2 run is NOT green"
+    )
+    written = report.write(tmp_path)
+    suites = ElementTree.parse(written["JUnit"]).getroot()
+    assert [s.get("name") for s in suites] == ["argo-rollouts v1.9.3", "argo-rollouts v1.10.2"]
+    assert [s.get("failures") for s in suites] == ["0", "1"]
+    page = written["HTML"].read_text()
+    assert '<tr class="changed"><td>promoted at once</td>' in page
+    assert 'href="v1.9.3/runbooks.html"' in page
+
+
+def test_an_upgrade_report_where_nothing_ran_is_never_green(tmp_path: Path) -> None:
+    empty = RunSummary(5, tmp_path / "x.xml", tmp_path / "x.html", tmp_path)
+    report = UpgradeReport.of(Column("v1.9.3", empty, 0, 0), Column("v1.10.2", empty, 0, 0))
+    assert report.exit_code == 5
+    assert "NOT green" in report.verdict()
+
+
+def test_an_upgrade_report_needs_two_different_releases(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["upgrade-report", "--from", "v1.9.3", "--to", "v1.9.3"])
+    assert result.exit_code == 2, result.output
+    assert "--from and --to are both v1.9.3" in " ".join(result.output.split())
