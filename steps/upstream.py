@@ -3,8 +3,9 @@
 A runbook tagged ``@upstream`` and ``@argo_rollouts_<number>`` replays that upstream issue
 (harness/upstream.py says what it is and where it was fixed). On a controller release that still
 has the bug the scenario is ``xfail(strict=True)`` with the issue as reason: it must fail, by an
-assertion or a wait that timed out, and a pass is reported as a failure ("XPASS(strict)"), so
-the suite says when upstream fixed it. On a release with the fix it must simply pass.
+assertion, a wait that timed out or a wait that saw the Rollout go Degraded, and a pass is
+reported as a failure ("XPASS(strict)"), so the suite says when upstream fixed it. On a release
+with the fix it must simply pass.
 
 The release under test is ``--bgh-rollouts-version`` (``bgh run --rollouts-version``), else
 ``BGH_ROLLOUTS_VERSION``, else the pinned one: the controller the local target runs.
@@ -14,13 +15,14 @@ from __future__ import annotations
 
 import pytest
 
-from harness.errors import HarnessError, WaitTimeout
+from harness.errors import HarnessError, RolloutFailed, WaitTimeout
 from harness.settings import load_settings
 from harness.upstream import ISSUES, issue_for_marker
 
-# What a replayed bug may fail with: a Then that compared two values, or a wait that never saw
-# the expected state. A runbook that cannot even deploy fails plainly.
-EXPECTED_FAILURES = (AssertionError, WaitTimeout)
+# What a replayed bug may fail with: a Then that compared two values, a wait that never saw the
+# expected state, or one that saw the Rollout go Degraded instead. Anything else (a runbook that
+# cannot even deploy, a broken step) fails plainly.
+EXPECTED_FAILURES = (AssertionError, WaitTimeout, RolloutFailed)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

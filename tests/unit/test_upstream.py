@@ -21,6 +21,8 @@ from harness.upstream import ISSUES, UpstreamIssue, issue_for_marker
 STEPS = """
 from pytest_bdd import then
 
+from harness.errors import RolloutFailed
+
 @then("the bug shows")
 def _():
     assert "kept" == "scaled down"
@@ -28,6 +30,10 @@ def _():
 @then("the bug is gone")
 def _():
     pass
+
+@then("the rollout goes Degraded instead")
+def _():
+    raise RolloutFailed("Rollout web: Healthy", reason="Degraded", elapsed=1.0, last_seen="-")
 
 @then("something unrelated breaks")
 def _():
@@ -85,6 +91,11 @@ def test_a_bug_that_no_longer_shows_fails_the_run(pytester: pytest.Pytester) -> 
     result = run(pytester, "@upstream @argo_rollouts_1992", "the bug is gone")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*XPASS(strict)*argoproj/argo-rollouts#1992*"])
+
+
+def test_a_wait_that_saw_the_rollout_degraded_counts_as_the_bug(pytester: pytest.Pytester) -> None:
+    result = run(pytester, "@upstream @argo_rollouts_1992", "the rollout goes Degraded instead")
+    result.assert_outcomes(xfailed=1)
 
 
 def test_an_unrelated_error_is_not_taken_for_the_bug(pytester: pytest.Pytester) -> None:
