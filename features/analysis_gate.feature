@@ -25,6 +25,7 @@ Feature: The pre-promotion analysis gate
     And the rollout "service-b" has revision 1 on active and 2 on preview
     And gateway A sees "service-b" at version "1.0.0" on active
 
+  @quiet
   Scenario: Without traffic there is nothing to judge and the release waits
     When I release version "1.1.0" of "service-b"
     Then the pre-promotion analysis of "service-b" is Inconclusive

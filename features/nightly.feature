@@ -6,3 +6,4 @@ Feature: Nightly checks
     Then every rollout is Healthy
     And every rollout's status selectors agree with its Services
     And gateway A answers on active and preview
+    And every answer through active and preview came from its own side

@@ -32,6 +32,7 @@ from harness.waits import poll
 from harness.words import parse_word
 
 SERVICES = {"a": "gateway-a", "b": "service-b", "c": "service-c"}
+CALLER = SERVICES["a"]  # gateway A calls B and C; no other service calls anyone
 
 
 class Side(StrEnum):

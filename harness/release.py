@@ -1,19 +1,27 @@
 """Releasing the demo system the way its users do: through an environment's version file.
 
 A release of one service sets its version and moves the environment's root version on, so the
-new pods of every service carry the new ``root-version`` label: preview gateway A then reaches
-the previews of B and C (the VirtualServices route callers by that label) while active A keeps
-reaching the active ones. Every Rollout therefore gets a new revision and waits on preview.
+new pods of every service carry the new ``root-version`` label: preview gateway A (its pods
+labelled ``role=preview`` by the Rollout's previewMetadata) then reaches the previews of B and C
+(the VirtualServices route callers by both labels) while active A keeps reaching the active ones.
+Every Rollout therefore gets a new revision and waits on preview.
+
+A release is promoted callees first (``promote_release``): gateway A's new pods keep
+``role=preview`` until the controller has made their ReplicaSet the stable one, a moment after
+the switch, so B and C must already serve their new ReplicaSets to users when A switches.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from harness.delivery import ArgoCDDelivery, Deployed, DirectApply, settle
 from harness.errors import ConfigError
 from harness.gitops import ROOT_VERSION, Bump, GitOps
-from harness.rollouts import Phase, Rollouts
+from harness.kube import Rollout
+from harness.probes import CALLER
+from harness.rollouts import Phase, Rollouts, phase_of
 from harness.target import Target
 
 
@@ -112,10 +120,42 @@ class Releases:
     ) -> Release:
         """Release, promote every Rollout of the release and wait until all are Healthy."""
         release = self.release(service, version, greeting=greeting)
-        rollouts.promote_each(release.rollouts)
+        promote_release(rollouts, release.rollouts)
         rollouts.wait_for_every_phase(release.rollouts, Phase.HEALTHY)
+        for name in release.rollouts:
+            rollouts.wait_for_ephemeral_metadata_moved(name)
         return release
 
     def versions(self) -> dict[str, str]:
         """Each service's version in the version file now."""
         return dict(self.tree.read_versions(self.env).services)
+
+
+def promote_release(rollouts: Rollouts, names: Iterable[str], *, full: bool = False) -> None:
+    """Promote the services gateway A calls, wait until each serves users from its newest
+    ReplicaSet, then promote gateway A.
+
+    Promoted first, gateway A's new pods would take users while still labelled role=preview
+    (the controller relabels them role=active only once their ReplicaSet is the stable one) and
+    send them to previews of B and C that are not yet active.
+    """
+    names = list(names)
+    callees = [n for n in names if n != CALLER]
+    for name in callees:
+        rollouts.promote(name, full=full)
+    for name in callees:
+        rollouts.wait_for(
+            name,
+            lambda r: bool(r.current_hash) and r.active_selector == r.current_hash,
+            expecting="active on its newest ReplicaSet",
+            fail_if=_degraded,
+        )
+    if CALLER in names:
+        rollouts.promote(CALLER, full=full)
+
+
+def _degraded(rollout: Rollout) -> str | None:
+    phase, message = phase_of(rollout)
+    return f"the rollout is Degraded: {message}" if phase is Phase.DEGRADED else None
+
+

@@ -8,12 +8,14 @@ settled (a release waiting on preview, a Rollout Degraded or Progressing) with t
 namespace rather than wait two minutes per scenario to find out.
 
 ``restore`` puts back what a scenario changed through the operations a person would use: ``abort``
-a pending release (users stay on stable), ``undo --to-revision`` to the recorded ReplicaSet, and
-``promote`` when that undo itself waits on preview (its ReplicaSet had been scaled down), then
-waits for Healthy. It never promotes a release it did not make: the only promotion is of the
-recorded ReplicaSet coming back. ``verify`` then compares the namespace with the record (same
-ReplicaSet hashes, same Service selectors, same images, Healthy) and ``RestoreFailed`` lists every
-difference with the state left behind.
+a pending release (users stay on stable), ``undo --to-revision`` to the recorded ReplicaSet (its
+template without the role label the controller put there from activeMetadata, which would make a
+new pod-template hash), and ``promote`` when that undo itself waits on preview (its ReplicaSet had
+been scaled down), callees before gateway A, then waits for Healthy and for the older
+ReplicaSets to lose their ephemeral metadata. It never promotes a release it did not make: the
+only promotion is of the recorded ReplicaSet coming back. ``verify`` then compares the namespace
+with the record (same ReplicaSet hashes, same Service selectors, same images, Healthy) and
+``RestoreFailed`` lists every difference with the state left behind.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 from harness import kube
 from harness.errors import HarnessError, NotFound
 from harness.kube import JSON_PATCH, ROLLOUT, SERVICE, VIRTUAL_SERVICE
+from harness.probes import CALLER
 from harness.rollouts import Phase, Rollouts, phase_of
 
 Report = Callable[[str], None]
@@ -278,7 +281,9 @@ def restore(
         if done:
             actions.append(f"{was.name}: {', '.join(done)}")
             undone[was.name] = was
-    for was in undone.values():
+    # Callees first, as a release is promoted (harness.release.promote_release): gateway A's
+    # pods coming back on preview are role=preview until promoted, and must find B and C settled.
+    for was in sorted(undone.values(), key=lambda record: record.name == CALLER):
         done = _settle_back(rollouts, was, problems)
         if done:
             actions.append(f"{was.name}: {', '.join(done)}")
@@ -329,7 +334,7 @@ def _put_back(
                 "in its history (revisionHistoryLimit); undo cannot bring it back"
             )
             return done
-        rollouts.undo(was.name, to_revision=revision)
+        rollouts.undo(was.name, to_revision=revision, without_ephemeral_metadata=True)
         done.append(f"undo --to-revision={revision}")
     elif current.paused and not was.paused:
         rollouts.promote(was.name)  # only unpauses: the template is the recorded one
@@ -370,6 +375,7 @@ def _settle_back(rollouts: Rollouts, was: RolloutRecord, problems: list[str]) ->
             rollouts.promote(was.name)
             done.append("promote")
         rollouts.wait_for_phase(was.name, Phase.HEALTHY)
+        rollouts.wait_for_ephemeral_metadata_moved(was.name)
     except HarnessError as exc:
         problems.append(f'Rollout "{was.name}": {exc}')
     return done

@@ -13,6 +13,7 @@ import contextlib
 import copy
 import datetime
 import enum
+import json
 import math
 import re
 import time
@@ -36,6 +37,7 @@ from harness.kube import (
     HASH_LABEL,
     JSON_PATCH,
     MERGE_PATCH,
+    REPLICA_SET,
     ROLLOUT,
     AnalysisRun,
     AnalysisRunRef,
@@ -45,9 +47,14 @@ from harness.kube import (
     ReplicaSet,
     Resource,
     Rollout,
+    replica_set_from,
 )
 from harness.waits import Clock, Deadline, Waited, wait_for
 from harness.words import parse_word
+
+EPHEMERAL_METADATA = "rollout.argoproj.io/ephemeral-metadata"
+"""The annotation on a ReplicaSet naming the labels and annotations the controller put on its
+template from activeMetadata / previewMetadata."""
 
 # The Rollouts controller records events through client-go's recorder, whose spam filter keeps
 # at most this many events of one type per object, then one per five minutes
@@ -668,10 +675,22 @@ class Rollouts:
             self.set_image(name, container, f"{repository}:{version}")
         return self.read(name)
 
-    def undo(self, name: str, *, to_revision: int | None = None) -> str:
+    def undo(
+        self,
+        name: str,
+        *,
+        to_revision: int | None = None,
+        without_ephemeral_metadata: bool = False,
+    ) -> str:
         """``undo [--to-revision=N]``: put an older ReplicaSet's pod template back.
 
         Returns the plugin's message; "skipped rollback ..." when the template already matches.
+
+        The plugin copies the ReplicaSet's template as it is, with the labels the controller put
+        there from activeMetadata / previewMetadata (``rollout.argoproj.io/ephemeral-metadata``
+        names them); undoing to the stable ReplicaSet then makes a new pod-template hash. With
+        ``without_ephemeral_metadata`` those labels and annotations stay out of the template
+        put back, so the recorded ReplicaSet itself comes back (``harness.restore``).
         """
         raw = self.kube.get(ROLLOUT, name)
         history = self._history(name)
@@ -689,6 +708,8 @@ class Rollouts:
                 raise NotFound(f'no revision found for rollout "{name}" to undo to')
             target = replica_sets[-2]
         template = copy.deepcopy(dict(target.template))
+        if without_ephemeral_metadata:
+            _drop_ephemeral_metadata(template, target.annotations.get(EPHEMERAL_METADATA))
         rollout_template = copy.deepcopy((raw.get("spec") or {}).get("template") or {})
         for side in (template, rollout_template):
             ((side.get("metadata") or {}).get("labels") or {}).pop(HASH_LABEL, None)
@@ -775,6 +796,30 @@ class Rollouts:
     def wait_for_every_phase(self, names: Iterable[str], phase: Phase) -> list[Rollout]:
         """``wait_for_phase`` for each Rollout in turn (the deadline applies to each)."""
         return [self.wait_for_phase(name, phase) for name in names]
+
+    def wait_for_ephemeral_metadata_moved(self, name: str) -> None:
+        """Block until no ReplicaSet of ``name`` but the stable one carries ephemeral metadata.
+
+        Healthy is reported on the reconcile that marks the new ReplicaSet stable; the controller
+        strips ``role`` from the older ReplicaSets' templates a reconcile later
+        (rollout/ephemeralmetadata.go). An undo in between copies that label into the Rollout's
+        template (the plugin copies the template as it is), which makes a new pod-template hash
+        instead of the fast rollback to the ReplicaSet still up.
+        """
+        stable = self.read(name).stable_hash
+        source = Resource(self.kube, REPLICA_SET, replica_set_from)
+        for rs in self.replica_sets(name):
+            if rs.pod_template_hash == stable or EPHEMERAL_METADATA not in rs.annotations:
+                continue
+            wait_for(
+                source,
+                rs.name,
+                lambda r: EPHEMERAL_METADATA not in r.annotations,
+                what=f"ReplicaSet {rs.namespace}/{rs.name}: ephemeral metadata removed",
+                describe=lambda r: f"annotations {sorted(r.annotations)}",
+                within=self.timeout,
+                clock=self.clock or time.monotonic,
+            )
 
     def promote_each(self, names: Iterable[str], *, full: bool = False) -> list[Rollout]:
         return [self.promote(name, full=full) for name in names]
@@ -958,6 +1003,25 @@ def _repository(image: str) -> str:
     slash = image.rfind("/")
     colon = image.rfind(":")
     return image[:colon] if colon > slash else image
+
+
+def _drop_ephemeral_metadata(template: dict[str, Any], recorded: str | None) -> None:
+    """Remove from ``template`` the labels and annotations the controller recorded as ephemeral
+    (the ReplicaSet's ``rollout.argoproj.io/ephemeral-metadata``: ``{"labels": {...}}``)."""
+    if not recorded:
+        return
+    try:
+        ephemeral = json.loads(recorded)
+    except ValueError as exc:
+        raise HarnessError(
+            f"{EPHEMERAL_METADATA} is not JSON: {recorded!r}; expected "
+            '{"labels": {...}, "annotations": {...}} as Argo Rollouts writes it'
+        ) from exc
+    metadata = template.get("metadata") or {}
+    for field_name in ("labels", "annotations"):
+        present = metadata.get(field_name) or {}
+        for key in (ephemeral.get(field_name) or {}):
+            present.pop(key, None)
 
 
 def _derivative(a: Any, b: Any) -> bool:

@@ -64,6 +64,7 @@ pytest_plugins = [
     "steps.rollout_steps",
     "steps.probe_steps",
     "steps.gitops_steps",
+    "steps.provenance_steps",
     "steps.bluegreen_steps",
     "steps.upstream",
 ]
@@ -74,6 +75,7 @@ MARKERS = {
     "analysis": "runs the pre-promotion analysis (Prometheus and the analysis server)",
     "gitops": "releases through the version files and Argo CD",
     "traffic": "plays steady user traffic through gateway A",
+    "quiet": "needs gateway A without traffic: no isolation streams (the scenario says why)",
     "release_guide": "a step of the blue-green release guide",
     "slow": "takes more than half a minute",
     "mesh": "needs Istio's routing by source labels (A's preview pods reach B's and C's preview)",

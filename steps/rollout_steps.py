@@ -8,7 +8,7 @@ import pytest
 from pytest_bdd import given, parsers, then, when
 
 from harness.errors import ConfigError
-from harness.release import Release, Releases
+from harness.release import Release, Releases, promote_release
 from harness.rollouts import EVENT_SPAM_BURST, AnalysisPhase, Gate, Phase, Rollouts
 
 PHASE = {"Phase": Phase.parse}
@@ -47,7 +47,7 @@ def _(rollouts: Rollouts, rollout: str) -> None:
 
 @when("I promote the release")
 def _(rollouts: Rollouts, release: Release) -> None:
-    rollouts.promote_each(release.rollouts)
+    promote_release(rollouts, release.rollouts)
 
 
 @when(parsers.parse('I abort "{rollout}"'))

@@ -1,4 +1,4 @@
-"""Keep a copy of one kind of object across all namespaces, fed by list-then-watch.
+"""Keep a copy of one kind of object (all namespaces, or one), fed by list-then-watch.
 
 One thread per kind: list (every object, one ``SYNC`` that replaces the copy), then watch from the
 list's resourceVersion; a dropped stream rewatches from the last resourceVersion seen, a 410 Gone
@@ -28,11 +28,20 @@ MAX_BACKOFF = 5.0
 class Informer:
     """List and watch ``kind`` in every namespace until ``stop`` is set."""
 
-    def __init__(self, kube: Kube, kind: Kind, post: Post, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        kind: Kind,
+        post: Post,
+        stop: threading.Event,
+        *,
+        all_namespaces: bool = True,
+    ) -> None:
         self.kube = kube
         self.kind = kind
         self.post = post
         self.stop = stop
+        self.all_namespaces = all_namespaces  # False: the Kube client's namespace only
         self.thread = threading.Thread(
             target=self._run, name=f"informer-{kind.plural}", daemon=True
         )
@@ -44,7 +53,7 @@ class Informer:
         backoff = 0.2
         while not self.stop.is_set():
             try:
-                items, version = self.kube.list(self.kind, all_namespaces=True)
+                items, version = self.kube.list(self.kind, all_namespaces=self.all_namespaces)
             except NotFound:
                 # The CRD is not installed (e.g. no Istio): nothing of this kind exists.
                 log.warning("%s: the API has no such kind; treating it as empty", self.kind.plural)
@@ -74,7 +83,7 @@ class Informer:
                 self.kind,
                 resource_version=version,
                 timeout_seconds=WATCH_SECONDS,
-                all_namespaces=True,
+                all_namespaces=self.all_namespaces,
             ):
                 version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
                 if kind_of_event in ("ADDED", "MODIFIED", "DELETED"):

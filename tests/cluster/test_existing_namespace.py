@@ -93,6 +93,9 @@ def run_existing(
     monkeypatch.setenv("BGH_KUBECONFIG", str(target.kubeconfig))
     monkeypatch.setenv("BGH_GITOPS_DIR", str(long_lived.gitops_dir))
     monkeypatch.setenv("BGH_STATE_DIR", str(long_lived.settings.state_dir))
+    # pytester points HOME at its own directory: a run in a process of its own would otherwise
+    # look for the built binaries (helm) under it and build them again, from the network.
+    monkeypatch.setenv("BGH_CACHE_DIR", str(long_lived.settings.cache_dir))
     # The data plane serves each Service on a loopback address of its own; a real cluster's
     # would be found from its Services (harness/discovery.py) or given like this.
     for variable, service in (("URL", "gateway-a"), ("PREVIEW_URL", "gateway-a-preview")):

@@ -73,6 +73,9 @@ def test_rollouts_are_blue_green_with_manual_promotion_and_the_pod_basics(helm: 
     for name, rollout in _by_kind(GitOps(TREE).render("prod", helm=helm), "Rollout").items():
         blue_green = rollout["spec"]["strategy"]["blueGreen"]
         assert blue_green["autoPromotionEnabled"] is False
+        # The role label the VirtualServices route on (Argo Rollouts ephemeral metadata).
+        assert blue_green["previewMetadata"] == {"labels": {"role": "preview"}}
+        assert blue_green["activeMetadata"] == {"labels": {"role": "active"}}
         assert (blue_green["activeService"], blue_green["previewService"]) == (
             name,
             f"{name}-preview",
@@ -91,17 +94,20 @@ def test_rollouts_are_blue_green_with_manual_promotion_and_the_pod_basics(helm: 
         assert container["resources"]["requests"]
 
 
-def test_virtual_services_send_the_new_root_version_to_preview(helm: Path) -> None:
+def test_virtual_services_send_only_preview_pods_of_the_new_root_version_to_preview(
+    helm: Path,
+) -> None:
     tree = GitOps(TREE)
     root_version = tree.read_versions("qa").root_version
+    preview_callers = {"root-version": root_version, "role": "preview"}
     services = _by_kind(tree.render("qa", helm=helm), "VirtualService")
     assert sorted(services) == ["service-b", "service-c"]
     b = services["service-b"]["spec"]["http"]
-    assert b[0]["match"] == [{"sourceLabels": {"root-version": root_version}}]
+    assert b[0]["match"] == [{"sourceLabels": preview_callers}]
     assert b[0]["route"][0]["destination"]["host"] == "service-b-preview"
     assert b[1]["route"][0]["destination"]["host"] == "service-b"
     c = services["service-c"]["spec"]["tcp"]
-    assert c[0]["match"][0]["sourceLabels"] == {"root-version": root_version}
+    assert c[0]["match"][0]["sourceLabels"] == preview_callers
     assert c[0]["route"][0]["destination"]["host"] == "service-c-preview"
 
 

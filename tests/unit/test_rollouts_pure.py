@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from harness.errors import NotFound
-from harness.rollouts import _derivative, _repository, _with_image
+from harness.errors import HarnessError, NotFound
+from harness.rollouts import _derivative, _drop_ephemeral_metadata, _repository, _with_image
 
 
 @pytest.mark.parametrize(
@@ -67,3 +67,29 @@ def test_template_match_ignores_fields_the_rollout_leaves_unset() -> None:
     changed = {"spec": {"containers": [{"name": "app", "image": "a:2"}]}}
     assert not _derivative(changed, replica_set_template)
     assert not _derivative({"spec": {"containers": []}} | {"x": [1, 2]}, {"x": [1]})
+
+
+def test_undo_without_ephemeral_metadata_leaves_out_only_what_the_controller_recorded() -> None:
+    template: dict[str, Any] = {
+        "metadata": {
+            "labels": {"app": "service-b", "role": "active", "root-version": "v2.1.0"},
+            "annotations": {"note": "kept", "shadow": "x"},
+        },
+        "spec": {"containers": [{"name": "app", "image": "b:1.0.0"}]},
+    }
+    _drop_ephemeral_metadata(
+        template, '{"labels": {"role": "active"}, "annotations": {"shadow": "x"}}'
+    )
+    assert template["metadata"] == {
+        "labels": {"app": "service-b", "root-version": "v2.1.0"},
+        "annotations": {"note": "kept"},
+    }
+    # The original template after the controller's metadata is gone: same as the Rollout's.
+    assert _derivative(
+        {"metadata": {"labels": {"app": "service-b", "root-version": "v2.1.0"}}}, template
+    )
+
+
+def test_undo_names_ephemeral_metadata_that_is_not_json() -> None:
+    with pytest.raises(HarnessError, match="ephemeral-metadata is not JSON: 'role=active'"):
+        _drop_ephemeral_metadata({"metadata": {}}, "role=active")

@@ -7,6 +7,7 @@ with the pinned Helm to keep the two honest.
 from __future__ import annotations
 
 import copy
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,9 @@ from harness.settings import load_settings
 NAMESPACE = "demo"
 ROOT_VERSION = "v2.1.0"
 TREE = Path(__file__).parents[2] / "gitops"
+OLD_VIRTUAL_SERVICE = (
+    Path(__file__).parents[1] / "fixtures" / "virtualservice-root-version-only.yaml"
+)
 
 
 def pod(
@@ -210,19 +214,27 @@ def test_a_virtual_service_without_routes_for_the_protocol_leaves_the_service_al
     assert "no http routes" in decision.rule
 
 
-def test_the_chart_as_rendered_by_helm_routes_the_same() -> None:
-    """Renders gitops/ for qa with the pinned Helm (built once and cached, like test_gitops)."""
+def rendered_routes(tree: Path) -> tuple[Router, str]:
+    """The routes of ``tree`` rendered for qa with the pinned Helm (built once and cached, like
+    test_gitops), and the root version its VirtualServices match."""
     helm = gitops.helm_binary(load_settings())
-    objects = GitOps(TREE).render("qa", helm=helm, namespace=NAMESPACE)
+    objects = GitOps(tree).render("qa", helm=helm, namespace=NAMESPACE)
     rendered = [virtual_service_from(o) for o in objects if o["kind"] == "VirtualService"]
-    root = next(iter(rendered[0].http[0].match[0].source_labels.values()))
-    new_caller = pod("gateway-a-new-2", {"app": "gateway-a", HASH: "new", "root-version": root})
     routes = Router(
         namespace=NAMESPACE,
         pods=PODS,
         services=[service_from(o) for o in objects if o["kind"] == "Service"],
         virtual_services=rendered,
     )
+    return routes, rendered[0].http[0].match[0].source_labels["root-version"]
+
+
+def test_the_chart_as_rendered_by_helm_routes_the_same() -> None:
+    routes, root = rendered_routes(TREE)
+    labels = {"app": "gateway-a", HASH: "new", "root-version": root}
+    new_caller = pod("gateway-a-new-2", {**labels, "role": "preview"})
+    # The hazard the role label closes: an active caller that carries the newest root version.
+    active_caller = pod("gateway-a-new-3", {**labels, "role": "active"})
     assert routes.resolve(new_caller, "service-b", 3000, "http").service.name == (
         "service-b-preview"
     )
@@ -231,6 +243,28 @@ def test_the_chart_as_rendered_by_helm_routes_the_same() -> None:
     )
     assert routes.resolve(GATEWAY_OLD, "service-b", 3000, "http").service.name == "service-b"
     assert routes.resolve(GATEWAY_OLD, "service-c", 3000, "tcp").service.name == "service-c"
+    assert routes.resolve(active_caller, "service-b", 3000, "http").service.name == "service-b"
+    assert routes.resolve(active_caller, "service-c", 3000, "tcp").service.name == "service-c"
+
+
+def test_the_old_virtual_service_kept_as_a_fixture_still_sends_active_callers_to_preview(
+    tmp_path: Path,
+) -> None:
+    """tests/cluster/test_provenance.py swaps this fixture into the chart to prove the invariants
+    catch it: it must still render with today's chart, and still be the hazard."""
+    tree = tmp_path / "gitops"
+    shutil.copytree(TREE, tree)
+    shutil.copy(OLD_VIRTUAL_SERVICE, tree / "charts/demo-service/templates/virtualservice.yaml")
+    routes, root = rendered_routes(tree)
+    active_caller = pod(
+        "gateway-a-new-3", {"app": "gateway-a", HASH: "new", "root-version": root, "role": "active"}
+    )
+    assert routes.resolve(active_caller, "service-b", 3000, "http").service.name == (
+        "service-b-preview"
+    )
+    assert routes.resolve(active_caller, "service-c", 3000, "tcp").service.name == (
+        "service-c-preview"
+    )
 
 
 # -- Istio's match semantics -----------------------------------------------------------------

@@ -410,3 +410,62 @@ func (b *syncBuffer) Bytes() []byte {
 	defer b.mu.Unlock()
 	return bytes.Clone(b.buf.Bytes())
 }
+
+// switchingC plays a Service in front of two C pods: each new connection goes
+// to the pod that is current when it is accepted, as kube-proxy routes it.
+func switchingC(t *testing.T, pods ...string) (addr string, switchTo func(int)) {
+	var current sync.Mutex
+	turn := 0
+	backends := make([]string, len(pods))
+	for i, pod := range pods {
+		b := svc.New(svc.Config{Identity: servicec.Identity, Version: "1.2.0", Pod: pod}, io.Discard)
+		s := servicec.NewServer(b, servicec.Config{IdleTimeout: time.Minute})
+		ln := listen(t)
+		go s.Serve(ln)
+		t.Cleanup(func() { s.Shutdown(context.Background()) })
+		backends[i] = ln.Addr().String()
+	}
+	front := listen(t)
+	t.Cleanup(func() { front.Close() })
+	go func() {
+		for {
+			in, err := front.Accept()
+			if err != nil {
+				return
+			}
+			current.Lock()
+			to := backends[turn]
+			current.Unlock()
+			out, err := net.Dial("tcp", to)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			go func() { io.Copy(out, in); out.Close() }()
+			go func() { io.Copy(in, out); in.Close() }()
+		}
+	}()
+	return front.Addr().String(), func(i int) { current.Lock(); turn = i; current.Unlock() }
+}
+
+func TestAnIdleConnectionToCOlderThanItsMaxAgeIsNotUsedAgain(t *testing.T) {
+	addr, switchTo := switchingC(t, "c-old", "c-new")
+	_, h := newGateway(gateway.Config{BURL: startB(t, fault.Injector{}), CAddr: addr}, io.Discard)
+	podOfC := func() string {
+		rec := get(h, "/versions")
+		var v versions
+		if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil || rec.Code != 200 {
+			t.Fatalf("GET /versions = %d %s", rec.Code, rec.Body)
+		}
+		return v.Pods["c"]
+	}
+	if pod := podOfC(); pod != "c-old" {
+		t.Fatalf("first answer from %q, want c-old", pod)
+	}
+	switchTo(1)
+	// The pooled connection's age is what is under test: let it pass one second.
+	time.Sleep(1100 * time.Millisecond)
+	if pod := podOfC(); pod != "c-new" {
+		t.Fatalf("after the switch and a second idle, C answered from %q, want c-new", pod)
+	}
+}

@@ -163,13 +163,21 @@ func (c *cClient) dial(ctx context.Context) (*cConn, error) {
 
 func (c *cClient) version(ctx context.Context) (svc.VersionInfo, error) {
 	conn, reused := (*cConn)(nil), false
-	select {
-	case conn = <-c.idle:
-		reused = true
-	default:
-		var err error
-		if conn, err = c.dial(ctx); err != nil {
-			return svc.VersionInfo{}, err
+	// A connection past connMaxAge is not used again: it would still reach the
+	// pod it was routed to when opened, however long it sat idle.
+	for conn == nil {
+		select {
+		case conn = <-c.idle:
+			reused = true
+			if time.Since(conn.born) > connMaxAge {
+				conn.Close()
+				conn, reused = nil, false
+			}
+		default:
+			var err error
+			if conn, err = c.dial(ctx); err != nil {
+				return svc.VersionInfo{}, err
+			}
 		}
 	}
 	v, err := conn.ask(ctx)
