@@ -15,7 +15,8 @@ TEST_PACKAGES := $(DEMO_PACKAGES) chromium
 
 UV := $(or $(shell command -v uv 2>/dev/null),$(TOOLS)/bin/uv)
 
-.PHONY: demo test venv lint go-test py-test up down clean docker demo-packages test-packages go
+.PHONY: demo test venv lint go-test py-test up down clean docker demo-packages test-packages go \
+	upgrade-report
 
 ## demo: bring up the local target (building what is missing) and show it working
 demo: demo-packages go venv
@@ -69,6 +70,13 @@ up: venv
 
 down: venv
 	$(BGH) down
+
+## upgrade-report: the runbooks on two Argo Rollouts releases on the local target, and what
+## changed (FROM=v1.9.3 TO=v1.10.2, K= a pytest -k expression for a subset); reports/upgrade/
+FROM ?= v1.9.3
+TO ?= v1.10.2
+upgrade-report: demo-packages go venv
+	$(BGH) upgrade-report --from $(FROM) --to $(TO) $(if $(K),-k "$(K)")
 
 ## docker: for the kind target, Docker set up behind the egress guard when none runs (root)
 docker: venv

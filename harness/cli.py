@@ -1,4 +1,5 @@
-"""``bgh``: one command line for the harness: up, down, status, deploy, bump, demo, run, gate.
+"""``bgh``: one command line for the harness: up, down, status, deploy, bump, demo, run, gate,
+upgrade-report.
 
 Settings come from ``BGH_*`` variables; options given here win over them. Which target a command
 works on is ``target_for(settings)``'s answer; this module never asks ``settings.target`` itself.
@@ -29,6 +30,7 @@ from harness.settings import load_settings, settings_table
 from harness.target import Target
 from harness.targets import target_for
 from harness.targets.kind import docker_host, egress_guard
+from harness.upgrade import run_upgrade_report
 
 app = typer.Typer(
     help="Verify and analyse blue-green releases made with Argo Rollouts.",
@@ -43,6 +45,28 @@ TargetOption = Annotated[
 StateOption = Annotated[
     Path | None, typer.Option("--state-dir", help="Where the target keeps its files (.bgh).")
 ]
+
+RolloutsVersionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--rollouts-version",
+        help="Local target: run this Argo Rollouts release instead of the pinned one, "
+        "built once into the cache (BGH_ROLLOUTS_VERSION; e.g. v1.9.3).",
+    ),
+]
+
+
+def _only_local_runs_another_controller(chosen: Target, rollouts_version: str | None) -> None:
+    """Only the local target builds the controller it runs; elsewhere the option would be a lie."""
+    if rollouts_version and chosen.name != "local":
+        raise ConfigError(
+            f"--rollouts-version is for the local target; the {chosen.name} target runs "
+            + (
+                "the Argo Rollouts release pinned in harness/versions.py"
+                if chosen.name == "kind"
+                else "whatever Argo Rollouts its cluster has"
+            )
+        )
 
 
 def _report(started: float) -> Callable[[str], None]:
@@ -70,14 +94,7 @@ def up(
             "repository seeded from gitops/ (BGH_LOCAL__ARGOCD=true).",
         ),
     ] = False,
-    rollouts_version: Annotated[
-        str | None,
-        typer.Option(
-            "--rollouts-version",
-            help="Local target: run this Argo Rollouts release instead of the pinned one, "
-            "built once into the cache (BGH_ROLLOUTS_VERSION; e.g. v1.9.3).",
-        ),
-    ] = None,
+    rollouts_version: RolloutsVersionOption = None,
 ) -> None:
     """Bring the target up: build what is missing, start the control plane and Argo Rollouts."""
 
@@ -88,6 +105,7 @@ def up(
             local={"argocd": True} if with_argocd else None,
             rollouts_version=rollouts_version,
         )
+        _only_local_runs_another_controller(chosen, rollouts_version)
         if with_argocd and chosen.name != "local":
             raise ConfigError(
                 f"--with-argocd is for the local target; the {chosen.name} target "
@@ -310,17 +328,71 @@ def run_command(
             "--reports", help="Where runbooks.html, runbooks.xml and runbooks.cucumber.json go."
         ),
     ] = Path("reports"),
+    rollouts_version: RolloutsVersionOption = None,
 ) -> None:
     """Run the runbooks in features/ against the target; JUnit XML and HTML reports."""
     code = 0
 
     def act() -> None:
         nonlocal code
-        chosen = _target(target, state_dir, namespace=namespace)
+        chosen = _target(target, state_dir, namespace=namespace, rollouts_version=rollouts_version)
+        _only_local_runs_another_controller(chosen, rollouts_version)
         summary = run_runbooks(chosen, reports=reports, select=select)
         for line in summary.lines():
             console.print(line)
         code = summary.exit_code
+
+    _run(act)
+    raise typer.Exit(code)
+
+
+@app.command("upgrade-report")
+def upgrade_report_command(
+    before: Annotated[
+        str,
+        typer.Option("--from", help="The Argo Rollouts release upgraded from, e.g. v1.9.3."),
+    ],
+    after: Annotated[
+        str,
+        typer.Option("--to", help="The Argo Rollouts release upgraded to, e.g. v1.10.2."),
+    ],
+    state_dir: StateOption = None,
+    select: Annotated[
+        str | None,
+        typer.Option(
+            "-k", help='Only scenarios matching this pytest expression (e.g. "upstream").'
+        ),
+    ] = None,
+    reports: Annotated[
+        Path,
+        typer.Option(
+            "--reports",
+            help="Where upgrade-report.{txt,xml,html} go, and each release's runbook reports "
+            "under <reports>/<release>/.",
+        ),
+    ] = Path("reports/upgrade"),
+) -> None:
+    """Run the runbooks on two Argo Rollouts releases on the local target, one after the other,
+    and write what changed: scenario x release, with durations (text, JUnit XML, HTML). Exits 0
+    when the --to release's run is green."""
+    code = 0
+
+    def act() -> None:
+        nonlocal code
+        report = _report(time.monotonic())
+        result = run_upgrade_report(
+            lambda version: _target("local", state_dir, rollouts_version=version),
+            before,
+            after,
+            reports=reports.resolve(),
+            select=select,
+            report=report,
+        )
+        for line in result.lines():
+            console.print(line, soft_wrap=True, markup=False)
+        for kind, path in result.write(reports.resolve()).items():
+            console.print(f"  {kind}: {path}")
+        code = result.exit_code
 
     _run(act)
     raise typer.Exit(code)

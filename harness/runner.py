@@ -30,7 +30,7 @@ class Outcome:
     """One scenario's result as the JUnit report has it."""
 
     name: str
-    result: str  # passed, failed, error, skipped
+    result: str  # passed, failed, error, skipped, xfailed (an expected failure, steps/upstream.py)
     seconds: float
     message: str = ""
 
@@ -87,6 +87,7 @@ def pytest_argv(
         str(RUNBOOKS),
         f"--rootdir={ROOT}",
         f"--bgh-target={target.name}",
+        f"--bgh-rollouts-version={target.settings.rollouts_version}",
         f"--bgh-artifacts={artifacts}",
         f"--junitxml={reports / 'runbooks.xml'}",
         f"--cucumber-json={reports / 'runbooks.cucumber.json'}",
@@ -144,7 +145,9 @@ def read_junit(path: Path) -> list[Outcome]:
         for tag in ("failure", "error", "skipped"):
             found = case.find(tag)
             if found is not None:
-                result = "failed" if tag == "failure" else tag
+                result = {"failure": "failed"}.get(tag, tag)
+                if tag == "skipped" and found.get("type") == "pytest.xfail":
+                    result = "xfailed"
                 first = (found.get("message") or found.text or "").strip().splitlines()
                 message = first[0][:300] if first else ""
                 break

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-RESULTS = ("passed", "failed", "error", "skipped", "not run")
+RESULTS = ("passed", "failed", "error", "xfailed", "skipped", "not run")
 
 
 @dataclass
@@ -32,7 +32,7 @@ class ScenarioRecord:
 
     feature: str
     name: str
-    result: str  # passed, failed, error, skipped
+    result: str  # passed, failed, error, xfailed (expected, steps/upstream.py), skipped
     seconds: float
     steps: list[StepRecord] = field(default_factory=list)
     message: str = ""
@@ -62,11 +62,13 @@ h1 { font-size: 1.4rem; } h2 { font-size: 1.15rem; margin-top: 1.6rem; }
 .scenario.passed { border-left-color: #2a7d2a; }
 .scenario.failed, .scenario.error { border-left-color: #c0262d; }
 .scenario.skipped { border-left-color: #999; }
+.scenario.xfailed { border-left-color: #9a6700; }
 summary { cursor: pointer; font-weight: bold; }
 .result { display: inline-block; min-width: 4.5rem; padding: 0 .3rem; color: #fff;
   text-align: center; }
 .result.passed { background: #2a7d2a; } .result.failed, .result.error { background: #c0262d; }
 .result.skipped, .result.not-run { background: #888; }
+.result.xfailed { background: #9a6700; }
 ol.steps { list-style: none; padding-left: .4rem; }
 ol.steps > li { margin: .25rem 0; }
 .keyword { font-weight: bold; color: #5b2a86; } .seconds { color: #666; font-size: .9em; }
