@@ -7,10 +7,11 @@ the last answer in its error. ``steady_traffic`` plays users: requests at a fixe
 connections (so a Service switch shows up as soon as it happens, as it would for new visitors),
 every answer recorded for zero-downtime and analysis scenarios.
 
-Steady traffic speaks aiohttp, the rest httpx: on a fresh connection an httpx request costs about
-2.8 ms of CPU against aiohttp's 0.4 ms (benchmarks/RESULTS.md), so at 100 requests/s the users
-took a third of a core. On a busy machine they got less than that and fell behind their rate (571
-answers in 30 s instead of 1,000), which is the users starving, not the system under test failing.
+Requests for ``/versions`` go through aiohttp, the page through httpx: on a fresh connection an
+httpx request costs about 2.8 ms of CPU against aiohttp's 0.4 ms (benchmarks/RESULTS.md), and an
+httpx client 30 ms to build, so at 100 requests/s the users took a third of a core. On a busy
+machine they got less than that and fell behind their rate (571 answers in 30 s instead of
+1,000): the users starving, not the system under test failing.
 
 Where the Services are is the target's business: ``Gateway`` takes a locator (``Locate``), which
 ``Target.gateway`` builds (the local data plane's loopback addresses, kind's Service proxy, the URLs
@@ -224,8 +225,8 @@ class Gateway:
         """One request per side, all at once."""
 
         async def both() -> list[Answer]:
-            async with _client(self.request_timeout) as client:
-                return list(await asyncio.gather(*(self._ask(client, s) for s in sides)))
+            async with _session(self.request_timeout) as session:
+                return list(await asyncio.gather(*(self._ask(session, s) for s in sides)))
 
         answers = asyncio.run(both())
         self.last.extend(answers)
@@ -349,12 +350,9 @@ class Gateway:
         pending: set[asyncio.Task[None]] = set()
 
         async def one(session: aiohttp.ClientSession, side: Side) -> None:
-            traffic.record(await self._ask_as_user(session, side))
+            traffic.record(await self._ask(session, side))
 
-        # Users come from outside: one new connection per request (force_close), none queued.
-        connector = aiohttp.TCPConnector(force_close=True, limit=0)
-        timeout = aiohttp.ClientTimeout(total=self.request_timeout)
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        async with _session(self.request_timeout, fresh_connections=True) as session:
             tick = 0
             while not stop.is_set():
                 for side in traffic.sides:
@@ -366,9 +364,7 @@ class Gateway:
             if pending:
                 await asyncio.gather(*pending)
 
-    async def _ask_as_user(self, session: aiohttp.ClientSession, side: Side) -> Answer:
-        """``_ask`` for steady traffic, with aiohttp: a sixth of httpx's CPU per request (see
-        the module's docstring)."""
+    async def _ask(self, session: aiohttp.ClientSession, side: Side) -> Answer:
         at = time.time()
         started = time.monotonic()
         try:
@@ -391,30 +387,13 @@ class Gateway:
             body = text
         return answer_from(side, url, status, body, latency, at)
 
-    async def _ask(self, client: httpx.AsyncClient, side: Side) -> Answer:
-        at = time.time()
-        started = time.monotonic()
-        try:
-            url = self.locate(side).rstrip("/") + "/versions"
-        except HarnessError as exc:
-            return Answer(side, "", None, {}, {}, {}, 0.0, at, error=str(exc))
-        try:
-            response = await client.get(url)
-            latency = time.monotonic() - started
-            try:
-                body: Any = response.json()
-            except ValueError:
-                body = response.text
-            return answer_from(side, url, response.status_code, body, latency, at)
-        except httpx.HTTPError as exc:
-            latency = time.monotonic() - started
-            return Answer(
-                side, url, None, {}, {}, {}, latency, at, error=f"{type(exc).__name__}: {exc}"
-            )
-
-
-def _client(timeout: float) -> httpx.AsyncClient:
-    return httpx.AsyncClient(timeout=timeout, trust_env=False)
+def _session(timeout: float, *, fresh_connections: bool = False) -> aiohttp.ClientSession:
+    """A session for asking gateway A; ``fresh_connections``: one new connection per request, as
+    users arriving from outside make, and no limit on how many are open at once."""
+    connector = aiohttp.TCPConnector(force_close=fresh_connections, limit=0)
+    return aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=timeout)
+    )
 
 
 class Users:

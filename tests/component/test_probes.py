@@ -63,7 +63,7 @@ def test_an_upstream_failure_is_an_answer_naming_it(demo: Demo, launch: Services
 def test_nothing_listening_is_an_answer_without_status(demo: Demo) -> None:
     answer = gateway(demo).read(Side.PREVIEW)
     assert answer.status is None
-    assert "ConnectError" in answer.error
+    assert "ClientConnectorError: Cannot connect to host" in answer.error
 
 
 def test_a_hanging_gateway_ends_at_the_request_timeout(demo: Demo, hanging_peer: str) -> None:
