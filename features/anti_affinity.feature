@@ -1,3 +1,4 @@
+@spread
 Feature: antiAffinity keeps the new pods off the nodes that run the stable ones
   With antiAffinity, the controller gives the new ReplicaSet's pods an anti-affinity to the
   stable ReplicaSet's pods per node (topologyKey kubernetes.io/hostname; utils/replicaset

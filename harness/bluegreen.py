@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import ConfigError, NotFound, WaitTimeout
-from harness.kube import HASH_LABEL, POD, ROLLOUT, Pod, Resource, Rollout, pod_from
+from harness.kube import HASH_LABEL, NODE, POD, ROLLOUT, Kube, Pod, Resource, Rollout, pod_from
 from harness.rollouts import Phase, Rollouts, phase_of
 from harness.target import Target
 from harness.waits import wait_for
@@ -215,6 +215,20 @@ class Delayed:
         """Seconds from start to happening (the start has whole seconds, so this can be up to a
         second longer than it was, never shorter)."""
         return (self.happened_at - self.started_at).total_seconds()
+
+
+def schedulable_nodes(kube: Kube) -> list[str]:
+    """The nodes a new pod can be scheduled on: not cordoned, no NoSchedule or NoExecute taint."""
+    items, _ = kube.list(NODE, all_namespaces=True)
+    return sorted(str(node["metadata"]["name"]) for node in items if is_schedulable(node))
+
+
+def is_schedulable(node: Mapping[str, Any]) -> bool:
+    spec = node.get("spec") or {}
+    taints = spec.get("taints") or []
+    return not spec.get("unschedulable") and not any(
+        t.get("effect") in ("NoSchedule", "NoExecute") for t in taints
+    )
 
 
 class Scratch:

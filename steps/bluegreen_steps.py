@@ -14,7 +14,7 @@ import pytest
 from pytest_bdd import given, parsers, then, when
 
 from harness import bluegreen
-from harness.bluegreen import BlueGreen, Scratch
+from harness.bluegreen import BlueGreen, Scratch, schedulable_nodes
 from harness.rollouts import Rollouts
 from harness.settings import Settings
 from harness.targets import target_for
@@ -36,6 +36,14 @@ def scratch(bgh_settings: Settings, request: pytest.FixtureRequest) -> Iterator[
             f"@analysis: its AnalysisTemplate measures through Prometheus, and the {target.name} "
             "target names none (BGH_PROMETHEUS_URL)"
         )
+    if request.node.get_closest_marker("spread") is not None:
+        nodes = schedulable_nodes(target.kube())
+        if len(nodes) < 2:
+            pytest.skip(
+                f"@spread: keeping blue and green on different nodes needs at least two "
+                f"schedulable nodes; the {target.name} cluster has {len(nodes)}: "
+                f"{', '.join(nodes) or 'none'}"
+            )
     namespace = Scratch(target)
     yield namespace
     namespace.close()

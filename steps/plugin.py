@@ -79,6 +79,7 @@ MARKERS = {
     "release_guide": "a step of the blue-green release guide",
     "slow": "takes more than half a minute",
     "mesh": "needs Istio's routing by source labels (A's preview pods reach B's and C's preview)",
+    "spread": "needs at least two schedulable nodes (blue and green kept on different nodes)",
 }
 _ARTIFACTS = pytest.StashKey[Path]()
 _SYSTEM = pytest.StashKey["DemoSystem"]()

@@ -69,7 +69,8 @@ def _(users: Users) -> None:
 
 @then(parsers.parse("no user request failed out of at least {count:d}"))
 def _(users: Users, count: int) -> None:
-    assert [a.describe() for a in users.stop_after(count).failures] == []
+    traffic = users.stop_after(count)
+    assert [a.describe() for a in traffic.failures] == [], traffic.summary()
 
 
 @then(parsers.parse('users saw gateway A go from "{old}" to "{new}"'))

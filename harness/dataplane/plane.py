@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.dataplane.forwarder import Endpoint, Forwarder
-from harness.dataplane.pods import PodProcess
+from harness.dataplane.pods import PodProcess, probe_client
 from harness.dataplane.routing import (
     Router,
     VirtualService,
@@ -181,6 +181,7 @@ class DataPlane:
         self._targets_written = ""
         self._writing: set[str] = set()  # uids whose status write is in flight
         self._written: dict[str, ContainerView] = {}  # by uid: what the API was last told
+        self._probe_client = probe_client()  # shared by every pod's readiness probe
 
     # -- input ------------------------------------------------------------------------------
 
@@ -304,6 +305,7 @@ class DataPlane:
             address=address,
             ready_url=f"http://{address}:{ops_port}/readyz",
             log_path=self.run_dir / "pods" / pod.namespace / f"{pod.name}.log",
+            probe_client=self._probe_client,
             on_change=self.changed,
         )
         container = next(
@@ -617,6 +619,7 @@ class DataPlane:
         self.listeners.clear()
         if self._stopping:
             await asyncio.gather(*self._stopping, return_exceptions=True)
+        await self._probe_client.aclose()
 
 
 def _now() -> str:

@@ -10,6 +10,11 @@ CrashLoopBackOff) and every exit is recorded, so nobody probes a dead pod for ev
 told why. Whoever owns the process hears of every change (``on_change``); the data plane writes
 it back to the pod's status in the API (harness/dataplane/plane.py).
 
+Every pod's probes go through one client the owner gives (``probe_client``): building an
+``httpx.AsyncClient`` loads a CA bundle, about 30 ms of CPU, and one per pod start did that on the
+data plane's only event loop, the loop every hop through a Service or sidecar waits on, just when
+a release starts its pods and users are browsing.
+
 Each process gets SIGKILL when the data plane dies (its parent-death signal, set by util-linux's
 ``setpriv --pdeathsig`` before the binary runs), so a killed data plane leaves no pod holding its
 addresses; ``bgh down`` also stops whatever runs from the data plane's binaries directory.
@@ -43,6 +48,19 @@ PROBE_TIMEOUT = 1.0
 FAILURE_THRESHOLD = 3
 
 
+def probe_client() -> httpx.AsyncClient:
+    """The client every readiness probe of a data plane shares; built once, as it is costly.
+
+    A new connection per probe, as the kubelet's HTTP prober makes, and no limit on how many
+    pods are probed at once.
+    """
+    return httpx.AsyncClient(
+        timeout=PROBE_TIMEOUT,
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
+        trust_env=False,
+    )
+
+
 @dataclass(frozen=True)
 class Exit:
     """One time the process ended without being asked to."""
@@ -64,6 +82,7 @@ class PodProcess:
     address: str
     ready_url: str
     log_path: Path
+    probe_client: httpx.AsyncClient
     on_change: Callable[[], None] = lambda: None
     ready: bool = False
     has_been_ready: bool = False
@@ -155,20 +174,19 @@ class PodProcess:
         delay = 0.02
         failures = 0
         answered = False  # since this start
-        async with httpx.AsyncClient(timeout=PROBE_TIMEOUT, trust_env=False) as client:
-            while process.returncode is None:
-                try:
-                    ok = (await client.get(self.ready_url)).is_success
-                except httpx.HTTPError:
-                    ok = False
-                failures = 0 if ok else failures + 1
-                answered |= ok
-                if ok:
-                    self._set_ready(True)
-                elif failures >= FAILURE_THRESHOLD:
-                    self._set_ready(False)
-                await asyncio.sleep(PROBE_PERIOD if answered else delay)
-                delay = min(delay * 2, 0.5)
+        while process.returncode is None:
+            try:
+                ok = (await self.probe_client.get(self.ready_url)).is_success
+            except httpx.HTTPError:
+                ok = False
+            failures = 0 if ok else failures + 1
+            answered |= ok
+            if ok:
+                self._set_ready(True)
+            elif failures >= FAILURE_THRESHOLD:
+                self._set_ready(False)
+            await asyncio.sleep(PROBE_PERIOD if answered else delay)
+            delay = min(delay * 2, 0.5)
 
     def _set_ready(self, ready: bool) -> None:
         if ready != self.ready:

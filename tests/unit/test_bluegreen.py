@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.bluegreen import FIELDS, BlueGreen, parse_labels
+from harness.bluegreen import FIELDS, BlueGreen, is_schedulable, parse_labels
 from harness.errors import ConfigError
 from harness.kubectl import Kubectl
 
@@ -118,3 +118,19 @@ def test_anti_affinity_is_one_of_upstreams_two_kinds_of_rule() -> None:
     }
     with pytest.raises(ConfigError, match="expected required or preferred"):
         BlueGreen("web", fields={"antiAffinity": "always"})
+
+
+@pytest.mark.parametrize(
+    ("spec", "schedulable"),
+    [
+        ({}, True),
+        ({"unschedulable": True}, False),
+        ({"taints": [{"key": "node-role.kubernetes.io/master", "effect": "NoSchedule"}]}, False),
+        ({"taints": [{"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"}]}, False),
+        ({"taints": [{"key": "example.com/soft", "effect": "PreferNoSchedule"}]}, True),
+    ],
+)
+def test_a_node_is_schedulable_unless_cordoned_or_tainted_against_new_pods(
+    spec: dict[str, object], schedulable: bool
+) -> None:
+    assert is_schedulable({"metadata": {"name": "n"}, "spec": spec}) is schedulable

@@ -77,3 +77,24 @@ def nobody_runs(makefile: Path) -> subprocess.CompletedProcess[str]:
          "DEMO_PACKAGES=bgh-no-such-package git"],
         capture_output=True, text=True, check=False, timeout=60,
     )  # fmt: skip
+
+
+@pytest.mark.parametrize("value", ["yes", "ON", "1"])
+def test_ci_refuses_an_unknown_kind_switch_before_doing_anything(
+    value: str, tmp_path: Path
+) -> None:
+    """The kind suite runs by default; BGH_CI_KIND takes on or off, and anything else stops
+    `.ci/run` at once (exit 2) rather than after a whole local suite. Only `dirname` is on PATH,
+    so a script that went further could install and run nothing."""
+    dirname = shutil.which("dirname")
+    assert dirname is not None
+    (tmp_path / "dirname").symlink_to(dirname)
+    env = {**os.environ, "BGH_CI_KIND": value, "PATH": str(tmp_path)}
+    done = subprocess.run(
+        ["/bin/bash", str(ROOT / ".ci" / "run")], env=env, capture_output=True, text=True,
+        check=False, timeout=30,
+    )  # fmt: skip
+    assert (done.returncode, done.stderr.strip()) == (
+        2,
+        f"ci: BGH_CI_KIND={value}; expected on (the default) or off",
+    )
