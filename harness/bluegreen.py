@@ -271,6 +271,7 @@ class Scratch:
         target.kubectl().ensure_namespace(self.namespace)
         kube = target.kube(self.namespace)
         self.rollouts = Rollouts(kube, timeout=target.settings.deadlines.rollout)
+        self._cordoned: list[str] = []
 
     def deploy(self, rollout: BlueGreen) -> Rollouts:
         """Apply the Rollout and its Services, wait until it is Healthy; the Rollouts it is in."""
@@ -279,7 +280,30 @@ class Scratch:
         self.rollouts.wait_for_phase(rollout.name, Phase.HEALTHY)
         return self.rollouts
 
+    def cordon_nodes(self) -> list[str]:
+        """Cordon every schedulable node (``kubectl cordon``): new pods stay Pending, running ones
+        run on. The nodes cordoned; ``uncordon_nodes`` and ``close`` give them back."""
+        kube = self.target.kube()
+        nodes = schedulable_nodes(kube)
+        if not nodes:
+            raise NotFound(f"no schedulable node to cordon on the {self.target.name} cluster")
+        for node in nodes:
+            kube.patch(NODE, node, {"spec": {"unschedulable": True}})
+            self._cordoned.append(node)
+        return nodes
+
+    def uncordon_nodes(self) -> list[str]:
+        """Uncordon the nodes ``cordon_nodes`` cordoned; the scheduler places what was Pending."""
+        kube = self.target.kube()
+        done = []
+        while self._cordoned:
+            node = self._cordoned.pop()
+            kube.patch(NODE, node, {"spec": {"unschedulable": None}})
+            done.append(node)
+        return done
+
     def close(self) -> None:
+        self.uncordon_nodes()  # a cordon never outlives its scenario, failed or not
         self.target.kubectl().run("delete", "namespace", self.namespace, "--wait=false")
 
 
@@ -490,4 +514,33 @@ def wait_for_availability(
         ),
         describe=lambda rs: f"replicas={rs.replicas} available={rs.available_replicas}",
         within=rollouts.timeout,
+    ).value
+
+
+def scale_up_preview_checkpoint(rollout: Rollout) -> bool:
+    """``status.blueGreen.scaleUpPreviewCheckPoint``: with previewReplicaCount, set once the
+    preview passed its pre-promotion analysis and pause and is scaled to full size before the
+    switch; reset when the pod template changes or the Rollout fully promotes."""
+    status = (rollout.raw.get("status") or {}).get("blueGreen") or {}
+    return bool(status.get("scaleUpPreviewCheckPoint"))
+
+
+def wait_for_scale_up_preview_checkpoint(rollouts: Rollouts, name: str) -> Rollout:
+    """Block until the Rollout has passed its scaleUpPreviewCheckPoint."""
+    return rollouts.wait_for(
+        name, scale_up_preview_checkpoint, expecting="scaleUpPreviewCheckPoint true"
+    ).value
+
+
+def wait_for_current_revision(rollouts: Rollouts, name: str, revision: int) -> Rollout:
+    """Block until the controller has recorded ``revision`` as the Rollout's current one
+    (``status.currentPodHash`` is its ReplicaSet's hash): the status it wrote in the reconcile
+    that saw the new pod template."""
+
+    def current(rollout: Rollout) -> bool:
+        hashes = {rs.revision: rs.pod_template_hash for rs in rollouts.replica_sets(name)}
+        return rollout.current_hash != "" and rollout.current_hash == hashes.get(revision)
+
+    return rollouts.wait_for(
+        name, current, expecting=f"status.currentPodHash of revision {revision}"
     ).value

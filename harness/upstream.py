@@ -71,6 +71,12 @@ ISSUES: dict[int, UpstreamIssue] = {
             fixed_in="v1.9.0",  # by argoproj/argo-rollouts#4604 (keep an analysis once started)
         ),
         UpstreamIssue(
+            4728,
+            "with previewReplicaCount, a release made while the previous one is scaling up "
+            "before its switch inherits scaleUpPreviewCheckPoint and skips its pre-promotion "
+            "analysis",
+        ),
+        UpstreamIssue(
             1992,
             "scaleDownDelaySeconds: 0 keeps the previous ReplicaSet running instead of "
             "scaling it down at once",

@@ -100,6 +100,32 @@ def _(scratch: Scratch, rollouts: Rollouts, rollout: str, revision: int) -> None
     bluegreen.crash_pod(scratch.target, rollouts, rollout, revision)
 
 
+@when("every node is cordoned")
+def _(scratch: Scratch) -> None:
+    scratch.cordon_nodes()
+
+
+@when("every node is uncordoned")
+def _(scratch: Scratch) -> None:
+    scratch.uncordon_nodes()
+
+
+@then(parsers.parse('the rollout "{rollout}" passes its scaleUpPreviewCheckPoint'))
+def _(rollouts: Rollouts, rollout: str) -> None:
+    bluegreen.wait_for_scale_up_preview_checkpoint(rollouts, rollout)
+
+
+@then(
+    parsers.parse(
+        'the rollout "{rollout}" starts revision {revision:d} with its '
+        "scaleUpPreviewCheckPoint reset"
+    )
+)
+def _(rollouts: Rollouts, rollout: str, revision: int) -> None:
+    started = bluegreen.wait_for_current_revision(rollouts, rollout, revision)
+    assert bluegreen.scale_up_preview_checkpoint(started) is False
+
+
 @then(parsers.parse('revision {revision:d} of "{rollout}" is short of an available pod'))
 def _(rollouts: Rollouts, rollout: str, revision: int) -> None:
     bluegreen.wait_for_availability(rollouts, rollout, revision, full=False)

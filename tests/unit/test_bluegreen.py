@@ -113,7 +113,7 @@ def test_an_analysis_field_may_say_when_it_measures() -> None:
     assert template["metadata"]["name"] == "fails-after-20s"
     (metric,) = template["spec"]["metrics"]
     assert (metric["initialDelay"], metric["successCondition"]) == ("20s", "result[0] == 0")
-    with pytest.raises(ConfigError, match="e.g. fails after 20s"):
+    with pytest.raises(ConfigError, match=r"e\.g\. fails after 20s"):
         BlueGreen("web", fields={"prePromotionAnalysis": "fails after 2m"})
 
 
