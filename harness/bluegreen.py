@@ -11,13 +11,27 @@ from __future__ import annotations
 
 import copy
 import datetime
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import ConfigError, NotFound, WaitTimeout
-from harness.kube import HASH_LABEL, NODE, POD, ROLLOUT, Kube, Pod, Resource, Rollout, pod_from
+from harness.kube import (
+    HASH_LABEL,
+    NODE,
+    POD,
+    REPLICA_SET,
+    ROLLOUT,
+    Kube,
+    Pod,
+    ReplicaSet,
+    Resource,
+    Rollout,
+    pod_from,
+    replica_set_from,
+)
 from harness.rollouts import Phase, Rollouts, phase_of
 from harness.target import Target
 from harness.waits import wait_for
@@ -44,9 +58,11 @@ _ANTI_AFFINITY = {
     "preferred": {"preferredDuringSchedulingIgnoredDuringExecution": {"weight": 100}},
 }
 _METADATA_FIELDS = {"activeMetadata", "previewMetadata"}
-# An analysis field names the outcome of the one AnalysisTemplate it runs: "passes" or "fails".
+# An analysis field names the outcome of the one AnalysisTemplate it runs, "passes" or "fails",
+# and may say when it measures: "fails after 20s" (default ANALYSIS_DELAY).
 _ANALYSIS_FIELDS = {"prePromotionAnalysis", "postPromotionAnalysis"}
 OUTCOMES = ("passes", "fails")
+_ANALYSIS_VALUE = re.compile(r"(passes|fails)(?: after (\d+)s)?")
 FIELDS = sorted(
     _SPEC_FIELDS
     | _SPEC_BOOLEANS
@@ -108,7 +124,7 @@ class BlueGreen:
                     f"Rollout {self.name!r}: its analysis measures through Prometheus, and "
                     "this target has none (BGH_PROMETHEUS_URL)"
                 )
-            templates.append(analysis_template(outcome, prometheus_url))
+            templates.append(analysis_template(*_analysis(outcome), prometheus_url))
         services = [
             {
                 "apiVersion": "v1",
@@ -155,19 +171,21 @@ class BlueGreen:
         return [*templates, *services, rollout]
 
 
-def analysis_template(outcome: str, prometheus_url: str) -> dict[str, Any]:
-    """An AnalysisTemplate named ``outcome`` whose one measurement passes or fails by
-    construction (``vector(1)`` against ``result[0] == 1`` or ``== 0``), as upstream's e2e uses
-    a job that exits 0 or 1: the runbook is about what the Rollout does with the verdict."""
+def analysis_template(outcome: str, delay: str, prometheus_url: str) -> dict[str, Any]:
+    """An AnalysisTemplate whose one measurement, ``delay`` after the run starts, passes or
+    fails by construction (``vector(1)`` against ``result[0] == 1`` or ``== 0``), as upstream's
+    e2e uses a job that exits 0 or 1: the runbook is about what the Rollout does with the
+    verdict. Named after both (``fails``, ``fails-after-20s``)."""
+    name = outcome if delay == ANALYSIS_DELAY else f"{outcome}-after-{delay}"
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "AnalysisTemplate",
-        "metadata": {"name": outcome},
+        "metadata": {"name": name},
         "spec": {
             "metrics": [
                 {
                     "name": "verdict",
-                    "initialDelay": ANALYSIS_DELAY,
+                    "initialDelay": delay,
                     "successCondition": f"result[0] == {1 if outcome == 'passes' else 0}",
                     "provider": {"prometheus": {"address": prometheus_url, "query": "vector(1)"}},
                 }
@@ -176,15 +194,27 @@ def analysis_template(outcome: str, prometheus_url: str) -> dict[str, Any]:
     }
 
 
+def _analysis(text: str, *, field: str = "analysis") -> tuple[str, str]:
+    """``fails after 20s`` as its outcome and initialDelay, ``("fails", "20s")``."""
+    match = _ANALYSIS_VALUE.fullmatch(text)
+    if match is None:
+        raise ConfigError(
+            f"{field}: {text!r} is not an outcome; expected passes or fails, optionally with "
+            "when it measures, e.g. fails after 20s"
+        )
+    outcome, seconds = match.groups()
+    return outcome, f"{seconds}s" if seconds else ANALYSIS_DELAY
+
+
 def _value(name: str, text: str) -> Any:
     if name in _SPEC_BOOLEANS | _BLUE_GREEN_BOOLEANS:
         if text not in ("true", "false"):
             raise ConfigError(f"{name}: {text!r} is not a boolean; expected true or false")
         return text == "true"
     if name in _ANALYSIS_FIELDS:
-        if text not in OUTCOMES:
-            raise ConfigError(f"{name}: {text!r} is not an outcome; expected passes or fails")
-        return {"templates": [{"templateName": text}]}
+        outcome, delay = _analysis(text, field=name)
+        template = analysis_template(outcome, delay, "")["metadata"]["name"]
+        return {"templates": [{"templateName": template}]}
     if name == "antiAffinity":
         if text not in _ANTI_AFFINITY:
             raise ConfigError(
@@ -241,6 +271,7 @@ class Scratch:
         target.kubectl().ensure_namespace(self.namespace)
         kube = target.kube(self.namespace)
         self.rollouts = Rollouts(kube, timeout=target.settings.deadlines.rollout)
+        self._cordoned: list[str] = []
 
     def deploy(self, rollout: BlueGreen) -> Rollouts:
         """Apply the Rollout and its Services, wait until it is Healthy; the Rollouts it is in."""
@@ -249,7 +280,30 @@ class Scratch:
         self.rollouts.wait_for_phase(rollout.name, Phase.HEALTHY)
         return self.rollouts
 
+    def cordon_nodes(self) -> list[str]:
+        """Cordon every schedulable node (``kubectl cordon``): new pods stay Pending, running ones
+        run on. The nodes cordoned; ``uncordon_nodes`` and ``close`` give them back."""
+        kube = self.target.kube()
+        nodes = schedulable_nodes(kube)
+        if not nodes:
+            raise NotFound(f"no schedulable node to cordon on the {self.target.name} cluster")
+        for node in nodes:
+            kube.patch(NODE, node, {"spec": {"unschedulable": True}})
+            self._cordoned.append(node)
+        return nodes
+
+    def uncordon_nodes(self) -> list[str]:
+        """Uncordon the nodes ``cordon_nodes`` cordoned; the scheduler places what was Pending."""
+        kube = self.target.kube()
+        done = []
+        while self._cordoned:
+            node = self._cordoned.pop()
+            kube.patch(NODE, node, {"spec": {"unschedulable": None}})
+            done.append(node)
+        return done
+
     def close(self) -> None:
+        self.uncordon_nodes()  # a cordon never outlives its scenario, failed or not
         self.target.kubectl().run("delete", "namespace", self.namespace, "--wait=false")
 
 
@@ -428,3 +482,65 @@ def parse_labels(text: str) -> dict[str, str]:
     """``role=active, tier=web`` as labels; a ConfigError shows the form expected."""
     value = _value("activeMetadata", text)
     return dict(value["labels"])
+
+
+def crash_pod(target: Target, rollouts: Rollouts, name: str, revision: int) -> Pod:
+    """Crash one ready pod of ``revision`` (SIGKILL its container's process, where ``target``
+    can reach it); the pod crashed."""
+    pods = [p for p in rollouts.pods_by_revision(name).get(revision, []) if p.ready]
+    if not pods:
+        raise NotFound(f'Rollout "{name}": revision {revision} has no ready pod to crash')
+    target.crash_pod(rollouts.namespace, pods[0].name)
+    return pods[0]
+
+
+def wait_for_availability(
+    rollouts: Rollouts, name: str, revision: int, *, full: bool
+) -> ReplicaSet:
+    """Block until ``revision``'s ReplicaSet reports all its replicas available (``full``) or
+    fewer (what the ReplicaSet and Rollouts controllers see of a crashed pod: the new ReplicaSet
+    no longer saturated)."""
+    by_revision = {rs.revision: rs for rs in rollouts.replica_sets(name)}
+    if revision not in by_revision:
+        raise NotFound(f'Rollout "{name}" has no ReplicaSet with revision {revision}')
+    target = by_revision[revision]
+    return wait_for(
+        Resource(rollouts.kube, REPLICA_SET, replica_set_from),
+        target.name,
+        lambda rs: (rs.available_replicas == rs.replicas) == full and rs.replicas > 0,
+        what=(
+            f"ReplicaSet {rollouts.namespace}/{target.name} (revision {revision}): "
+            + ("every replica available" if full else "a replica unavailable")
+        ),
+        describe=lambda rs: f"replicas={rs.replicas} available={rs.available_replicas}",
+        within=rollouts.timeout,
+    ).value
+
+
+def scale_up_preview_checkpoint(rollout: Rollout) -> bool:
+    """``status.blueGreen.scaleUpPreviewCheckPoint``: with previewReplicaCount, set once the
+    preview passed its pre-promotion analysis and pause and is scaled to full size before the
+    switch; reset when the pod template changes or the Rollout fully promotes."""
+    status = (rollout.raw.get("status") or {}).get("blueGreen") or {}
+    return bool(status.get("scaleUpPreviewCheckPoint"))
+
+
+def wait_for_scale_up_preview_checkpoint(rollouts: Rollouts, name: str) -> Rollout:
+    """Block until the Rollout has passed its scaleUpPreviewCheckPoint."""
+    return rollouts.wait_for(
+        name, scale_up_preview_checkpoint, expecting="scaleUpPreviewCheckPoint true"
+    ).value
+
+
+def wait_for_current_revision(rollouts: Rollouts, name: str, revision: int) -> Rollout:
+    """Block until the controller has recorded ``revision`` as the Rollout's current one
+    (``status.currentPodHash`` is its ReplicaSet's hash): the status it wrote in the reconcile
+    that saw the new pod template."""
+
+    def current(rollout: Rollout) -> bool:
+        hashes = {rs.revision: rs.pod_template_hash for rs in rollouts.replica_sets(name)}
+        return rollout.current_hash != "" and rollout.current_hash == hashes.get(revision)
+
+    return rollouts.wait_for(
+        name, current, expecting=f"status.currentPodHash of revision {revision}"
+    ).value

@@ -87,7 +87,7 @@ EVENT = Kind("Event", "", "v1", "events")
 VIRTUAL_SERVICE = Kind("VirtualService", "networking.istio.io", "v1", "virtualservices")
 ISTIO_GATEWAY = Kind("Gateway", "networking.istio.io", "v1", "gateways")
 INGRESS = Kind("Ingress", "networking.k8s.io", "v1", "ingresses")
-NODE = Kind("Node", "", "v1", "nodes")  # cluster-scoped: list it with all_namespaces=True
+NODE = Kind("Node", "", "v1", "nodes", namespaced=False)
 LEASE = Kind("Lease", "coordination.k8s.io", "v1", "leases")
 CUSTOM_RESOURCE_DEFINITION = Kind(
     "CustomResourceDefinition",

@@ -838,15 +838,7 @@ class Rollouts:
         ended = {p.value for p in AnalysisPhase}
 
         def current_run(rollout: Rollout) -> AnalysisRunRef | None:
-            # The run of the current revision (its name carries the pod-template hash).
-            run = (
-                rollout.pre_promotion_analysis
-                if gate is Gate.PRE_PROMOTION
-                else rollout.post_promotion_analysis
-            )
-            if run is None or rollout.current_hash not in run.name:
-                return None
-            return run
+            return _current_run(rollout, gate)
 
         def has_ended(rollout: Rollout) -> bool:
             run = current_run(rollout)
@@ -869,6 +861,20 @@ class Rollouts:
         if found is None:  # the wait returns only once there is one
             raise NotFound(f'Rollout "{name}" has no {gate} AnalysisRun')
         return found
+
+    def wait_for_analysis_running(self, name: str, gate: Gate = Gate.PRE_PROMOTION) -> AnalysisRun:
+        """Block until the current revision's AnalysisRun of ``gate`` exists and is Running;
+        one that ended already (say, cancelled) fails fast, naming how it ended."""
+
+        started = self.wait_for(
+            name,
+            lambda r: _current_run(r, gate) is not None,
+            expecting=f"its {gate} analysis to start",
+        ).value
+        run = _current_run(started, gate)
+        if run is None:  # the wait returns only once there is one
+            raise NotFound(f'Rollout "{name}" has no {gate} AnalysisRun')
+        return self.wait_for_analysis_run_running(run.name)
 
     def _initial_delay(self, run: str) -> float:
         """The longest ``initialDelay`` of AnalysisRun ``run``'s metrics, in seconds."""
@@ -941,6 +947,17 @@ class Rollouts:
             error=failed,
             clock=self.clock or time.monotonic,
         ).value
+
+
+def _current_run(rollout: Rollout, gate: Gate) -> AnalysisRunRef | None:
+    """The AnalysisRun of ``gate`` the Rollout's status names, if it is the current revision's
+    (its name carries the pod-template hash)."""
+    run = (
+        rollout.pre_promotion_analysis
+        if gate is Gate.PRE_PROMOTION
+        else rollout.post_promotion_analysis
+    )
+    return run if run is not None and rollout.current_hash in run.name else None
 
 
 def _gives_up_on(phase: Phase, rollout: Rollout) -> str | None:
@@ -1020,7 +1037,7 @@ def _drop_ephemeral_metadata(template: dict[str, Any], recorded: str | None) -> 
     metadata = template.get("metadata") or {}
     for field_name in ("labels", "annotations"):
         present = metadata.get(field_name) or {}
-        for key in (ephemeral.get(field_name) or {}):
+        for key in ephemeral.get(field_name) or {}:
             present.pop(key, None)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from harness.argocd import ArgoCD
+from harness.errors import TargetError
 from harness.kube import Kube
 from harness.kubectl import Kubectl
 from harness.probes import Gateway
@@ -72,6 +73,16 @@ class Target(Protocol):
         ...
 
     @property
+    def crashes_pods(self) -> bool:
+        """Whether ``crash_pod`` can reach a pod's process on this target."""
+        ...
+
+    def crash_pod(self, namespace: str, pod: str) -> int:
+        """Kill the process of ``pod``'s container with SIGKILL, as a crash would; whatever runs
+        pods here restarts it. The pid killed; TargetError where no process can be reached."""
+        ...
+
+    @property
     def prometheus_url(self) -> str | None:
         """Base URL of the Prometheus the analysis reads on this target; None when unknown."""
         ...
@@ -101,10 +112,12 @@ class Target(Protocol):
 
 class TargetDefaults:
     """What a target offers unless it says otherwise: the API client through its kubeconfig, no
-    pod logs kept, the Prometheus the settings name, no Argo CD reading this machine's Git."""
+    pod logs kept, no pod process to crash, the Prometheus the settings name, no Argo CD
+    reading this machine's Git."""
 
     settings: Settings
     chart_flavour: str
+    name: TargetName
 
     def kubeconfig_in_use(self) -> Path | None:
         """The kubeconfig the harness reaches the API server with (``BGH_KUBECONFIG``)."""
@@ -122,6 +135,14 @@ class TargetDefaults:
 
     def pod_logs(self, namespace: str, pod: str) -> str | None:
         return None
+
+    crashes_pods = False
+
+    def crash_pod(self, namespace: str, pod: str) -> int:
+        raise TargetError(
+            f'cannot crash pod "{pod}" in namespace "{namespace}": the harness reaches no pod '
+            f"process on the {self.name} target (the local target's data plane runs them)"
+        )
 
     def chart_values(self) -> dict[str, str]:
         return {"flavour": self.chart_flavour}

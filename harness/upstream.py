@@ -65,6 +65,18 @@ ISSUES: dict[int, UpstreamIssue] = {
             fixed_in="v1.10.0",  # by argoproj/argo-rollouts#4786 (requeue on a stale cache)
         ),
         UpstreamIssue(
+            3724,
+            "a preview pod that crashes while the pre-promotion analysis runs cancels that "
+            "analysis (the new ReplicaSet is no longer saturated) and the release is promoted",
+            fixed_in="v1.9.0",  # by argoproj/argo-rollouts#4604 (keep an analysis once started)
+        ),
+        UpstreamIssue(
+            4728,
+            "with previewReplicaCount, a release made while the previous one is scaling up "
+            "before its switch inherits scaleUpPreviewCheckPoint and skips its pre-promotion "
+            "analysis",
+        ),
+        UpstreamIssue(
             1992,
             "scaleDownDelaySeconds: 0 keeps the previous ReplicaSet running instead of "
             "scaling it down at once",

@@ -44,6 +44,11 @@ def scratch(bgh_settings: Settings, request: pytest.FixtureRequest) -> Iterator[
                 f"schedulable nodes; the {target.name} cluster has {len(nodes)}: "
                 f"{', '.join(nodes) or 'none'}"
             )
+    if request.node.get_closest_marker("crash") is not None and not target.crashes_pods:
+        pytest.skip(
+            f"@crash: crashes a pod's process, and the harness reaches none on the {target.name} "
+            "target (the local target's data plane runs them)"
+        )
     namespace = Scratch(target)
     yield namespace
     namespace.close()
@@ -88,6 +93,47 @@ def _(rollouts: Rollouts, rollout: str) -> None:
 @then(parsers.parse('the rollout "{rollout}" aborts by itself'))
 def _(rollouts: Rollouts, rollout: str) -> None:
     bluegreen.wait_for_abort(rollouts, rollout)
+
+
+@when(parsers.parse('a pod of revision {revision:d} of "{rollout}" crashes'))
+def _(scratch: Scratch, rollouts: Rollouts, rollout: str, revision: int) -> None:
+    bluegreen.crash_pod(scratch.target, rollouts, rollout, revision)
+
+
+@when("every node is cordoned")
+def _(scratch: Scratch) -> None:
+    scratch.cordon_nodes()
+
+
+@when("every node is uncordoned")
+def _(scratch: Scratch) -> None:
+    scratch.uncordon_nodes()
+
+
+@then(parsers.parse('the rollout "{rollout}" passes its scaleUpPreviewCheckPoint'))
+def _(rollouts: Rollouts, rollout: str) -> None:
+    bluegreen.wait_for_scale_up_preview_checkpoint(rollouts, rollout)
+
+
+@then(
+    parsers.parse(
+        'the rollout "{rollout}" starts revision {revision:d} with its '
+        "scaleUpPreviewCheckPoint reset"
+    )
+)
+def _(rollouts: Rollouts, rollout: str, revision: int) -> None:
+    started = bluegreen.wait_for_current_revision(rollouts, rollout, revision)
+    assert bluegreen.scale_up_preview_checkpoint(started) is False
+
+
+@then(parsers.parse('revision {revision:d} of "{rollout}" is short of an available pod'))
+def _(rollouts: Rollouts, rollout: str, revision: int) -> None:
+    bluegreen.wait_for_availability(rollouts, rollout, revision, full=False)
+
+
+@then(parsers.parse('revision {revision:d} of "{rollout}" is fully available again'))
+def _(rollouts: Rollouts, rollout: str, revision: int) -> None:
+    bluegreen.wait_for_availability(rollouts, rollout, revision, full=True)
 
 
 @then(

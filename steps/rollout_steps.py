@@ -155,6 +155,14 @@ def _(rollouts: Rollouts, rollout: str, gate: Gate, phase: AnalysisPhase) -> Non
     assert rollouts.wait_for_analysis(rollout, gate).status == phase
 
 
+@then(
+    parsers.re(r'the (?P<gate>[\w-]+) analysis of "(?P<rollout>[^"]+)" (?:still )?runs'),
+    converters={"gate": Gate.parse},
+)
+def _(rollouts: Rollouts, rollout: str, gate: Gate) -> None:
+    rollouts.wait_for_analysis_running(rollout, gate)
+
+
 def _versions(text: str) -> list[str]:
     """'"1.0.0", "1.1.0"' -> ["1.0.0", "1.1.0"]; anything else names what was expected."""
     found = re.findall(r'"([^"]+)"', text)

@@ -104,6 +104,19 @@ def test_an_analysis_field_runs_a_template_that_passes_or_fails_through_promethe
     assert metric["provider"]["prometheus"]["address"] == "http://127.0.0.1:19090"
 
 
+def test_an_analysis_field_may_say_when_it_measures() -> None:
+    web = BlueGreen("web", fields={"prePromotionAnalysis": "fails after 20s"})
+    template, _, _, rollout = web.objects(prometheus_url="http://127.0.0.1:19090")
+    assert rollout["spec"]["strategy"]["blueGreen"]["prePromotionAnalysis"] == {
+        "templates": [{"templateName": "fails-after-20s"}]
+    }
+    assert template["metadata"]["name"] == "fails-after-20s"
+    (metric,) = template["spec"]["metrics"]
+    assert (metric["initialDelay"], metric["successCondition"]) == ("20s", "result[0] == 0")
+    with pytest.raises(ConfigError, match=r"e\.g\. fails after 20s"):
+        BlueGreen("web", fields={"prePromotionAnalysis": "fails after 2m"})
+
+
 def test_an_analysis_field_needs_an_outcome_and_a_prometheus() -> None:
     with pytest.raises(ConfigError, match="expected passes or fails"):
         BlueGreen("web", fields={"prePromotionAnalysis": "maybe"})

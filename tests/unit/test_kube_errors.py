@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from harness.kube import ApiError, Forbidden, Unauthorized, _translate
+from harness.kube import NODE, REPLICA_SET, ApiError, Forbidden, Unauthorized, _translate
 
 
 def refusal(status: int, message: str) -> ApiError:
@@ -27,3 +27,8 @@ def test_a_missing_permission_is_forbidden_and_names_the_roles() -> None:
     assert isinstance(error, Forbidden)
     assert 'cannot list resource "pods"' in str(error)
     assert "gitops/rbac/harness-roles.yaml" in str(error)
+
+
+def test_a_node_is_cluster_scoped_whatever_namespace_the_client_is_bound_to() -> None:
+    assert NODE.path("demo", "node-000000") == "/api/v1/nodes/node-000000"
+    assert REPLICA_SET.path("demo", "web-1") == "/apis/apps/v1/namespaces/demo/replicasets/web-1"

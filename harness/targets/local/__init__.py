@@ -124,6 +124,11 @@ class LocalTarget(TargetDefaults):
     def pod_logs(self, namespace: str, pod: str) -> str | None:
         return self.dataplane.pod_logs(namespace, pod)
 
+    crashes_pods = True
+
+    def crash_pod(self, namespace: str, pod: str) -> int:
+        return self.dataplane.crash_pod(namespace, pod)
+
     def kubeconfig_in_use(self) -> Path:
         """``BGH_KUBECONFIG`` when set, else the one ``up`` wrote (the target's own processes
         always use that one)."""

@@ -8,6 +8,8 @@ HTTP, which has no watch: ``wait_for`` is a short capped backoff with the last s
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -89,6 +91,27 @@ class DataPlaneClient:
             return path.read_text(errors="replace")[-200_000:]
         except OSError:
             return None
+
+    def crash_pod(self, namespace: str, name: str) -> int:
+        """SIGKILL the process the data plane runs for a pod, as a container crashes; the data
+        plane writes the pod not ready and restarts it (CrashLoopBackOff's first 1 s). The pid."""
+        pods = [p for p in self.read()["pods"] if p["namespace"] == namespace]
+        found = next((p for p in pods if p["name"] == name), None)
+        if found is None or not found["pid"]:
+            running = ", ".join(p["name"] for p in pods if p["pid"]) or "none"
+            raise NotFound(
+                f'the data plane runs no process for pod "{name}" in namespace "{namespace}"; '
+                f"running there: {running}"
+            )
+        pid = int(found["pid"])
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError as exc:  # it exited between the read and the kill
+            raise TargetError(
+                f'pod "{name}" in namespace "{namespace}": its process {pid} was gone before '
+                f"the kill; the data plane's log is {self.log}"
+            ) from exc
+        return pid
 
     def summary(self) -> str:
         """One line for ``bgh status``: pods, restarts, Services, problems, the loopback networks
