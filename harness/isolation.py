@@ -13,6 +13,7 @@ import contextlib
 import json
 import time
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,12 @@ class Isolation:
         rps: float = 5.0,
         tolerance: float = 0.5,
         grace: float = 2.0,
+        unjudged: Mapping[int, str] | None = None,
     ) -> None:
+        """``unjudged``: invariants this cluster cannot be judged on, with why
+        (``Verdict.without``)."""
         self.gateway = gateway
+        self.unjudged = dict(unjudged or {})
         self.rps = rps
         self.tolerance = tolerance
         self.grace = grace
@@ -83,7 +88,8 @@ class Isolation:
 
         def ask() -> Verdict:
             answers = self.gateway.read_versions(BOTH).values()
-            return judge(answers, self.history, tolerance=self.tolerance, grace=self.grace)
+            verdict = judge(answers, self.history, tolerance=self.tolerance, grace=self.grace)
+            return verdict.without(self.unjudged)
 
         verdict, met = poll(
             ask,
@@ -104,7 +110,8 @@ class Isolation:
 
     def verdict(self) -> Verdict:
         """Every answer so far against the invariants."""
-        return judge(self.answers(), self.history, tolerance=self.tolerance, grace=self.grace)
+        verdict = judge(self.answers(), self.history, tolerance=self.tolerance, grace=self.grace)
+        return verdict.without(self.unjudged)
 
     def stop(self) -> Verdict:
         """Stop both streams and the recorder; the verdict over everything recorded."""

@@ -457,12 +457,29 @@ class Verdict:
     lags: tuple[float, ...]  # per switch: seconds to the first user answer from the new RS
     grace: float
     provenance: tuple[Provenance, ...] = field(repr=False, default=())
+    # Invariants this cluster cannot be judged on, with why (see ``without``).
+    not_judged: tuple[tuple[int, str], ...] = ()
 
     def checked(self, side: Side) -> int:
         return sum(c.checked for c in self.counts if c.side == side)
 
     def of(self, *invariants: int) -> list[Violation]:
         return [v for v in self.violations if v.invariant in invariants]
+
+    def without(self, unjudged: Mapping[int, str]) -> Verdict:
+        """This verdict with the invariants in ``unjudged`` not judged, each with its reason:
+        on a cluster without mesh routing a preview chain cannot be coherent (invariant 2), so
+        its answers say nothing about the release. ``summary`` names them; they never pass."""
+        if not unjudged:
+            return self
+        return replace(
+            self,
+            violations=tuple(v for v in self.violations if v.invariant not in unjudged),
+            not_judged=tuple(sorted(unjudged.items())),
+        )
+
+    def judged(self, invariant: int) -> bool:
+        return all(number != invariant for number, _ in self.not_judged)
 
     def summary(self) -> str:
         sides = ", ".join(
@@ -474,10 +491,13 @@ class Verdict:
             if self.lags
             else ""
         )
+        not_judged = "".join(
+            f"; invariant {number} not judged: {why}" for number, why in self.not_judged
+        )
         return (
             f"answers: {sides}; violations: {len(self.violations)}; drained on open "
             f"connections: {len(self.drained)} (latest {self.drained_late:.2f}s after the "
-            f"switch, grace {self.grace:g}s){lags}"
+            f"switch, grace {self.grace:g}s){lags}{not_judged}"
         )
 
     def report(self, invariants: Sequence[int] = (1, 2, 3), *, most: int = 5) -> str:

@@ -200,6 +200,29 @@ def test_a_release_chain_reaches_the_previews_of_the_release_and_nothing_else() 
     assert verdict.checked(Side.PREVIEW) == 2
 
 
+def test_an_invariant_the_cluster_cannot_be_judged_on_is_named_never_passed() -> None:
+    history = at_rest()
+    for name in KEYS:
+        add_replica_set(history, name, f"{name[-1]}2", 2, "v3")
+        set_sides(history, name, f"{name[-1]}1", f"{name[-1]}2", at=10.0)
+    verdict = judge(
+        [
+            # No mesh: preview A's pods call B's and C's active Services like everyone else.
+            answer(Side.PREVIEW, 12.0, a="a2", b="b1", c="c1"),
+            answer(Side.ACTIVE, 13.0, a="a2"),  # a user on preview A breaks invariant 1
+        ],
+        history,
+    )
+    assert sorted(v.invariant for v in verdict.violations) == [1, 2]
+
+    without_mesh = verdict.without({2: "no mesh routing: no istiod"})
+
+    assert [v.invariant for v in without_mesh.violations] == [1]  # the others still judged
+    assert without_mesh.judged(1) and not without_mesh.judged(2)
+    assert "invariant 2 not judged: no mesh routing: no istiod" in without_mesh.summary()
+    assert verdict.without({}) is verdict and verdict.judged(2)
+
+
 def test_a_preview_chain_with_each_hop_right_a_moment_ago_is_drained_not_a_violation() -> None:
     history = at_rest()
     # A's preview is up at second 10; B's preview at 11, C's at 11.5 (each releasing in turn).
