@@ -21,6 +21,7 @@ Feature: Users never reach preview
     And gateway A sees "service-b" at version "1.1.0" on active
     And users never reached preview
 
+  @mesh
   Scenario: A release reaches the new service only through preview gateway A, then everyone
     When I release version "1.1.0" of "service-b"
     Then every rollout of the release becomes Paused
