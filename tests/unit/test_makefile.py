@@ -83,7 +83,7 @@ def nobody_runs(makefile: Path) -> subprocess.CompletedProcess[str]:
 def test_ci_refuses_an_unknown_kind_switch_before_doing_anything(
     value: str, tmp_path: Path
 ) -> None:
-    """The kind suite runs by default; BGH_CI_KIND takes on or off, and anything else stops
+    """The kind suite runs with BGH_CI_KIND=on; it takes on or off, and anything else stops
     `.ci/run` at once (exit 2) rather than after a whole local suite. Only `dirname` is on PATH,
     so a script that went further could install and run nothing."""
     dirname = shutil.which("dirname")
@@ -96,5 +96,5 @@ def test_ci_refuses_an_unknown_kind_switch_before_doing_anything(
     )  # fmt: skip
     assert (done.returncode, done.stderr.strip()) == (
         2,
-        f"ci: BGH_CI_KIND={value}; expected on (the default) or off",
+        f"ci: BGH_CI_KIND={value}; expected on or off (the default)",
     )
