@@ -178,12 +178,17 @@ def test_the_old_active_is_tolerated_on_open_connections_for_the_grace_then_is_i
     assert verdict.drained_late == pytest.approx(1.0)
 
 
-def test_a_release_chain_reaches_the_previews_of_the_release_and_nothing_else() -> None:
+def releasing_everything() -> History:
+    """A release (root version v3) under way: every Rollout has a preview carrying v3."""
     history = at_rest()
-    # A release (root version v3): every Rollout has a preview carrying v3.
     for name in KEYS:
         add_replica_set(history, name, f"{name[-1]}2", 2, "v3")
         set_sides(history, name, f"{name[-1]}1", f"{name[-1]}2", at=10.0)
+    return history
+
+
+def test_a_release_chain_reaches_the_previews_of_the_release_and_nothing_else() -> None:
+    history = releasing_everything()
 
     verdict = judge(
         [
@@ -201,10 +206,7 @@ def test_a_release_chain_reaches_the_previews_of_the_release_and_nothing_else() 
 
 
 def test_an_invariant_the_cluster_cannot_be_judged_on_is_named_never_passed() -> None:
-    history = at_rest()
-    for name in KEYS:
-        add_replica_set(history, name, f"{name[-1]}2", 2, "v3")
-        set_sides(history, name, f"{name[-1]}1", f"{name[-1]}2", at=10.0)
+    history = releasing_everything()
     verdict = judge(
         [
             # No mesh: preview A's pods call B's and C's active Services like everyone else.
