@@ -121,9 +121,7 @@ class Releases:
         """Release, promote every Rollout of the release and wait until all are Healthy."""
         release = self.release(service, version, greeting=greeting)
         promote_release(rollouts, release.rollouts)
-        rollouts.wait_for_every_phase(release.rollouts, Phase.HEALTHY)
-        for name in release.rollouts:
-            rollouts.wait_for_ephemeral_metadata_moved(name)
+        rollouts.wait_until_settled(release.rollouts)
         return release
 
     def versions(self) -> dict[str, str]:

@@ -92,12 +92,12 @@ def _(rollouts: Rollouts, rollout: str, phase: Phase) -> None:
 
 @then(parsers.parse("every rollout of the release becomes {phase:Phase}", extra_types=PHASE))
 def _(rollouts: Rollouts, release: Release, phase: Phase) -> None:
-    rollouts.wait_for_every_phase(release.rollouts, phase)
     if phase is Phase.HEALTHY:
-        # Settled, as `released and promoted` is: the older ReplicaSets have lost their
-        # ephemeral role, so an undo that follows copies a template without it.
-        for name in release.rollouts:
-            rollouts.wait_for_ephemeral_metadata_moved(name)
+        # Settled, as `released and promoted` is: an undo that follows copies a template
+        # without the previous side's ephemeral role.
+        rollouts.wait_until_settled(release.rollouts)
+    else:
+        rollouts.wait_for_every_phase(release.rollouts, phase)
 
 
 @then(
