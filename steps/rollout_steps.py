@@ -144,6 +144,19 @@ def _(releases: Releases) -> None:
     releases.turn_on_pre_promotion_analysis()
 
 
+@given(parsers.parse('the post-promotion analysis "{template}" is on'))
+def _(releases: Releases, template: str) -> None:
+    releases.turn_on_post_promotion_analysis(template)
+
+
+@when(
+    parsers.parse('I release version "{version}" of "{service}" answering {ms:d} ms slower'),
+    target_fixture="release",
+)
+def _(releases: Releases, service: str, version: str, ms: int) -> Release:
+    return releases.release(service, version, latency_ms=ms)
+
+
 @when(
     parsers.parse('I release version "{version}" of "{service}" failing {percent:d}% of requests'),
     target_fixture="release",
