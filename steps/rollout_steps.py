@@ -129,6 +129,11 @@ def _(rollouts: Rollouts, rollout: str, first: str, second: str) -> None:
     assert reasons[-2:] == [first, second], f"events of {rollout} this scenario: {reasons}"
 
 
+@then(parsers.parse('the AnalysisRuns of "{rollout}" are "{first}" then "{second}"'))
+def _(rollouts: Rollouts, rollout: str, first: str, second: str) -> None:
+    assert [run.phase for run in rollouts.analysis_runs(rollout)] == [first, second]
+
+
 @then("every rollout is Healthy")
 def _(rollouts: Rollouts) -> None:
     assert rollouts.not_in_phase(Phase.HEALTHY) == {}
