@@ -24,7 +24,7 @@ Feature: A release retried within its abortScaleDownDelaySeconds waits on previe
     When I release version "1.1.0" of the Rollout "web"
     Then the pre-promotion analysis of "web" is Failed
     And the rollout "web" becomes Degraded
-    And revision 2 of "web" has a scale-down deadline
+    And revision 2 of "web" gets a scale-down deadline
     And revision 2 of "web" has 2 ready pods
     When I set prePromotionAnalysis of the Rollout "web" to "passes"
     And I retry "web"

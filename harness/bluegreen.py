@@ -442,14 +442,28 @@ def wait_for_abort(rollouts: Rollouts, name: str, *, within: float | None = None
     ).value
 
 
-def scale_down_deadline(rollouts: Rollouts, name: str, revision: int) -> datetime.datetime | None:
-    """When the controller is to scale ``revision``'s ReplicaSet down (its scale-down-deadline
-    annotation), ``None`` when it carries none."""
-    for replica_set in rollouts.replica_sets(name):
-        if replica_set.revision == revision:
-            text = replica_set.annotations.get(SCALE_DOWN_DEADLINE)
-            return _timestamp(text) if text else None
-    raise NotFound(f'Rollout "{name}" has no ReplicaSet of revision {revision}')
+def wait_for_scale_down_deadline(rollouts: Rollouts, name: str, revision: int) -> datetime.datetime:
+    """Block until ``revision``'s ReplicaSet carries the controller's scale-down-deadline
+    annotation (it writes it a reconcile after the abort or the switch that calls for it);
+    when the controller is to scale it down."""
+    found = {rs.revision: rs for rs in rollouts.replica_sets(name)}
+    if revision not in found:
+        known = ", ".join(str(r) for r in found) or "none"
+        raise NotFound(f'Rollout "{name}" has no revision {revision}; revisions: {known}')
+    target = found[revision]
+    marked = wait_for(
+        Resource(rollouts.kube, REPLICA_SET, replica_set_from),
+        target.name,
+        lambda rs: bool(rs.annotations.get(SCALE_DOWN_DEADLINE)),
+        what=f"ReplicaSet {rollouts.namespace}/{target.name} (revision {revision}): "
+        f"a {SCALE_DOWN_DEADLINE} annotation",
+        describe=lambda rs: (
+            f"{SCALE_DOWN_DEADLINE}={rs.annotations.get(SCALE_DOWN_DEADLINE, '-')}"
+            f" replicas={rs.replicas}"
+        ),
+        within=rollouts.timeout,
+    ).value
+    return _timestamp(marked.annotations[SCALE_DOWN_DEADLINE])
 
 
 def wait_for_pause_on_preview(rollouts: Rollouts, name: str) -> Rollout:

@@ -217,9 +217,9 @@ def _(scratch: Scratch, rollout: str, field: str, value: str) -> None:
     scratch.set_field(rollout, field, value)
 
 
-@then(parsers.parse('revision {revision:d} of "{rollout}" has a scale-down deadline'))
+@then(parsers.parse('revision {revision:d} of "{rollout}" gets a scale-down deadline'))
 def _(rollouts: Rollouts, rollout: str, revision: int) -> None:
-    assert bluegreen.scale_down_deadline(rollouts, rollout, revision) is not None
+    bluegreen.wait_for_scale_down_deadline(rollouts, rollout, revision)
 
 
 @then(parsers.parse('the rollout "{rollout}" waits on preview again, unpromoted'))
