@@ -36,6 +36,8 @@ VERSION = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z]+(\
 ROOT_VERSION = re.compile(
     r"^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z]+(\.[0-9A-Za-z]+)*)?$"
 )
+# The pod label the chart gives every pod of a release; VirtualServices route on it.
+ROOT_VERSION_LABEL = "root-version"
 # Where the tree sits in the repository, as the Applications' source.path spell it.
 REPO_TREE = "gitops"
 # Objects a kubectl apply must create before those that name them.
@@ -332,7 +334,7 @@ def _rollout_problems(
         found.append(f"Rollout {name}: not listed in {versions.file.name}")
     elif images != [f"{IMAGE_REGISTRY}/{name}:{wanted}"]:
         found.append(f"Rollout {name}: images {images}, but {versions.file.name} says {wanted}")
-    if pod_labels.get("root-version") != versions.root_version:
+    if pod_labels.get(ROOT_VERSION_LABEL) != versions.root_version:
         found.append(
             f"Rollout {name}: pod label root-version={pod_labels.get('root-version')}, but "
             f"{versions.file.name} says {versions.root_version}"

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from harness.delivery import ArgoCDDelivery, Deployed, DirectApply, settle
 from harness.errors import ConfigError
-from harness.gitops import ROOT_VERSION, Bump, GitOps
-from harness.kube import Rollout
+from harness.gitops import ROOT_VERSION, ROOT_VERSION_LABEL, Bump, GitOps
+from harness.kube import REPLICA_SET, Rollout
 from harness.probes import CALLER
 from harness.rollouts import Phase, Rollouts, phase_of
 from harness.target import Target
@@ -30,15 +30,24 @@ POST_PROMOTION_TEMPLATES = ("bgh-error-rate", "bgh-latency")
 MAX_LATENCY_MS = 400
 
 
-def next_root_version(root_version: str) -> str:
-    """The next minor root version: v2.1.0 -> v2.2.0, v2.1.3-rc.1 -> v2.2.0."""
+def next_root_version(root_version: str, *, in_use: Iterable[str] = ()) -> str:
+    """The next minor root version: v2.1.0 -> v2.2.0, v2.1.3-rc.1 -> v2.2.0.
+
+    ``in_use``: the root versions the system's ReplicaSets already carry. The next one is above
+    all of them as well, so a release never reproduces a pod template a ReplicaSet still has:
+    the controller would take that for a rollback and, within that ReplicaSet's
+    scaleDownDelaySeconds, switch users at once with no pause on preview (rollout/sync.go
+    isFastRollback). A value that is not a root version (someone else's label) is ignored.
+    """
     match = ROOT_VERSION.fullmatch(root_version)
     if match is None:
         raise ConfigError(
             f'root version "{root_version}" is not vMAJOR.MINOR.PATCH (e.g. v2.1.0); fix '
             "rootVersion in the version file"
         )
-    return f"v{match[1]}.{int(match[2]) + 1}.0"
+    seen = [ROOT_VERSION.fullmatch(v) for v in in_use]
+    highest = max((int(m[1]), int(m[2])) for m in [match, *(m for m in seen if m is not None)])
+    return f"v{highest[0]}.{highest[1] + 1}.0"
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,12 @@ class Releases:
         self.delivery.deliver(bump.file, bump.message)
         return settle(rollouts, rollouts.names(), existing)
 
+    def _root_versions_in_use(self) -> set[str]:
+        """The root versions of every ReplicaSet in the namespace (a long-lived one keeps those
+        of earlier runs, whose version files started from the same root version)."""
+        items, _ = self.target.kube().list(REPLICA_SET, label_selector=ROOT_VERSION_LABEL)
+        return {item["metadata"]["labels"][ROOT_VERSION_LABEL] for item in items}
+
     def _rollouts(self) -> Rollouts:
         return Rollouts(self.target.kube(), timeout=self.target.settings.deadlines.rollout)
 
@@ -116,7 +131,9 @@ class Releases:
                 f"added latency {latency_ms} ms: expected 0 to {MAX_LATENCY_MS} ms (gateway A "
                 "gives B and C 500 ms, users 5 s)"
             )
-        root = next_root_version(self.tree.read_versions(self.env).root_version)
+        root = next_root_version(
+            self.tree.read_versions(self.env).root_version, in_use=self._root_versions_in_use()
+        )
         if error_rate or "\nfaults:" in self.tree.version_file(self.env).read_text():
             # Set (or reset) the fault knob; a file that never had one is left without it.
             self.tree.set_values(self.env, {"faults.errorRate": f"{error_rate:g}"})

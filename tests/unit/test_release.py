@@ -24,6 +24,24 @@ def test_the_next_root_version_is_the_next_minor(root: str, following: str) -> N
     assert next_root_version(root) == following
 
 
+@pytest.mark.parametrize(
+    ("root", "in_use", "following"),
+    [
+        ("v2.1.0", {"v2.2.0", "v2.3.0"}, "v2.4.0"),
+        ("v2.5.0", {"v2.2.0"}, "v2.6.0"),
+        ("v2.1.0", {"v3.0.0-rc.1", "v2.9.0"}, "v3.1.0"),
+        ("v2.1.0", {"latest", ""}, "v2.2.0"),
+    ],
+)
+def test_the_next_root_version_is_above_every_one_in_use(
+    root: str, in_use: set[str], following: str
+) -> None:
+    """A long-lived namespace keeps ReplicaSets of earlier runs, each of which started from the
+    same version file: a release must not reproduce one of their templates (the controller
+    would fast-roll back to it without a pause on preview)."""
+    assert next_root_version(root, in_use=in_use) == following
+
+
 def test_a_root_version_that_is_not_semver_names_the_fix() -> None:
     with pytest.raises(ConfigError, match=r'root version "2.1" is not vMAJOR.MINOR.PATCH'):
         next_root_version("2.1")
