@@ -154,6 +154,8 @@ def figures(verdict: Verdict) -> dict[str, Any]:
         "violations": len(verdict.violations),
         "drained": len(verdict.drained),
         "drained_latest_s": round(verdict.drained_late, 3),
+        "propagated": len(verdict.propagated),
+        "propagated_latest_s": round(verdict.propagated_late, 3),
         "switch_lags_s": [round(lag, 3) for lag in lags],
         "switch_lag_p50_s": round(percentile(lags, 0.5), 3) if lags else None,
         "switch_lag_p95_s": round(percentile(lags, 0.95), 3) if lags else None,

@@ -140,6 +140,8 @@ class Rollout:
     active_service: str
     preview_service: str
     has_post_promotion_analysis: bool
+    # How long the old active ReplicaSet is kept after the switch; upstream's default is 30 s.
+    scale_down_delay_seconds: int
     template_resolved_from_ref: bool
     status_phase: str
     status_message: str
@@ -287,6 +289,7 @@ def rollout_from(obj: Mapping[str, Any]) -> Rollout:
         active_service=blue_green.get("activeService", ""),
         preview_service=blue_green.get("previewService", ""),
         has_post_promotion_analysis=blue_green.get("postPromotionAnalysis") is not None,
+        scale_down_delay_seconds=int(blue_green.get("scaleDownDelaySeconds", 30)),
         template_resolved_from_ref=bool(spec.get("templateResolvedFromRef", False)),
         status_phase=status.get("phase", ""),
         status_message=status.get("message", ""),

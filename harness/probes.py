@@ -61,6 +61,17 @@ Locate = Callable[[Side], str]
 
 
 @dataclass(frozen=True)
+class Conn:
+    """The connection gateway A reached one upstream on: A's end of it (its local address) and
+    when A began to dial it (wall clock). Kubernetes routes a connection once, when it is opened,
+    so this says whether an answer from the old active came on a connection opened before a
+    switch."""
+
+    id: str
+    opened: float
+
+
+@dataclass(frozen=True)
 class Answer:
     """One request to gateway A's ``/versions`` and what came back."""
 
@@ -73,6 +84,7 @@ class Answer:
     latency: float  # seconds
     at: float  # wall-clock time the request started
     error: str = ""  # transport error, when status is None
+    conns: Mapping[str, Conn] = field(default_factory=dict)  # service -> the connection A used
 
     @property
     def ok(self) -> bool:
@@ -102,14 +114,17 @@ class Answer:
             "latency_ms": round(self.latency * 1000, 2),
             "at": self.at,
             "error": self.error,
+            "conns": {s: {"id": c.id, "opened": c.opened} for s, c in self.conns.items()},
         }
 
 
 def answer_from(side: Side, url: str, status: int, body: Any, latency: float, at: float) -> Answer:
-    """Read A's JSON body: ``{"a": "1.0.0", "b": "1.0.0" | {"error": ...}, "c": ..., "pods"}``."""
+    """Read A's JSON body: ``{"a": "1.0.0", "b": "1.0.0" | {"error": ...}, "c": ..., "pods",
+    "conns"}``."""
     versions: dict[str, str] = {}
     errors: dict[str, str] = {}
     pods: dict[str, str] = {}
+    conns: dict[str, Conn] = {}
     if isinstance(body, Mapping):
         for key, service in SERVICES.items():
             value = body.get(key)
@@ -120,9 +135,14 @@ def answer_from(side: Side, url: str, status: int, body: Any, latency: float, at
         for key, pod in (body.get("pods") or {}).items():
             if key in SERVICES:
                 pods[SERVICES[key]] = str(pod)
+        for key, conn in (body.get("conns") or {}).items():
+            if key in SERVICES and isinstance(conn, Mapping):
+                opened = conn.get("opened")
+                if isinstance(opened, int | float) and conn.get("id"):
+                    conns[SERVICES[key]] = Conn(str(conn["id"]), float(opened))
     else:
         errors["gateway-a"] = f"not gateway A's JSON: {str(body)[:200]!r}"
-    return Answer(side, url, status, versions, pods, errors, latency, at)
+    return Answer(side, url, status, versions, pods, errors, latency, at, conns=conns)
 
 
 @dataclass
@@ -281,6 +301,7 @@ class Gateway:
         """Ask until gateway A's page through ``side`` answers 200 with ``text`` on it (or, with
         ``present=False``, without it); returns the page."""
         within = self.timeout if within is None else within
+
         def read() -> tuple[int | None, str]:
             status, page = self.read_page(side)
             shown = "shows" if text in page else "does not show"
@@ -394,13 +415,12 @@ class Gateway:
             body = text
         return answer_from(side, url, status, body, latency, at)
 
+
 def _session(timeout: float, *, fresh_connections: bool = False) -> aiohttp.ClientSession:
     """A session for asking gateway A; ``fresh_connections``: one new connection per request, as
     users arriving from outside make, and no limit on how many are open at once."""
     connector = aiohttp.TCPConnector(force_close=fresh_connections, limit=0)
-    return aiohttp.ClientSession(
-        connector=connector, timeout=aiohttp.ClientTimeout(total=timeout)
-    )
+    return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=timeout))
 
 
 class Users:

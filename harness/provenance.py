@@ -17,7 +17,13 @@ The isolation invariants are judged over recorded answers (``judge``):
    released together with gateway A (the release: gateway A has a preview of its own, and the
    service's preview carries the same ``root-version`` label) and the active of every other one;
 3. no user request reaches a stale ReplicaSet (the old active after a switch), except on a
-   connection opened before the switch: tolerated for ``grace`` seconds after it, and counted.
+   connection that was routed there: opened before the switch ("drained"), or opened after it
+   while the node still routed new connections to the old active (the propagation upstream's
+   ``scaleDownDelaySeconds`` waits for: "propagated"), each tolerated within the Rollout's
+   ``scaleDownDelaySeconds`` and counted. Gateway A names, with each answer, the connection it
+   reached B and C on and when it dialled it; a connection opened after the same gateway pod
+   had already been routed to the new ReplicaSet is a violation. An answer without that
+   evidence is tolerated only within ``grace`` seconds of the switch.
 
 Each judgement looks at every moment in force while the request ran, widened by ``tolerance``
 seconds for the watches' delivery lag: a hop is wrong only if it was wrong throughout.
@@ -51,7 +57,7 @@ from harness.kube import (
     rollout_from,
     service_from,
 )
-from harness.probes import SERVICES, Answer, Side
+from harness.probes import SERVICES, Answer, Conn, Side
 
 log = logging.getLogger("bgh.provenance")
 
@@ -171,6 +177,7 @@ class History:
         self.pods: dict[str, tuple[str, str]] = {}  # pod -> (rollout, hash); kept after deletion
         self.replica_sets: dict[tuple[str, str], tuple[str, int | None, str]] = {}
         self.switches: list[Switch] = []
+        self.scale_down_delays: dict[str, int] = {}  # Rollout -> scaleDownDelaySeconds
         # name -> [(resourceVersion, held, stableRS)]: whether the controller was holding the
         # Rollout (a pause, no promote --full, no abort) at each version seen.
         self.holds: dict[str, list[tuple[int, bool, str]]] = {}
@@ -199,6 +206,7 @@ class History:
                     )
             elif kind is ROLLOUT:
                 r = rollout_from(obj)
+                self.scale_down_delays[r.name] = r.scale_down_delay_seconds
                 held = (bool(r.pause_conditions) or r.paused) and not (r.promote_full or r.abort)
                 self.holds.setdefault(r.name, []).append(
                     (_version(r.resource_version), held, r.stable_hash)
@@ -280,6 +288,23 @@ class History:
         with self._lock:
             made = [s for s in self.switches if s.rollout == rollout and s.at <= at]
         return made[-1] if made else None
+
+    def switched_from(self, rollout: str, pod_hash: str, *, before: float) -> Switch | None:
+        """The last switch of ``rollout``'s active Service away from ``pod_hash`` seen before
+        ``before``, if the Service has not come back to it since."""
+        with self._lock:
+            made = [s for s in self.switches if s.rollout == rollout and s.at <= before]
+        if not made or made[-1].new == pod_hash:
+            return None
+        away = [s for s in made if s.old == pod_hash]
+        if not away or any(s.new == pod_hash for s in made if s.at > away[-1].at):
+            return None
+        return away[-1]
+
+    def previous_switch(self, switch: Switch) -> Switch | None:
+        with self._lock:
+            earlier = [s for s in self.switches if s.rollout == switch.rollout and s.at < switch.at]
+        return earlier[-1] if earlier else None
 
     def hand_switched(self, rollout: str, at: float) -> Switch | None:
         """The switch of ``rollout``'s active Service in force at ``at``, if made by hand."""
@@ -447,6 +472,15 @@ class SideCount:
 
 
 @dataclass(frozen=True)
+class Tolerated:
+    """A user answer from the old active after a switch, on a connection routed there."""
+
+    late: float  # seconds after the switch
+    # Opened after the switch while the node still routed new connections to the old active.
+    propagated: bool = False
+
+
+@dataclass(frozen=True)
 class Verdict:
     """The invariants over a run of answers."""
 
@@ -459,6 +493,10 @@ class Verdict:
     provenance: tuple[Provenance, ...] = field(repr=False, default=())
     # Invariants this cluster cannot be judged on, with why (see ``without``).
     not_judged: tuple[tuple[int, str], ...] = ()
+    # User answers from the old active on connections opened after the switch, before the
+    # node routed new ones to the new ReplicaSet; the longest after its switch, seconds.
+    propagated: tuple[Provenance, ...] = ()
+    propagated_late: float = 0.0
 
     def checked(self, side: Side) -> int:
         return sum(c.checked for c in self.counts if c.side == side)
@@ -495,9 +533,11 @@ class Verdict:
             f"; invariant {number} not judged: {why}" for number, why in self.not_judged
         )
         return (
-            f"answers: {sides}; violations: {len(self.violations)}; drained on open "
-            f"connections: {len(self.drained)} (latest {self.drained_late:.2f}s after the "
-            f"switch, grace {self.grace:g}s){lags}{not_judged}"
+            f"answers: {sides}; violations: {len(self.violations)}; drained on connections "
+            f"opened before the switch: {len(self.drained)} (latest {self.drained_late:.2f}s "
+            f"after the switch); on connections opened while the switch propagated: "
+            f"{len(self.propagated)} (latest {self.propagated_late:.2f}s after the switch)"
+            f"{lags}{not_judged}"
         )
 
     def report(self, invariants: Sequence[int] = (1, 2, 3), *, most: int = 5) -> str:
@@ -524,10 +564,13 @@ def judge(
         )
     violations: list[Violation] = []
     drained: list[Provenance] = []
-    drained_late = 0.0
+    propagated: list[Provenance] = []
+    drained_late = propagated_late = 0.0
     counts: dict[Side, list[int]] = {Side.ACTIVE: [0, 0], Side.PREVIEW: [0, 0]}
     resolved = []
-    for answer in sorted(answers, key=lambda a: a.at):
+    answers = sorted(answers, key=lambda a: a.at)
+    routed = Routes(answers, history)
+    for answer in answers:
         provenance = resolve(answer, history)
         resolved.append(provenance)
         count = counts.setdefault(answer.side, [0, 0])
@@ -551,16 +594,19 @@ def judge(
             )
             continue
         if answer.side == Side.ACTIVE:
-            found = _judge_user(provenance, history, window, earlier)
+            found = _judge_user(provenance, history, window, earlier, routed, tolerance)
         else:
             found = _judge_tester(provenance, history, window, earlier)
         if isinstance(found, Violation):
             # The chain as the whole window saw it: the recorder stamps a change when its watch
             # delivers it, which may be after the data plane already routed by it.
             violations.append(replace(found, provenance=resolve(answer, history, over=window)))
+        elif found is not None and found.propagated:
+            propagated.append(provenance)
+            propagated_late = max(propagated_late, found.late)
         elif found is not None:
             drained.append(provenance)
-            drained_late = max(drained_late, found)
+            drained_late = max(drained_late, found.late)
     return Verdict(
         counts=tuple(SideCount(side, c[0], c[1]) for side, c in counts.items()),
         violations=tuple(violations),
@@ -569,6 +615,8 @@ def judge(
         lags=tuple(switch_lags(resolved, history)),
         grace=grace,
         provenance=tuple(resolved),
+        propagated=tuple(propagated),
+        propagated_late=propagated_late,
     )
 
 
@@ -580,24 +628,78 @@ def _roles(hop: Hop, moments: Sequence[Moment], history: History) -> set[Role]:
     return {j[0] for j in judged if j is not None}
 
 
+class Routes:
+    """Where each gateway pod's connections went, by when they were opened: from the answers'
+    connection evidence (``Answer.conns``). Kubernetes routes a connection once, when it is
+    opened; kube-proxy (each node's, or the local data plane playing it) routes by the
+    Service's endpoints as it last programmed them, a moment after the selector changed. So the
+    first connection a gateway pod opened to the new ReplicaSet after a switch shows its node
+    had the switch; one it opened later that still reached the old active was not routed by the
+    switch at all."""
+
+    def __init__(self, answers: Sequence[Answer], history: History) -> None:
+        self._opened: dict[tuple[str, str, str], list[float]] = {}
+        for answer in answers:
+            caller = answer.pods.get(GATEWAY, "")
+            for service, conn in answer.conns.items():
+                origin = history.origin(answer.pods.get(service, ""))
+                if caller and origin is not None:
+                    key = (caller, origin.rollout, origin.pod_template_hash)
+                    self._opened.setdefault(key, []).append(conn.opened)
+        for times in self._opened.values():
+            times.sort()
+
+    def first_to_new(self, caller: str, switch: Switch, *, since: float) -> float | None:
+        """When ``caller`` first opened a connection that reached ``switch.new``, from
+        ``since`` on; None if no answer shows one."""
+        times = self._opened.get((caller, switch.rollout, switch.new), [])
+        i = bisect.bisect_left(times, since)
+        return times[i] if i < len(times) else None
+
+
 def _judge_user(
     provenance: Provenance,
     history: History,
     window: Sequence[Moment],
     earlier: Sequence[Moment],
-) -> Violation | float | None:
-    """None: fine; seconds: tolerated on an open connection that long after a switch."""
-    late = None
+    routed: Routes,
+    tolerance: float,
+) -> Violation | Tolerated | None:
+    """None: fine; ``Tolerated``: the old active on a connection routed there before the switch
+    reached the caller's node."""
+    answer = provenance.answer
+    tolerated: Tolerated | None = None
     for hop in provenance.hops:
         roles = _roles(hop, window, history)
         if Role.ACTIVE in roles:
             continue
+        switch = (
+            history.switched_from(
+                hop.origin.rollout,
+                hop.origin.pod_template_hash,
+                before=answer.at + answer.latency + tolerance,
+            )
+            if hop.origin is not None
+            else None
+        )
+        conn = answer.conns.get(hop.service)
+        if switch is not None and conn is not None:
+            found = _judge_routed(provenance, hop, switch, conn, history, routed, tolerance)
+            if isinstance(found, Violation):
+                return found
+            if tolerated is None or found.late > tolerated.late:
+                tolerated = found
+            continue
+        # No connection evidence (a gateway that does not name its connections): the old
+        # active is tolerated within the grace of its switch only.
         active = [i for i, m in enumerate(earlier) if Role.ACTIVE in _roles(hop, [m], history)]
         if active:
             # The old active, a moment after the switch: a connection opened before it.
             after = active[-1] + 1
-            switched = earlier[after].at if after < len(earlier) else provenance.answer.at
-            late = max(late or 0.0, provenance.answer.at - switched)
+            switched = earlier[after].at if after < len(earlier) else answer.at
+            late = answer.at - switched
+            if tolerated is None or late > tolerated.late:
+                tolerated = Tolerated(late)
         elif Role.PREVIEW in roles:
             return Violation(
                 1, f"a user request reached {hop.service}'s preview-only ReplicaSet", provenance
@@ -609,7 +711,51 @@ def _judge_user(
                 "nor preview, nor active a moment before (the grace for open connections)",
                 provenance,
             )
-    return late
+    return tolerated
+
+
+def _judge_routed(
+    provenance: Provenance,
+    hop: Hop,
+    switch: Switch,
+    conn: Conn,
+    history: History,
+    routed: Routes,
+    tolerance: float,
+) -> Violation | Tolerated:
+    """A user hop on ``switch.old`` after ``switch``, on connection ``conn``."""
+    answer = provenance.answer
+    late = max(0.0, answer.at - switch.at)
+    delay = history.scale_down_delays.get(switch.rollout, 30)
+    opened = conn.opened - switch.at
+    on = f"on connection {conn.id} opened {_ago(opened)} the switch at {_clock(switch.at)}"
+    if late > delay:
+        return Violation(
+            3,
+            f"a user request reached {hop.service}'s old active ReplicaSet {late:.2f}s after "
+            f"the switch, {on}: past scaleDownDelaySeconds ({delay}s), the time Argo Rollouts "
+            "gives every node to route to the new one",
+            provenance,
+        )
+    if opened <= 0:
+        return Tolerated(late)
+    caller = answer.pods.get(GATEWAY, "")
+    previous = history.previous_switch(switch)
+    since = max(switch.at - tolerance, previous.at if previous else 0.0)
+    first = routed.first_to_new(caller, switch, since=since)
+    if first is not None and first < conn.opened:
+        return Violation(
+            3,
+            f"a user request reached {hop.service}'s old active ReplicaSet {on}, though "
+            f"{caller} had already been routed to the new ReplicaSet {switch.new} on a "
+            f"connection opened at {_clock(first)}: a new connection the switch did not route",
+            provenance,
+        )
+    return Tolerated(late, propagated=True)
+
+
+def _ago(seconds: float) -> str:
+    return f"{seconds:.2f}s after" if seconds > 0 else f"{-seconds:.2f}s before"
 
 
 def expected(moment: Moment, history: History) -> dict[str, str]:
@@ -639,7 +785,7 @@ def _judge_tester(
     history: History,
     window: Sequence[Moment],
     earlier: Sequence[Moment],
-) -> Violation | float | None:
+) -> Violation | Tolerated | None:
     def right(hop: Hop, moment: Moment) -> bool:
         wanted = expected(moment, history)
         return (
@@ -661,7 +807,7 @@ def _judge_tester(
     if last_right and min(last_right) >= 0:
         after = min(last_right) + 1
         changed = earlier[after].at if after < len(earlier) else provenance.answer.at
-        return provenance.answer.at - changed
+        return Tolerated(provenance.answer.at - changed)
     moment = window[-1] if window else None
     wanted = expected(moment, history) if moment else {}
     wrong = [

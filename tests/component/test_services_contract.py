@@ -13,6 +13,7 @@ import json
 import os
 import re
 import socket
+import time
 
 import httpx
 import pytest
@@ -134,15 +135,24 @@ def test_gateway_times_each_upstream(demo: Demo) -> None:
         assert sample_value(samples, name, upstream=upstream, **labels) >= 1
 
 
-def test_gateway_collects_every_version_and_pod(demo: Demo) -> None:
+def test_gateway_collects_every_version_pod_and_connection(demo: Demo) -> None:
+    before = time.time()
     response = httpx.get(f"{demo.a.http}/versions")
     assert response.status_code == 200
-    assert response.json() == {
+    body = response.json()
+    conns = body.pop("conns")
+    assert body == {
         "a": "1.0.0",
         "b": "1.1.0",
         "c": "1.2.0",
         "pods": {"a": PODS["gateway-a"], "b": PODS["service-b"], "c": PODS["service-c"]},
     }
+    # Each upstream's connection: A's end of it (on loopback) and when A dialled it, at the
+    # latest during this request (A may have kept it from an earlier one, for about a second).
+    assert sorted(conns) == ["b", "c"]
+    for conn in conns.values():
+        assert conn["id"].startswith("127.")
+        assert before - 2.0 < conn["opened"] <= time.time()
 
 
 def test_gateway_page_shows_versions_and_the_escaped_greeting(demo: Demo) -> None:

@@ -30,17 +30,19 @@ def rollout(
     version: int = 0,
     paused: bool = False,
     stable: str = "",
+    scale_down_delay: int | None = None,
 ) -> dict[str, Any]:
     status: dict[str, Any] = {"stableRS": stable or active}
     if paused:
         status["pauseConditions"] = [
             {"reason": "BlueGreenPause", "startTime": "2026-12-03T10:00:00Z"}
         ]
+    blue_green: dict[str, Any] = {"activeService": name, "previewService": f"{name}-preview"}
+    if scale_down_delay is not None:
+        blue_green["scaleDownDelaySeconds"] = scale_down_delay
     return {
         "metadata": {"name": name, "namespace": NS, "resourceVersion": str(version)},
-        "spec": {
-            "strategy": {"blueGreen": {"activeService": name, "previewService": f"{name}-preview"}}
-        },
+        "spec": {"strategy": {"blueGreen": blue_green}},
         "status": {**status, "blueGreen": {"activeSelector": active, "previewSelector": preview}},
     }
 
@@ -108,13 +110,27 @@ def b_promoted() -> History:
     return history
 
 
-def answer(side: Side, at: float, **hashes: str) -> Answer:
-    """Gateway A's answer naming pod 0 of each ReplicaSet given (a="a1", b="b2", ...)."""
+def answer(
+    side: Side,
+    at: float,
+    *,
+    opened: dict[str, float] | None = None,
+    caller: int = 0,
+    **hashes: str,
+) -> Answer:
+    """Gateway A's answer naming pod 0 of each ReplicaSet given (a="a1", b="b2", ...), or pod
+    ``caller`` of gateway A's; ``opened``: when A dialled the connection each upstream (b, c)
+    answered on, as A names it."""
     body: dict[str, Any] = {"pods": {}}
     for service_name, key in KEYS.items():
         found = hashes.get(key, f"{service_name[-1]}1")
         body[key] = "1.0.0"
-        body["pods"][key] = f"{service_name}-{found}-0"
+        body["pods"][key] = f"{service_name}-{found}-{caller if key == 'a' else 0}"
+    if opened:
+        body["conns"] = {
+            key: {"id": f"10.0.0.{caller}:{40000 + round(t * 10)}", "opened": t}
+            for key, t in opened.items()
+        }
     return answer_from(side, "http://gateway", 200, body, 0.01, at)
 
 
@@ -176,6 +192,59 @@ def test_the_old_active_is_tolerated_on_open_connections_for_the_grace_then_is_i
     assert "neither active nor preview" in verdict.violations[0].why
     assert len(verdict.drained) == 1
     assert verdict.drained_late == pytest.approx(1.0)
+
+
+def test_the_old_active_on_a_connection_opened_before_the_switch_is_drained_past_the_grace() -> (
+    None
+):
+    """Kubernetes routes a connection when it is opened: one opened before the switch reaches
+    the old active for as long as it is used, and gateway A says when it opened it."""
+    history = b_promoted()
+
+    verdict = judge([answer(Side.ACTIVE, 25.0, b="b1", opened={"b": 19.5})], history, grace=2.0)
+
+    assert [v.describe() for v in verdict.violations] == []
+    assert len(verdict.drained) == 1
+    assert verdict.drained_late == pytest.approx(5.0)
+    assert "drained on connections opened before the switch: 1" in verdict.summary()
+
+
+def test_a_new_connection_to_the_old_active_is_tolerated_only_until_its_node_routes_new_ones() -> (
+    None
+):
+    """kube-proxy routes by the endpoints it last programmed, a moment after the selector
+    changed: until a gateway pod's first connection reaches the new ReplicaSet, new ones may
+    still reach the old active; after it, one that does was not routed by the switch."""
+    history = b_promoted()
+
+    verdict = judge(
+        [
+            answer(Side.ACTIVE, 20.6, b="b1", opened={"b": 20.5}),  # the switch propagating
+            answer(Side.ACTIVE, 21.2, b="b2", opened={"b": 21.1}),  # pod 0 routed to b2
+            answer(Side.ACTIVE, 21.4, b="b1", opened={"b": 21.3}, caller=1),  # pod 1 not yet
+            answer(Side.ACTIVE, 21.6, b="b1", opened={"b": 21.5}),  # pod 0, new, to b1
+        ],
+        history,
+        grace=2.0,
+    )
+
+    assert [p.answer.at for p in verdict.propagated] == [20.6, 21.4]
+    assert verdict.propagated_late == pytest.approx(1.4)
+    (violation,) = verdict.violations
+    assert violation.invariant == 3
+    assert violation.provenance.answer.at == 21.6
+    assert "on connection 10.0.0.0:40215 opened 1.50s after the switch" in violation.why
+    assert "gateway-a-a1-0 had already been routed to the new ReplicaSet b2" in violation.why
+
+
+def test_the_old_active_past_the_rollouts_scale_down_delay_is_invariant_3() -> None:
+    history = b_promoted()
+    history.observe(ROLLOUT, rollout("service-b", "b2", "b2", scale_down_delay=3), at=20.0)
+
+    verdict = judge([answer(Side.ACTIVE, 24.0, b="b1", opened={"b": 19.5})], history)
+
+    (violation,) = verdict.violations
+    assert "past scaleDownDelaySeconds (3s)" in violation.why
 
 
 def releasing_everything() -> History:

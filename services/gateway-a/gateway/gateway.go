@@ -21,10 +21,13 @@ type Gateway struct {
 	timeout  time.Duration
 	greeting string
 	problem  error // why A is not ready, nil when both addresses are valid
-	askB     func(context.Context) (svc.VersionInfo, error)
-	askC     func(context.Context) (svc.VersionInfo, error)
+	askB     upstreamCall
+	askC     upstreamCall
 	upstream *metrics.Upstream
 }
+
+// upstreamCall calls one upstream: what it answered and the connection it answered on.
+type upstreamCall func(context.Context) (svc.VersionInfo, Conn, error)
 
 // New builds the gateway; an invalid address makes it not ready rather than
 // failing (see Config).
@@ -66,9 +69,9 @@ func joinProblems(errs ...error) error {
 	return errors.New(strings.Join(msgs, "; "))
 }
 
-func notConfigured(err error) func(context.Context) (svc.VersionInfo, error) {
-	return func(context.Context) (svc.VersionInfo, error) {
-		return svc.VersionInfo{}, &callError{reasonConfig, "not configured: " + err.Error()}
+func notConfigured(err error) upstreamCall {
+	return func(context.Context) (svc.VersionInfo, Conn, error) {
+		return svc.VersionInfo{}, Conn{}, &callError{reasonConfig, "not configured: " + err.Error()}
 	}
 }
 
@@ -88,6 +91,7 @@ func (g *Gateway) Handler() http.Handler {
 type Outcome struct {
 	Version string
 	Pod     string
+	Conn    Conn // zero when no connection was made
 	Err     error
 }
 
@@ -100,12 +104,14 @@ func (o Outcome) MarshalJSON() ([]byte, error) {
 }
 
 // Versions is the body of GET /versions. The top-level keys a, b and c are
-// a contract with the probes; pods lists only the pods that are known.
+// a contract with the probes; pods lists only the pods that are known, and
+// conns the connection each of them answered on.
 type Versions struct {
-	A    string            `json:"a"`
-	B    Outcome           `json:"b"`
-	C    Outcome           `json:"c"`
-	Pods map[string]string `json:"pods,omitempty"`
+	A     string            `json:"a"`
+	B     Outcome           `json:"b"`
+	C     Outcome           `json:"c"`
+	Pods  map[string]string `json:"pods,omitempty"`
+	Conns map[string]Conn   `json:"conns,omitempty"`
 }
 
 // OK reports whether every upstream answered.
@@ -126,15 +132,23 @@ func (g *Gateway) Collect(ctx context.Context) Versions {
 			v.Pods[name] = pod
 		}
 	}
+	for name, o := range map[string]Outcome{"b": v.B, "c": v.C} {
+		if o.Err == nil && o.Conn.ID != "" {
+			if v.Conns == nil {
+				v.Conns = map[string]Conn{}
+			}
+			v.Conns[name] = o.Conn
+		}
+	}
 	return v
 }
 
 // call makes one upstream call and records its duration, errors and a log line.
-func (g *Gateway) call(ctx context.Context, name string, ask func(context.Context) (svc.VersionInfo, error)) Outcome {
+func (g *Gateway) call(ctx context.Context, name string, ask upstreamCall) Outcome {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
-	info, err := ask(ctx)
+	info, conn, err := ask(ctx)
 	elapsed := time.Since(start)
 
 	g.upstream.Duration.WithLabelValues(name).Observe(elapsed.Seconds())
@@ -146,7 +160,7 @@ func (g *Gateway) call(ctx context.Context, name string, ask func(context.Contex
 		return Outcome{Err: ce}
 	}
 	g.base.Log.Info("upstream call", append(attrs, "upstream_version", info.Version, "upstream_pod", info.Pod)...)
-	return Outcome{Version: info.Version, Pod: info.Pod}
+	return Outcome{Version: info.Version, Pod: info.Pod, Conn: conn}
 }
 
 func status(v Versions) int {

@@ -469,3 +469,40 @@ func TestAnIdleConnectionToCOlderThanItsMaxAgeIsNotUsedAgain(t *testing.T) {
 		t.Fatalf("after the switch and a second idle, C answered from %q, want c-new", pod)
 	}
 }
+
+// TestEachAnswerNamesTheConnectionItCameOn: the harness tells a connection
+// opened before a blue-green switch from one opened after it by these.
+func TestEachAnswerNamesTheConnectionItCameOn(t *testing.T) {
+	_, h := newGateway(gateway.Config{BURL: startB(t, fault.Injector{}), CAddr: startC(t, fault.Injector{}, time.Minute, io.Discard)}, io.Discard)
+	type conn struct {
+		ID     string  `json:"id"`
+		Opened float64 `json:"opened"`
+	}
+	conns := func() map[string]conn {
+		rec := get(h, "/versions")
+		var v struct {
+			Conns map[string]conn `json:"conns"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil || rec.Code != 200 {
+			t.Fatalf("GET /versions = %d %s", rec.Code, rec.Body)
+		}
+		return v.Conns
+	}
+	before := float64(time.Now().UnixMicro()) / 1e6
+	first := conns()
+	after := float64(time.Now().UnixMicro()) / 1e6
+	second := conns()
+	for _, name := range []string{"b", "c"} {
+		c, ok := first[name]
+		if !ok || c.ID == "" {
+			t.Fatalf("conns = %v: no connection named for %s", first, name)
+		}
+		if c.Opened < before || c.Opened > after {
+			t.Errorf("%s's connection opened at %f, want within the first request [%f, %f]", name, c.Opened, before, after)
+		}
+		// Reused (within connMaxAge): the same connection, opened at the same time.
+		if second[name] != c {
+			t.Errorf("%s: second answer on %+v, want the reused %+v", name, second[name], c)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"os"
 	"strings"
@@ -25,6 +26,37 @@ import (
 // ReplicaSet until its pods die. Re-dialling this often makes A follow the
 // switch within about a second at a negligible cost.
 const connMaxAge = time.Second
+
+// Conn is the connection an upstream call was answered on, as A saw it: A's
+// end of it (its local address, unique among A's open connections) and the
+// time A began to dial it, in Unix seconds. Kubernetes routes a connection
+// once, when it is opened (kube-proxy's DNAT, kept in conntrack): an answer
+// from a ReplicaSet the active Service no longer selects is a connection
+// opened before the switch only if Opened says so.
+type Conn struct {
+	ID     string  `json:"id"`
+	Opened float64 `json:"opened"`
+}
+
+func connOf(c net.Conn, opened time.Time) Conn {
+	return Conn{ID: c.LocalAddr().String(), Opened: float64(opened.UnixMicro()) / 1e6}
+}
+
+// dialer dials a connection that remembers when its dial began.
+func dialer(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	start := time.Now()
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &datedConn{Conn: c, opened: start}, nil
+}
+
+type datedConn struct {
+	net.Conn
+	opened time.Time
+}
 
 // Reasons, the values of the reason label of bgh_upstream_errors_total.
 const (
@@ -89,6 +121,7 @@ func newBClient(base *url.URL) *bClient {
 	// (and leave TIME_WAIT behind) for almost every request.
 	t.MaxIdleConns = 512
 	t.MaxIdleConnsPerHost = 512
+	t.DialContext = dialer
 	return &bClient{
 		url:       strings.TrimSuffix(base.String(), "/") + "/version",
 		transport: t,
@@ -96,33 +129,39 @@ func newBClient(base *url.URL) *bClient {
 	}
 }
 
-func (c *bClient) version(ctx context.Context) (svc.VersionInfo, error) {
+func (c *bClient) version(ctx context.Context) (svc.VersionInfo, Conn, error) {
 	// Dropping idle connections now and then is how net/http lets us bound
 	// their age (see connMaxAge); busy ones drop out as they go idle.
 	if now, last := time.Now().UnixNano(), c.flushed.Load(); now-last > int64(connMaxAge) && c.flushed.CompareAndSwap(last, now) {
 		c.transport.CloseIdleConnections()
 	}
 	var v svc.VersionInfo
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url, nil)
+	var used Conn
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		if dc, ok := info.Conn.(*datedConn); ok {
+			used = connOf(dc, dc.opened)
+		}
+	}}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, c.url, nil)
 	if err != nil {
-		return v, err
+		return v, used, err
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return v, err
+		return v, used, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
-		return v, err
+		return v, used, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return v, &callError{reasonStatus, fmt.Sprintf("HTTP %d from %s: %s", resp.StatusCode, c.url, snippet(body))}
+		return v, used, &callError{reasonStatus, fmt.Sprintf("HTTP %d from %s: %s", resp.StatusCode, c.url, snippet(body))}
 	}
 	if err := json.Unmarshal(body, &v); err != nil || v.Version == "" {
-		return v, &callError{reasonProtocol, fmt.Sprintf("bad answer from %s: %s", c.url, snippet(body))}
+		return v, used, &callError{reasonProtocol, fmt.Sprintf("bad answer from %s: %s", c.url, snippet(body))}
 	}
-	return v, nil
+	return v, used, nil
 }
 
 func snippet(b []byte) string {
@@ -144,8 +183,8 @@ type cClient struct {
 type cConn struct {
 	net.Conn
 	r    *bufio.Reader
-	born time.Time
-	used bool // false until the greeting line C writes on accept has been read
+	born time.Time // when its dial began
+	used bool      // false until the greeting line C writes on accept has been read
 }
 
 func newCClient(addr string) *cClient {
@@ -154,14 +193,15 @@ func newCClient(addr string) *cClient {
 
 func (c *cClient) dial(ctx context.Context) (*cConn, error) {
 	var d net.Dialer
+	start := time.Now()
 	conn, err := d.DialContext(ctx, "tcp", c.addr)
 	if err != nil {
 		return nil, err
 	}
-	return &cConn{Conn: conn, r: bufio.NewReader(conn), born: time.Now()}, nil
+	return &cConn{Conn: conn, r: bufio.NewReader(conn), born: start}, nil
 }
 
-func (c *cClient) version(ctx context.Context) (svc.VersionInfo, error) {
+func (c *cClient) version(ctx context.Context) (svc.VersionInfo, Conn, error) {
 	conn, reused := (*cConn)(nil), false
 	// A connection past connMaxAge is not used again: it would still reach the
 	// pod it was routed to when opened, however long it sat idle.
@@ -176,7 +216,7 @@ func (c *cClient) version(ctx context.Context) (svc.VersionInfo, error) {
 		default:
 			var err error
 			if conn, err = c.dial(ctx); err != nil {
-				return svc.VersionInfo{}, err
+				return svc.VersionInfo{}, Conn{}, err
 			}
 		}
 	}
@@ -186,21 +226,22 @@ func (c *cClient) version(ctx context.Context) (svc.VersionInfo, error) {
 		// timeout or a shutdown); that says nothing about C's health now.
 		conn.Close()
 		if conn, err = c.dial(ctx); err != nil {
-			return v, err
+			return v, Conn{}, err
 		}
 		v, err = conn.ask(ctx)
 	}
+	used := connOf(conn, conn.born)
 	// A done ctx may have fired ask's AfterFunc, spoiling the deadline.
 	if err != nil || ctx.Err() != nil || time.Since(conn.born) > connMaxAge {
 		conn.Close()
-		return v, err
+		return v, used, err
 	}
 	select {
 	case c.idle <- conn:
 	default:
 		conn.Close()
 	}
-	return v, nil
+	return v, used, nil
 }
 
 // ask reads one answer line: on a new connection the one C writes as soon
