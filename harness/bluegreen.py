@@ -275,7 +275,7 @@ class Scratch:
 
     def deploy(self, rollout: BlueGreen) -> Rollouts:
         """Apply the Rollout and its Services, wait until it is Healthy; the Rollouts it is in."""
-        objects = rollout.objects(prometheus_url=self.target.prometheus_url)
+        objects = rollout.objects(prometheus_url=self.target.analysis_prometheus_url)
         self.target.kubectl().apply(objects, namespace=self.namespace)
         self.rollouts.wait_for_phase(rollout.name, Phase.HEALTHY)
         return self.rollouts
