@@ -31,8 +31,9 @@ from typing import Literal
 import yaml
 
 from harness import builds, versions
-from harness.errors import ConfigError, TargetError, indent_tail
+from harness.errors import ConfigError, NotFound, TargetError, indent_tail
 from harness.images import Builds
+from harness.kube import POD, pod_from
 from harness.kubectl import Kubectl
 from harness.probes import Gateway, Side
 from harness.settings import Settings
@@ -474,6 +475,49 @@ class KindTarget(TargetDefaults):
             "kind.prometheusUrl": prometheus.IN_CLUSTER_URL,
             "kind.scrapeInterval": f"{scrape.SCRAPE_INTERVAL_SECONDS}s",
         }
+
+    crashes_pods = True
+
+    def crash_pod(self, namespace: str, pod: str) -> int:
+        """SIGKILL the process of ``pod``'s running container inside its kind node (``docker
+        exec`` the node; crictl finds the container by the kubelet's pod labels), as a crash
+        would; the kubelet restarts it. The pid killed, in the node's pid namespace."""
+        found = pod_from(self.kube(namespace).get(POD, pod))
+        if not found.node:
+            raise TargetError(f'cannot crash pod "{pod}" in namespace "{namespace}": not scheduled')
+        docker = docker_host.client()
+
+        def in_node(*argv: str) -> str:
+            result = subprocess.run(
+                [docker, "exec", found.node, *argv],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=60,
+            )
+            if result.returncode != 0:
+                raise TargetError(
+                    f'crashing pod "{pod}" in namespace "{namespace}" on node {found.node}: '
+                    f"`{' '.join(argv)}` failed\n{indent_tail(result.stderr or result.stdout)}"
+                )
+            return result.stdout.strip()
+
+        containers = in_node(
+            "crictl", "ps", "--state", "running", "--quiet",
+            "--label", f"io.kubernetes.pod.namespace={namespace}",
+            "--label", f"io.kubernetes.pod.name={pod}",
+        ).split()  # fmt: skip
+        if not containers:
+            raise NotFound(
+                f'pod "{pod}" in namespace "{namespace}" has no running container on node '
+                f"{found.node}"
+            )
+        pid = in_node(
+            "crictl", "inspect", "--output", "go-template", "--template", "{{.info.pid}}",
+            containers[0],
+        )  # fmt: skip
+        in_node("kill", "-KILL", pid)
+        return int(pid)
 
     def kubectl_path(self) -> Path:
         return binaries.KUBERNETES_NODE.install_dir(self._kind_cache()) / "kubectl"
