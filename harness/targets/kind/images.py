@@ -121,18 +121,25 @@ class LocalImages:
                     f"downloading the services' modules failed: {result.stderr.strip()[-800:]}"
                 )
             shutil.copytree(goroot, work / "go", symlinks=True)
-            (work / "Dockerfile").write_text(
+            self._build(
+                work,
+                reference,
                 f"FROM {self.node_images.rootfs_image(rootfs.SLIM)}\n"
                 "COPY go /usr/local/go\n"
                 "COPY gomodcache /go/pkg/mod\n"
                 "ENV GOPATH=/go GOMODCACHE=/go/pkg/mod GOPROXY=off GOSUMDB=off "
                 "GOTOOLCHAIN=local GOFLAGS=-mod=mod "
-                "PATH=/usr/local/go/bin:/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+                "PATH=/usr/local/go/bin:/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n",
+                log_name="golang",
             )
-            self.docker.build(work, reference, log_name="golang")
         finally:
             shutil.rmtree(work, ignore_errors=True)
         return reference
+
+    def _build(self, work: Path, reference: str, dockerfile: str, *, log_name: str) -> None:
+        """Build ``reference`` from ``dockerfile`` with ``work`` as the context."""
+        (work / "Dockerfile").write_text(dockerfile)
+        self.docker.build(work, reference, log_name=log_name)
 
     def runtime_image(self) -> str:
         """An empty root with ``/etc/passwd`` (nonroot is 65532): all a static binary run as the
@@ -239,14 +246,16 @@ class LocalImages:
                 what="installing the analysis server's dependencies",
                 timeout=900,
             )  # fmt: skip
-            (work / "Dockerfile").write_text(
+            # Everything `pip install .` needs is installed: no index, no isolated build
+            # environment to fill from one. Debian marks its Python externally managed.
+            self._build(
+                work,
+                reference,
                 f"FROM {base}\n"
                 "COPY site /usr/local/lib/python3.11/dist-packages\n"
-                # Everything `pip install .` needs is installed: no index, no isolated build
-                # environment to fill from one. Debian marks its Python externally managed.
-                "ENV PIP_NO_INDEX=1 PIP_NO_BUILD_ISOLATION=0 PIP_BREAK_SYSTEM_PACKAGES=1\n"
+                "ENV PIP_NO_INDEX=1 PIP_NO_BUILD_ISOLATION=0 PIP_BREAK_SYSTEM_PACKAGES=1\n",
+                log_name="python",
             )
-            self.docker.build(work, reference, log_name="python")
         finally:
             shutil.rmtree(work, ignore_errors=True)
         return reference
