@@ -29,6 +29,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,7 +205,9 @@ class LocalImages:
         release and the wrapper module's key."""
         reference = prometheus_reference(binaries.PROMETHEUS.key())
         if self.docker.has_image(reference):
+            self.report(f"image {reference}: cached")
             return reference
+        started = time.monotonic()
         binary = builds.ensure_built(
             binaries.PROMETHEUS,
             cache_dir=self.cache_dir / "kind",
@@ -223,6 +226,7 @@ class LocalImages:
                 reference,
                 what=f"importing {reference}",
             )
+        self.report(f"image {reference}: built in {time.monotonic() - started:.1f}s")
         return reference
 
     def python_image(self) -> str:
