@@ -147,7 +147,7 @@ class TargetDefaults:
     def crash_pod(self, namespace: str, pod: str) -> int:
         raise TargetError(
             f'cannot crash pod "{pod}" in namespace "{namespace}": the harness reaches no pod '
-            f"process on the {self.name} target (the local target's data plane runs them)"
+            f"process on the {self.name} target (it does on the local and kind targets)"
         )
 
     def chart_values(self) -> dict[str, str]:
