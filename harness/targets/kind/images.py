@@ -303,9 +303,13 @@ def locked_requirements(project: Path) -> str:
 
 
 def _uv() -> str:
-    uv = shutil.which("uv")
+    """uv on PATH, else the one `make` installs into .bgh-tools/ (the Makefile's TOOLS)."""
+    uv = shutil.which("uv") or shutil.which("uv", path=str(REPO_ROOT / ".bgh-tools" / "bin"))
     if uv is None:
-        raise ConfigError("building the analysis server's image needs uv (pip install uv)")
+        raise ConfigError(
+            "building the analysis server's image needs uv: not on PATH nor in .bgh-tools/bin "
+            "(`make venv` installs it there, or pip install uv)"
+        )
     return uv
 
 
