@@ -134,6 +134,8 @@ ReplicaSets, wait for Healthy, verify hashes, selectors, images, routes): {sprea
 """
     )
     write_section("Runbooks on a long-lived namespace (existing target)", body)
+    if green < args.runs:
+        sys.exit(f"{args.runs - green} of {args.runs} runs not green: see the run above")
 
 
 if __name__ == "__main__":

@@ -23,3 +23,29 @@ Feature: A failing postPromotionAnalysis puts active back on the previous Replic
     And the rollout "web" has revision 1 on active and 2 on preview
     And the stable revision of "web" is 1
     And revision 1 of "web" has 2 ready pods
+
+  # The demo system: gateway A, B and C released together, users browsing through gateway A's
+  # active Service. The chart's post-promotion check is bgh-latency here (the release's p95
+  # latency against the stable ReplicaSet's, gitops/charts/analysis), and the release of gateway A
+  # is a slow build: every answer 300 ms later, none failed. So the analysis fails for a reason
+  # users would feel, without a single failed request to count.
+  @traffic
+  Scenario: A slower gateway A fails its post-promotion analysis and users are back on the old one, no request failed
+    Given the demo system is running
+    And the post-promotion analysis "bgh-latency" is on
+    When I release version "1.1.0" of "gateway-a" answering 300 ms slower
+    Then every rollout of the release becomes Paused
+    When users are browsing through active
+    And I promote the release
+    Then the active Service of "gateway-a" switches to revision 2 at full size
+    And the stable revision of "gateway-a" is 1
+    And the post-promotion analysis of "gateway-a" is Failed
+    And the rollout "gateway-a" becomes Degraded
+    And the rollout "gateway-a" has revision 1 on active and 2 on preview
+    And revision 1 of "gateway-a" has 2 ready pods
+    And gateway A sees "gateway-a" at version "1.0.0" on active
+    And no user request failed out of at least 1000
+    And users saw gateway A go from "1.0.0" to "1.1.0" and back
+    And the post-promotion analysis of "service-b" is Successful
+    And the rollout "service-b" becomes Healthy
+    And the rollout "service-c" becomes Healthy

@@ -31,12 +31,17 @@ from harness.kube import (
     Rollout,
     pod_from,
     replica_set_from,
+    rollout_from,
 )
 from harness.rollouts import Phase, Rollouts, phase_of
 from harness.target import Target
 from harness.waits import wait_for
 
 IMAGE = "ghcr.io/bluegreen-harness/service-b"
+# The annotation the controller puts on a ReplicaSet it is to scale down at that time
+# (scaleDownDelaySeconds after a switch, abortScaleDownDelaySeconds after an abort;
+# v1alpha1.DefaultReplicaSetScaleDownDeadlineAnnotationKey).
+SCALE_DOWN_DEADLINE = "scale-down-deadline"
 # A node selector no simulated node carries (until a test labels one): pods stay Pending.
 NO_NODE = {"bgh.dev/scheduling": "held"}
 
@@ -160,7 +165,7 @@ class BlueGreen:
         }
         for name, text in self.fields.items():
             value = _value(name, text)
-            (spec if name in _SPEC_FIELDS | _SPEC_BOOLEANS else blue_green)[name] = value
+            (spec if _in_spec(name) else blue_green)[name] = value
         spec["strategy"] = {"blueGreen": blue_green}
         rollout = {
             "apiVersion": "argoproj.io/v1alpha1",
@@ -204,6 +209,24 @@ def _analysis(text: str, *, field: str = "analysis") -> tuple[str, str]:
         )
     outcome, seconds = match.groups()
     return outcome, f"{seconds}s" if seconds else ANALYSIS_DELAY
+
+
+def field_patch(rollout: str, field: str, text: str) -> dict[str, Any]:
+    """The merge patch that sets ``field`` of a Rollout to ``text`` (upstream's words, as in a
+    ``BlueGreen`` table); an unknown field or a bad value is a ``ConfigError``."""
+    if field not in FIELDS:
+        raise ConfigError(
+            f"Rollout {rollout!r}: unknown field {field}; expected one of {', '.join(FIELDS)}"
+        )
+    value = _value(field, text)
+    if _in_spec(field):
+        return {"spec": {field: value}}
+    return {"spec": {"strategy": {"blueGreen": {field: value}}}}
+
+
+def _in_spec(name: str) -> bool:
+    """Whether the field is the Rollout's spec's, else spec.strategy.blueGreen's."""
+    return name in _SPEC_FIELDS | _SPEC_BOOLEANS
 
 
 def _value(name: str, text: str) -> Any:
@@ -279,6 +302,21 @@ class Scratch:
         self.target.kubectl().apply(objects, namespace=self.namespace)
         self.rollouts.wait_for_phase(rollout.name, Phase.HEALTHY)
         return self.rollouts
+
+    def set_field(self, name: str, field: str, text: str) -> Rollout:
+        """Set one field of Rollout ``name``, deployed here, in upstream's words as in
+        ``BlueGreen`` (an analysis field's AnalysisTemplate is applied first); the Rollout as
+        patched. The image and every other field stay as they are."""
+        patch = field_patch(name, field, text)
+        if field in _ANALYSIS_FIELDS:
+            if self.target.prometheus_url is None:
+                raise ConfigError(
+                    f"Rollout {name!r}: its analysis measures through Prometheus, and this "
+                    "target has none (BGH_PROMETHEUS_URL)"
+                )
+            template = analysis_template(*_analysis(text, field=field), self.target.prometheus_url)
+            self.target.kubectl().apply([template], namespace=self.namespace)
+        return rollout_from(self.target.kube(self.namespace).patch(ROLLOUT, name, patch))
 
     def cordon_nodes(self) -> list[str]:
         """Cordon every schedulable node (``kubectl cordon``): new pods stay Pending, running ones
@@ -401,6 +439,48 @@ def wait_for_abort(rollouts: Rollouts, name: str, *, within: float | None = None
         lambda r: r.abort and phase_of(r)[1].startswith("RolloutAborted"),
         expecting="Degraded (RolloutAborted)",
         within=within,
+    ).value
+
+
+def wait_for_scale_down_deadline(rollouts: Rollouts, name: str, revision: int) -> datetime.datetime:
+    """Block until ``revision``'s ReplicaSet carries the controller's scale-down-deadline
+    annotation (it writes it a reconcile after the abort or the switch that calls for it);
+    when the controller is to scale it down."""
+    found = {rs.revision: rs for rs in rollouts.replica_sets(name)}
+    if revision not in found:
+        known = ", ".join(str(r) for r in found) or "none"
+        raise NotFound(f'Rollout "{name}" has no revision {revision}; revisions: {known}')
+    target = found[revision]
+    marked = wait_for(
+        Resource(rollouts.kube, REPLICA_SET, replica_set_from),
+        target.name,
+        lambda rs: bool(rs.annotations.get(SCALE_DOWN_DEADLINE)),
+        what=f"ReplicaSet {rollouts.namespace}/{target.name} (revision {revision}): "
+        f"a {SCALE_DOWN_DEADLINE} annotation",
+        describe=lambda rs: (
+            f"{SCALE_DOWN_DEADLINE}={rs.annotations.get(SCALE_DOWN_DEADLINE, '-')}"
+            f" replicas={rs.replicas}"
+        ),
+        within=rollouts.timeout,
+    ).value
+    return _timestamp(marked.annotations[SCALE_DOWN_DEADLINE])
+
+
+def wait_for_pause_on_preview(rollouts: Rollouts, name: str) -> Rollout:
+    """Block until the Rollout is Paused with its current ReplicaSet on preview only; fail at
+    once if the active Service switches to that ReplicaSet instead, a release promoted without
+    a promote."""
+
+    def switched(rollout: Rollout) -> str | None:
+        if rollout.current_hash and rollout.active_selector == rollout.current_hash:
+            return f"active switched to the current ReplicaSet {rollout.current_hash} unpromoted"
+        return None
+
+    return rollouts.wait_for(
+        name,
+        lambda r: phase_of(r)[0] is Phase.PAUSED and r.active_selector != r.current_hash,
+        expecting="Paused with its current ReplicaSet on preview only",
+        fail_if=switched,
     ).value
 
 

@@ -129,6 +129,12 @@ class GitOps:
 
     # -- bump -------------------------------------------------------------------------------
 
+    def service_faults(self, env: str, service: str) -> dict[str, str]:
+        """The faults the version file plays on ``service`` alone (``services.<service>.faults``),
+        empty when it plays none."""
+        entry = (_load_yaml(self.version_file(env)).get("services") or {}).get(service) or {}
+        return {str(k): str(v) for k, v in (entry.get("faults") or {}).items()}
+
     def bump(
         self,
         env: str,

@@ -162,6 +162,12 @@ class Traffic:
                 seen.append(version)
         return seen
 
+    def last_version(self, service: str, *, side: Side = Side.ACTIVE) -> str | None:
+        """The version of ``service`` in the latest answer on ``side`` that named one."""
+        answers = [a for a in self.answers if a.side == side and a.version(service) is not None]
+        latest = max(answers, key=lambda a: a.at, default=None)
+        return None if latest is None else latest.version(service)
+
     def first(self, service: str, version: str, *, side: Side = Side.ACTIVE) -> Answer | None:
         """The earliest answer on ``side`` in which ``service`` was at ``version``."""
         matches = [a for a in self.answers if a.side == side and a.version(service) == version]

@@ -24,6 +24,11 @@ from harness.probes import CALLER
 from harness.rollouts import Phase, Rollouts, phase_of
 from harness.target import Target
 
+# The AnalysisTemplates gitops/charts/analysis renders that postPromotionAnalysis may run.
+POST_PROMOTION_TEMPLATES = ("bgh-error-rate", "bgh-latency")
+# The most latency a played slow build may add: gateway A gives B and C 500 ms each.
+MAX_LATENCY_MS = 400
+
 
 def next_root_version(root_version: str) -> str:
     """The next minor root version: v2.1.0 -> v2.2.0, v2.1.3-rc.1 -> v2.2.0."""
@@ -93,19 +98,32 @@ class Releases:
         version: str,
         *,
         error_rate: float = 0.0,
+        latency_ms: int = 0,
         greeting: str | None = None,
     ) -> Release:
         """Set ``service`` to ``version`` with the next root version, apply, wait for preview.
 
         ``error_rate``: a faulty build, played by the services' fault knob (FAULT_ERROR_RATE,
         the chart's ``faults.errorRate``): the new pods answer that share of requests with 500.
+        ``latency_ms``: a slow build of ``service`` alone (FAULT_LATENCY_MS, the version file's
+        ``services.<service>.faults.latencyMs``): its new pods answer every request that much
+        later; the other services' new pods are not slowed.
         """
         if not 0.0 <= error_rate <= 1.0:
             raise ConfigError(f"error rate {error_rate}: expected a share between 0 and 1")
+        if not 0 <= latency_ms <= MAX_LATENCY_MS:
+            raise ConfigError(
+                f"added latency {latency_ms} ms: expected 0 to {MAX_LATENCY_MS} ms (gateway A "
+                "gives B and C 500 ms, users 5 s)"
+            )
         root = next_root_version(self.tree.read_versions(self.env).root_version)
         if error_rate or "\nfaults:" in self.tree.version_file(self.env).read_text():
             # Set (or reset) the fault knob; a file that never had one is left without it.
             self.tree.set_values(self.env, {"faults.errorRate": f"{error_rate:g}"})
+        if latency_ms or self.tree.service_faults(self.env, service):
+            self.tree.set_values(
+                self.env, {f"services.{service}.faults.latencyMs": str(latency_ms)}
+            )
         bump = self.tree.bump(self.env, service, version, root_version=root, greeting=greeting)
         deployed = self._apply(bump)
         return Release(self.env, service, version, root, bump.diff, tuple(deployed))
@@ -115,15 +133,27 @@ class Releases:
         change = self.tree.set_values(self.env, {"analysis.prePromotion": True})
         return self._apply(change)
 
+    def turn_on_post_promotion_analysis(self, template: str) -> list[Deployed]:
+        """Switch the environment's post-promotion analysis on with ``template``, one of the
+        AnalysisTemplates the analysis chart renders, and apply it."""
+        if template not in POST_PROMOTION_TEMPLATES:
+            raise ConfigError(
+                f"post-promotion AnalysisTemplate {template!r}: expected one of "
+                f"{', '.join(POST_PROMOTION_TEMPLATES)} (gitops/charts/analysis)"
+            )
+        change = self.tree.set_values(
+            self.env,
+            {"analysis.postPromotion": True, "analysis.postPromotionTemplate": template},
+        )
+        return self._apply(change)
+
     def release_and_promote(
         self, rollouts: Rollouts, service: str, version: str, *, greeting: str | None = None
     ) -> Release:
         """Release, promote every Rollout of the release and wait until all are Healthy."""
         release = self.release(service, version, greeting=greeting)
         promote_release(rollouts, release.rollouts)
-        rollouts.wait_for_every_phase(release.rollouts, Phase.HEALTHY)
-        for name in release.rollouts:
-            rollouts.wait_for_ephemeral_metadata_moved(name)
+        rollouts.wait_until_settled(release.rollouts)
         return release
 
     def versions(self) -> dict[str, str]:
@@ -157,5 +187,3 @@ def promote_release(rollouts: Rollouts, names: Iterable[str], *, full: bool = Fa
 def _degraded(rollout: Rollout) -> str | None:
     phase, message = phase_of(rollout)
     return f"the rollout is Degraded: {message}" if phase is Phase.DEGRADED else None
-
-

@@ -374,8 +374,7 @@ def _settle_back(rollouts: Rollouts, was: RolloutRecord, problems: list[str]) ->
             # waits on preview; promoting it promotes what users had, nothing new.
             rollouts.promote(was.name)
             done.append("promote")
-        rollouts.wait_for_phase(was.name, Phase.HEALTHY)
-        rollouts.wait_for_ephemeral_metadata_moved(was.name)
+        rollouts.wait_until_settled([was.name])
     except HarnessError as exc:
         problems.append(f'Rollout "{was.name}": {exc}')
     return done

@@ -797,6 +797,19 @@ class Rollouts:
         """``wait_for_phase`` for each Rollout in turn (the deadline applies to each)."""
         return [self.wait_for_phase(name, phase) for name in names]
 
+    def wait_until_settled(self, names: Iterable[str]) -> list[Rollout]:
+        """Each Rollout Healthy, and its older ReplicaSets stripped of their ephemeral metadata.
+
+        What "released and promoted" means before the next operation: an undo, a restore or the
+        next release then starts from the template the controller keeps, not one that still
+        carries the previous side's ``role``.
+        """
+        settled = []
+        for name in names:
+            settled.append(self.wait_for_phase(name, Phase.HEALTHY))
+            self.wait_for_ephemeral_metadata_moved(name)
+        return settled
+
     def wait_for_ephemeral_metadata_moved(self, name: str) -> None:
         """Block until no ReplicaSet of ``name`` but the stable one carries ephemeral metadata.
 

@@ -4,7 +4,9 @@ The ``@upstream`` runbooks replay one upstream issue each and are tagged with it
 (``@argo_rollouts_4073``). ``ISSUES`` is the one place that says what each issue is and in which
 release it was fixed (``None``: still open upstream); the runbook plugin turns it into a strict
 expected failure on a controller that still has the bug, so a fix upstream shows up as a failure
-("XPASS(strict)") that asks for this table to be updated. Nothing here runs a cluster.
+("XPASS(strict)") that asks for this table to be updated. An issue whose runbook does not show the
+bug here says why (``not_reproduced``) and its runbook is a plain test of the expected behaviour.
+Nothing here runs a cluster.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ class UpstreamIssue:
     number: int
     summary: str
     fixed_in: str | None = None  # None: open upstream
+    # Why the runbook does not show the bug on any release built here (None: it does). Such a
+    # runbook pins the expected behaviour as a plain test: it must pass, and fails if the bug
+    # ever shows; docs/upgrade.md says what was tried.
+    not_reproduced: str | None = None
 
     @property
     def marker(self) -> str:
@@ -48,6 +54,11 @@ class UpstreamIssue:
     def is_open_in(self, version: str) -> bool:
         """Whether controller release ``version`` still has the bug."""
         return self.fixed_in is None or release(version) < release(self.fixed_in)
+
+    def fails_on(self, version: str) -> bool:
+        """Whether the runbook is expected to fail on ``version``: the bug is open there and
+        the runbook reproduces it."""
+        return self.not_reproduced is None and self.is_open_in(version)
 
     def reason(self, version: str) -> str:
         """Why a runbook is expected to fail on ``version``: the issue, named."""
@@ -80,6 +91,19 @@ ISSUES: dict[int, UpstreamIssue] = {
             1992,
             "scaleDownDelaySeconds: 0 keeps the previous ReplicaSet running instead of "
             "scaling it down at once",
+        ),
+        UpstreamIssue(
+            4787,
+            "a ReplicaSet carrying a scale-down deadline counts as a fast rollback: the preview "
+            "of an aborted release, retried within abortScaleDownDelaySeconds, skips its pause "
+            "and is promoted without a promote",
+            fixed_in="v1.10.0",  # the pull request itself (isFastRollback: a rollback only)
+        ),
+        UpstreamIssue(
+            2824,
+            "a retry after a failed pre-promotion analysis is aborted again at once",
+            not_reproduced="the retry starts a new AnalysisRun and the release goes on, on "
+            "v1.9.3 and v1.10.2 alike, as the maintainers found in #841",
         ),
     )
 }

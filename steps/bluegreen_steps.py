@@ -210,3 +210,18 @@ def _(rollouts: Rollouts, rollout: str, first: int, second: int) -> None:
 def _(rollouts: Rollouts, rollout: str, revision: int) -> None:
     stable = rollouts.read(rollout).stable_hash
     assert bluegreen.anti_affinity_to(rollouts, rollout, revision) == [stable]
+
+
+@when(parsers.parse('I set {field} of the Rollout "{rollout}" to "{value}"'))
+def _(scratch: Scratch, rollout: str, field: str, value: str) -> None:
+    scratch.set_field(rollout, field, value)
+
+
+@then(parsers.parse('revision {revision:d} of "{rollout}" gets a scale-down deadline'))
+def _(rollouts: Rollouts, rollout: str, revision: int) -> None:
+    bluegreen.wait_for_scale_down_deadline(rollouts, rollout, revision)
+
+
+@then(parsers.parse('the rollout "{rollout}" waits on preview again, unpromoted'))
+def _(rollouts: Rollouts, rollout: str) -> None:
+    bluegreen.wait_for_pause_on_preview(rollouts, rollout)

@@ -78,6 +78,16 @@ def _(users: Users, old: str, new: str) -> None:
     assert users.traffic is not None and users.traffic.versions_seen("gateway-a") == [old, new]
 
 
+@then(parsers.parse('users saw gateway A go from "{old}" to "{new}" and back'))
+def _(users: Users, old: str, new: str) -> None:
+    traffic = users.traffic
+    assert traffic is not None
+    assert (traffic.versions_seen("gateway-a"), traffic.last_version("gateway-a")) == (
+        [old, new],
+        old,
+    )
+
+
 @then(parsers.parse('users saw only gateway A "{version}"'))
 def _(users: Users, version: str) -> None:
     assert users.traffic is not None and users.traffic.versions_seen("gateway-a") == [version]

@@ -92,12 +92,12 @@ def _(rollouts: Rollouts, rollout: str, phase: Phase) -> None:
 
 @then(parsers.parse("every rollout of the release becomes {phase:Phase}", extra_types=PHASE))
 def _(rollouts: Rollouts, release: Release, phase: Phase) -> None:
-    rollouts.wait_for_every_phase(release.rollouts, phase)
     if phase is Phase.HEALTHY:
-        # Settled, as `released and promoted` is: the older ReplicaSets have lost their
-        # ephemeral role, so an undo that follows copies a template without it.
-        for name in release.rollouts:
-            rollouts.wait_for_ephemeral_metadata_moved(name)
+        # Settled, as `released and promoted` is: an undo that follows copies a template
+        # without the previous side's ephemeral role.
+        rollouts.wait_until_settled(release.rollouts)
+    else:
+        rollouts.wait_for_every_phase(release.rollouts, phase)
 
 
 @then(
@@ -129,6 +129,11 @@ def _(rollouts: Rollouts, rollout: str, first: str, second: str) -> None:
     assert reasons[-2:] == [first, second], f"events of {rollout} this scenario: {reasons}"
 
 
+@then(parsers.parse('the AnalysisRuns of "{rollout}" are "{first}" then "{second}"'))
+def _(rollouts: Rollouts, rollout: str, first: str, second: str) -> None:
+    assert [run.phase for run in rollouts.analysis_runs(rollout)] == [first, second]
+
+
 @then("every rollout is Healthy")
 def _(rollouts: Rollouts) -> None:
     assert rollouts.not_in_phase(Phase.HEALTHY) == {}
@@ -142,6 +147,19 @@ def _(rollouts: Rollouts) -> None:
 @given("the pre-promotion analysis is on")
 def _(releases: Releases) -> None:
     releases.turn_on_pre_promotion_analysis()
+
+
+@given(parsers.parse('the post-promotion analysis "{template}" is on'))
+def _(releases: Releases, template: str) -> None:
+    releases.turn_on_post_promotion_analysis(template)
+
+
+@when(
+    parsers.parse('I release version "{version}" of "{service}" answering {ms:d} ms slower'),
+    target_fixture="release",
+)
+def _(releases: Releases, service: str, version: str, ms: int) -> Release:
+    return releases.release(service, version, latency_ms=ms)
 
 
 @when(

@@ -5,7 +5,8 @@ A runbook tagged ``@upstream`` and ``@argo_rollouts_<number>`` replays that upst
 has the bug the scenario is ``xfail(strict=True)`` with the issue as reason: it must fail, by an
 assertion, a wait that timed out or a wait that saw the Rollout go Degraded, and a pass is
 reported as a failure ("XPASS(strict)"), so the suite says when upstream fixed it. On a release
-with the fix it must simply pass.
+with the fix it must simply pass, and so must the runbook of an issue not reproduced here
+(``not_reproduced`` in harness/upstream.py).
 
 The release under test is ``--bgh-rollouts-version`` (``bgh run --rollouts-version``), else
 ``BGH_ROLLOUTS_VERSION``, else the pinned one: the controller the local target runs.
@@ -63,7 +64,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if issue is None:
                 continue
             version = version or controller_version(config)
-            if issue.is_open_in(version):
+            if issue.fails_on(version):
                 item.add_marker(
                     pytest.mark.xfail(
                         strict=True, raises=EXPECTED_FAILURES, reason=issue.reason(version)

@@ -12,7 +12,7 @@ import yaml
 
 from harness.bluegreen import BlueGreen, release
 from harness.kubectl import Kubectl
-from harness.rollouts import AnalysisPhase, Gate, Phase, Rollouts
+from harness.rollouts import EPHEMERAL_METADATA, AnalysisPhase, Gate, Phase, Rollouts, phase_of
 from tests.cluster.conftest import Cluster
 
 
@@ -56,3 +56,36 @@ def test_a_runbook_of_ones_own_through_the_library(
     rollouts.wait_for_phase("web", Phase.PAUSED)
     assert rollouts.stable_revision("web") == 1
     assert sorted(rollouts.pods_by_revision("web")) == [1, 2]
+
+
+def test_settled_means_no_older_replica_set_keeps_its_ephemeral_role(
+    cluster: Cluster, library_namespace: str
+) -> None:
+    """``wait_until_settled`` returns only once the controller has stripped the previous side's
+    ``role`` from the older ReplicaSets, which it does a reconcile after reporting Healthy, so an
+    undo right after copies a template without it. (The undo itself is not exercised here: the
+    controller tells a rollback by the ReplicaSets' creation timestamps, whole seconds
+    (rollout/sync.go isRollback), so two revisions made within one second, as here, pause
+    instead of rolling back fast.)"""
+    web = BlueGreen(
+        "web",
+        fields={"activeMetadata": "role=active", "previewMetadata": "role=preview"},
+    )
+    cluster.target.kubectl().apply_manifest(
+        yaml.safe_dump_all(web.objects(prometheus_url=cluster.target.prometheus_url)),
+        namespace=library_namespace,
+        source="web.yaml",
+    )
+    rollouts = Rollouts(cluster.target.kube(library_namespace), timeout=60)
+    rollouts.wait_for_phase("web", Phase.HEALTHY)
+    release(rollouts, "web", "1.1.0")
+    rollouts.wait_for_phase("web", Phase.PAUSED)
+    rollouts.promote("web")
+
+    [settled] = rollouts.wait_until_settled(["web"])
+
+    assert phase_of(settled)[0] is Phase.HEALTHY
+    stable = rollouts.read("web").stable_hash
+    older = [rs for rs in rollouts.replica_sets("web") if rs.pod_template_hash != stable]
+    assert older, "the previous ReplicaSet is kept (scaleDownDelaySeconds)"
+    assert [rs.name for rs in older if EPHEMERAL_METADATA in rs.annotations] == []

@@ -177,6 +177,27 @@ def test_traffic_reports_versions_in_order_of_first_appearance() -> None:
     assert first is not None and first.at == 3
 
 
+def test_traffic_reports_the_version_users_ended_on() -> None:
+    from harness.probes import Answer
+
+    def answer(at: float, version: str, side: Side = Side.ACTIVE) -> Answer:
+        return Answer(side, "u", 200, {"gateway-a": version}, {}, {}, 0.01, at)
+
+    traffic = Traffic(rps=10, sides=(Side.ACTIVE,))
+    assert traffic.last_version("gateway-a") is None
+    for a in (
+        answer(1, "1.0.0"),
+        answer(3, "1.0.0"),
+        answer(2, "1.1.0"),
+        answer(4, "2.0.0", Side.PREVIEW),
+    ):
+        traffic.record(a)
+    traffic.record(Answer(Side.ACTIVE, "u", 502, {}, {}, {"gateway-a": "refused"}, 0.01, 5))
+    assert traffic.versions_seen("gateway-a") == ["1.0.0", "1.1.0"]
+    assert traffic.last_version("gateway-a") == "1.0.0"
+    assert traffic.last_version("gateway-a", side=Side.PREVIEW) == "2.0.0"
+
+
 @pytest.mark.parametrize(("text", "side"), [("active", Side.ACTIVE), (" Preview ", Side.PREVIEW)])
 def test_side_words(text: str, side: Side) -> None:
     assert Side.parse(text) is side

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.bluegreen import FIELDS, BlueGreen, is_schedulable, parse_labels
+from harness.bluegreen import FIELDS, BlueGreen, field_patch, is_schedulable, parse_labels
 from harness.errors import ConfigError
 from harness.kubectl import Kubectl
 
@@ -147,3 +147,25 @@ def test_a_node_is_schedulable_unless_cordoned_or_tainted_against_new_pods(
     spec: dict[str, object], schedulable: bool
 ) -> None:
     assert is_schedulable({"metadata": {"name": "n"}, "spec": spec}) is schedulable
+
+
+def test_a_field_patch_puts_each_field_where_upstream_has_it() -> None:
+    assert field_patch("web", "prePromotionAnalysis", "passes") == {
+        "spec": {"strategy": {"blueGreen": {"prePromotionAnalysis": {
+            "templates": [{"templateName": "passes"}]}}}}
+    }  # fmt: skip
+    assert field_patch("web", "progressDeadlineSeconds", "5") == {
+        "spec": {"progressDeadlineSeconds": 5}
+    }
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "message"),
+    [
+        ("prePromotion", "passes", r"unknown field prePromotion; expected one of"),
+        ("prePromotionAnalysis", "maybe", r"'maybe' is not an outcome"),
+    ],
+)
+def test_a_field_patch_refuses_what_upstream_has_not(field: str, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        field_patch("web", field, text)

@@ -128,6 +128,49 @@ def test_analysis_templates_are_the_web_judge_and_a_prometheus_example(helm: Pat
     assert "prometheus" in error_rate["metrics"][0]["provider"]
 
 
+def test_post_promotion_runs_the_template_the_version_file_chooses(
+    helm: Path, tree: GitOps
+) -> None:
+    """bgh-error-rate by default; bgh-latency bounds the release's p95 latency, and no data
+    (an empty vector, NaN) meets neither condition: Inconclusive, never a pass."""
+    tree.set_values("qa", {"analysis.postPromotion": True})
+    rollouts = _by_kind(tree.render("qa", helm=helm), "Rollout")
+    post = rollouts["service-b"]["spec"]["strategy"]["blueGreen"]["postPromotionAnalysis"]
+    assert post["templates"] == [{"templateName": "bgh-error-rate"}]
+    tree.set_values("qa", {"analysis.postPromotionTemplate": "bgh-latency"})
+    objects = tree.render("qa", helm=helm)
+    assert problems(objects, tree.read_versions("qa")) == []
+    for rollout in _by_kind(objects, "Rollout").values():
+        post = rollout["spec"]["strategy"]["blueGreen"]["postPromotionAnalysis"]
+        assert post["templates"] == [{"templateName": "bgh-latency"}]
+    (metric,) = _by_kind(objects, "AnalysisTemplate")["bgh-latency"]["spec"]["metrics"]
+    assert (metric["successCondition"], metric["failureCondition"]) == (
+        "len(result) > 0 && result[0] <= 0.25",
+        "len(result) > 0 && result[0] > 0.25",
+    )
+    assert metric["initialDelay"] == "20s"
+    assert (
+        'rollouts_pod_template_hash="{{args.preview-hash}}"'
+        in (metric["provider"]["prometheus"]["query"])
+    )
+
+
+def test_a_services_own_faults_win_over_the_environments(helm: Path, tree: GitOps) -> None:
+    tree.set_values("qa", {"faults.errorRate": "0.1", "services.gateway-a.faults.latencyMs": "300"})
+    faults = {}
+    for name, rollout in _by_kind(tree.render("qa", helm=helm), "Rollout").items():
+        env = {
+            e["name"]: e.get("value")
+            for e in rollout["spec"]["template"]["spec"]["containers"][0]["env"]
+        }
+        faults[name] = (env["FAULT_ERROR_RATE"], env["FAULT_LATENCY_MS"])
+    assert faults == {
+        "gateway-a": ("0.1", "300"),
+        "service-b": ("0.1", "0"),
+        "service-c": ("0.1", "0"),
+    }
+
+
 @pytest.mark.parametrize(
     ("env", "flavour"), [("prod", "default"), ("qa", "kind"), ("prod", "kind")]
 )

@@ -57,3 +57,38 @@ def test_set_values_creates_maps_and_keeps_every_other_byte(tmp_path: Path) -> N
         )
         == before
     )
+
+
+def _releases(tmp_path: Path) -> Releases:
+    shutil.copytree(TREE, tmp_path / "gitops")
+    return Releases(target_for(load_settings(gitops_dir=tmp_path / "gitops")))
+
+
+def test_an_unknown_post_promotion_template_names_the_rendered_ones(tmp_path: Path) -> None:
+    releases = _releases(tmp_path)
+    before = releases.tree.version_file("qa").read_text()
+    with pytest.raises(
+        ConfigError, match=r"'bgh-fail': expected one of bgh-error-rate, bgh-latency"
+    ):
+        releases.turn_on_post_promotion_analysis("bgh-fail")
+    assert releases.tree.version_file("qa").read_text() == before
+
+
+@pytest.mark.parametrize("latency_ms", [-1, 401])
+def test_an_impossible_added_latency_is_refused_before_the_file_changes(
+    tmp_path: Path, latency_ms: int
+) -> None:
+    releases = _releases(tmp_path)
+    before = releases.tree.version_file("qa").read_text()
+    with pytest.raises(ConfigError, match=r"expected 0 to 400 ms"):
+        releases.release("gateway-a", "1.1.0", latency_ms=latency_ms)
+    assert releases.tree.version_file("qa").read_text() == before
+
+
+def test_a_services_own_faults_are_read_from_its_entry_alone(tmp_path: Path) -> None:
+    tree = _releases(tmp_path).tree
+    assert tree.service_faults("qa", "gateway-a") == {}
+    tree.set_values("qa", {"services.gateway-a.faults.latencyMs": "300"})
+    assert tree.service_faults("qa", "gateway-a") == {"latencyMs": "300"}
+    assert tree.service_faults("qa", "service-b") == {}
+    assert tree.read_versions("qa").services["gateway-a"] == "1.0.0"

@@ -115,6 +115,30 @@ def test_a_fixed_bug_must_pass_on_a_release_with_the_fix(pytester: pytest.Pytest
     )
 
 
+def test_an_issue_not_reproduced_here_is_expected_to_fail_nowhere() -> None:
+    issue = UpstreamIssue(2824, "aborted again", not_reproduced="the retry works")
+    assert issue.is_open_in("v1.10.2")
+    assert not issue.fails_on("v1.9.3") and not issue.fails_on("v1.10.2")
+    assert UpstreamIssue(1992, "kept").fails_on("v1.10.2")
+
+
+def test_the_runbook_of_an_issue_not_reproduced_is_a_plain_test(
+    pytester: pytest.Pytester,
+) -> None:
+    """#2824 is open upstream but not reproduced here: its runbook pins the expected behaviour,
+    so a pass is a pass and the bug showing is a plain failure."""
+    assert ISSUES[2824].not_reproduced
+    passed = run(pytester, "@upstream @argo_rollouts_2824", "the bug is gone")
+    passed.assert_outcomes(passed=1)
+
+
+def test_the_bug_showing_in_a_runbook_not_reproduced_before_fails_it(
+    pytester: pytest.Pytester,
+) -> None:
+    shows = run(pytester, "@upstream @argo_rollouts_2824", "the bug shows")
+    shows.assert_outcomes(failed=1)
+
+
 def test_an_unknown_issue_tag_stops_the_run_before_anything_runs(
     pytester: pytest.Pytester,
 ) -> None:
