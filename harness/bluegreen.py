@@ -298,7 +298,7 @@ class Scratch:
 
     def deploy(self, rollout: BlueGreen) -> Rollouts:
         """Apply the Rollout and its Services, wait until it is Healthy; the Rollouts it is in."""
-        objects = rollout.objects(prometheus_url=self.target.prometheus_url)
+        objects = rollout.objects(prometheus_url=self.target.analysis_prometheus_url)
         self.target.kubectl().apply(objects, namespace=self.namespace)
         self.rollouts.wait_for_phase(rollout.name, Phase.HEALTHY)
         return self.rollouts
@@ -309,12 +309,13 @@ class Scratch:
         patched. The image and every other field stay as they are."""
         patch = field_patch(name, field, text)
         if field in _ANALYSIS_FIELDS:
-            if self.target.prometheus_url is None:
+            prometheus_url = self.target.analysis_prometheus_url
+            if prometheus_url is None:
                 raise ConfigError(
                     f"Rollout {name!r}: its analysis measures through Prometheus, and this "
                     "target has none (BGH_PROMETHEUS_URL)"
                 )
-            template = analysis_template(*_analysis(text, field=field), self.target.prometheus_url)
+            template = analysis_template(*_analysis(text, field=field), prometheus_url)
             self.target.kubectl().apply([template], namespace=self.namespace)
         return rollout_from(self.target.kube(self.namespace).patch(ROLLOUT, name, patch))
 

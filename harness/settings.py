@@ -106,7 +106,10 @@ class KindOptions(BaseModel):
         18001,
         ge=1,
         le=65535,
-        description="Loopback port of the `kubectl proxy` through which probes reach gateway A.",
+        description=(
+            "Loopback port of the `kubectl proxy` through which probes reach gateway A and the "
+            "harness reaches Prometheus."
+        ),
     )
 
 

@@ -87,6 +87,12 @@ class Target(Protocol):
         """Base URL of the Prometheus the analysis reads on this target; None when unknown."""
         ...
 
+    @property
+    def analysis_prometheus_url(self) -> str | None:
+        """The same Prometheus as the Argo Rollouts controller reaches it (an AnalysisTemplate's
+        ``address``): on kind the in-cluster Service, not the host's loopback."""
+        ...
+
     def gitops_argocd(self) -> ArgoCD | None:
         """Argo CD syncing from Git repositories on this machine, started if need be; None where
         the target's Argo CD cannot read a ``file://`` repository."""
@@ -141,7 +147,7 @@ class TargetDefaults:
     def crash_pod(self, namespace: str, pod: str) -> int:
         raise TargetError(
             f'cannot crash pod "{pod}" in namespace "{namespace}": the harness reaches no pod '
-            f"process on the {self.name} target (the local target's data plane runs them)"
+            f"process on the {self.name} target (it does on the local and kind targets)"
         )
 
     def chart_values(self) -> dict[str, str]:
@@ -150,6 +156,10 @@ class TargetDefaults:
     @property
     def prometheus_url(self) -> str | None:
         return self.settings.prometheus_url
+
+    @property
+    def analysis_prometheus_url(self) -> str | None:
+        return self.prometheus_url
 
     def gitops_argocd(self) -> ArgoCD | None:
         return None

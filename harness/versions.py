@@ -40,10 +40,12 @@ ARGO_ROLLOUTS_INSTALL = (
 ARGO_CD_INSTALL = (
     f"https://raw.githubusercontent.com/argoproj/argo-cd/{ARGO_CD}/manifests/install.yaml"
 )
-ISTIO_PROMETHEUS_ADDON = (
-    "https://raw.githubusercontent.com/istio/istio/"
-    f"release-{ISTIO.rsplit('.', 1)[0]}/samples/addons/prometheus.yaml"
-)
+# Prometheus on kind: the release Debian bookworm packages, which the local target runs. Where
+# images can be pulled, upstream's image of it; elsewhere built from its Go module (Prometheus's
+# module versions are v0.<minor>.<patch>), as Debian's build lacks Kubernetes service discovery.
+PROMETHEUS = "v2.42.0"
+PROMETHEUS_MODULE = "v0.42.0"
+PROMETHEUS_IMAGE = f"quay.io/prometheus/prometheus:{PROMETHEUS}"
 
 # Lints .github/workflows in the tests (its go.mod pins the module; built like the rest).
 ACTIONLINT = "v1.7.12"

@@ -47,7 +47,7 @@ def scratch(bgh_settings: Settings, request: pytest.FixtureRequest) -> Iterator[
     if request.node.get_closest_marker("crash") is not None and not target.crashes_pods:
         pytest.skip(
             f"@crash: crashes a pod's process, and the harness reaches none on the {target.name} "
-            "target (the local target's data plane runs them)"
+            "target (it does on the local and kind targets)"
         )
     namespace = Scratch(target)
     yield namespace

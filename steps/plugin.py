@@ -80,7 +80,7 @@ MARKERS = {
     "slow": "takes more than half a minute",
     "mesh": "needs Istio's routing by source labels (A's preview pods reach B's and C's preview)",
     "spread": "needs at least two schedulable nodes (blue and green kept on different nodes)",
-    "crash": "crashes a pod's process (the local target's data plane reaches it)",
+    "crash": "crashes a pod's process (the local data plane or, on kind, the node reaches it)",
 }
 _ARTIFACTS = pytest.StashKey[Path]()
 _SYSTEM = pytest.StashKey["DemoSystem"]()

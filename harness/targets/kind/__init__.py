@@ -1,6 +1,6 @@
-"""The kind target, for users with Docker: a kind cluster with the pinned Argo Rollouts (and,
-where its images can be had, Istio's minimal profile and Prometheus), and the demo service
-images loaded into the nodes.
+"""The kind target, for users with Docker: a kind cluster with the pinned Argo Rollouts,
+Prometheus scraping the demo pods (``prometheus``), where its images can be had Istio's minimal
+profile, and the demo service and analysis server images loaded into the nodes.
 
 ``up`` goes in this order, reporting each step as the local target does:
 1. Docker: a daemon that answers is used as it is; on a machine without one it is set up
@@ -12,9 +12,9 @@ images loaded into the nodes.
    upstream images the manifests name; ``build`` makes them here (``node_image``, ``images``).
    The demo services are always built from ``services/Dockerfile``.
 4. The plan (``plan()``): an ordered list of commands, pure data, unit-tested without Docker.
-5. ``kubectl proxy`` on a loopback port: probes reach gateway A's Services through the API
-   server's Service proxy, so no NodePort is needed (two scenarios' namespaces would fight for
-   the same one).
+5. ``kubectl proxy`` on a loopback port: probes reach gateway A's Services, and the harness
+   Prometheus, through the API server's Service proxy, so no NodePort is needed (two scenarios'
+   namespaces would fight for the same one).
 """
 
 from __future__ import annotations
@@ -31,13 +31,15 @@ from typing import Literal
 import yaml
 
 from harness import builds, versions
-from harness.errors import ConfigError, TargetError, indent_tail
+from harness.errors import ConfigError, NotFound, TargetError, indent_tail
 from harness.images import Builds
+from harness.kube import POD, pod_from
 from harness.kubectl import Kubectl
 from harness.probes import Gateway, Side
 from harness.settings import Settings
 from harness.target import ComponentStatus, TargetDefaults
-from harness.targets.kind import binaries, docker_host, egress_guard, node_image
+from harness.targets import scrape
+from harness.targets.kind import binaries, docker_host, egress_guard, node_image, prometheus
 from harness.targets.kind.docker import Docker
 from harness.targets.kind.images import Image, LocalImages, rollouts_install_manifest
 from harness.targets.processes import Process, port_in_use, wait_http_ok
@@ -103,6 +105,7 @@ class KindTarget(TargetDefaults):
         self.kubeconfig = self.root / "kubeconfig"
         self.config_file = self.root / "kind-config.yaml"
         self.rollouts_manifest = self.root / "argo-rollouts-install.yaml"
+        self.prometheus_manifest = self.root / "prometheus.yaml"
         self.cache_dir = settings.cache_dir
         # One image per service and version, each reporting its version (build arg VERSION):
         # the runbooks' versions and every one a version file names (a release's QA bump). Each
@@ -242,19 +245,21 @@ class KindTarget(TargetDefaults):
                 ),
             ]
         if addons.prometheus:
-            steps.append(
+            steps += [
+                _server_side_apply(kubectl, "Prometheus", str(self.prometheus_manifest)),
                 Step(
-                    "Prometheus (Istio addon)",
+                    "Prometheus ready",
                     (
                         *kubectl,
-                        "apply",
                         "-n",
-                        "istio-system",
-                        "-f",
-                        versions.ISTIO_PROMETHEUS_ADDON,
+                        prometheus.NAMESPACE,
+                        "rollout",
+                        "status",
+                        f"deployment/{prometheus.NAME}",
+                        f"--timeout={wait}",
                     ),
-                )
-            )
+                ),
+            ]
         return steps
 
     # -- running it --------------------------------------------------------------------------
@@ -291,11 +296,20 @@ class KindTarget(TargetDefaults):
             )
             loaded.append(local.rollouts_image())
         step = time.monotonic()
+        prometheus_image = local.prometheus_image() if build else versions.PROMETHEUS_IMAGE
+        if build:
+            loaded.append(prometheus_image)
         loaded += local.service_images(self.images, local_bases=build)
+        loaded.append(local.analysis_image(self.analysis_image, local_base=build))
         self.report(f"images: {len(loaded)} ready in {time.monotonic() - step:.1f}s")
         self.config_file.write_text(yaml.safe_dump(self.cluster_config(built_node_image=build)))
         self.rollouts_manifest.write_text(rollouts_install_manifest(nodes, loaded_image=build))
-        addons = Addons(istio=istioctl is not None, prometheus=not build, argocd=not build)
+        self.prometheus_manifest.write_text(
+            prometheus.manifest_text(
+                prometheus_image, pull_policy="IfNotPresent" if build else "Always"
+            )
+        )
+        addons = Addons(istio=istioctl is not None, prometheus=True, argocd=not build)
         istio_crds: Path | None = None
         if not addons.istio:
             istio = builds.ensure_built(
@@ -317,8 +331,8 @@ class KindTarget(TargetDefaults):
             )
         if build:
             self.report(
-                "Prometheus and Argo CD: not installed (their images cannot be pulled here); "
-                "@analysis and @gitops scenarios will be skipped on kind"
+                "Argo CD: not installed (its images cannot be pulled here); "
+                "@gitops scenarios will be skipped on kind"
             )
         plan = self.plan(
             kind=kind,
@@ -410,7 +424,10 @@ class KindTarget(TargetDefaults):
     def missing_addon(self, addon: str) -> str | None:
         """Why ``addon`` ("istio" or "prometheus") is not usable on this cluster, or None when
         it runs: read from the cluster (a Deployment with ready replicas), not assumed."""
-        where = {"istio": ("istio-system", "istiod"), "prometheus": ("istio-system", "prometheus")}
+        where = {
+            "istio": ("istio-system", "istiod"),
+            "prometheus": (prometheus.NAMESPACE, prometheus.NAME),
+        }
         namespace, name = where[addon]
         result = subprocess.run(
             [
@@ -433,6 +450,74 @@ class KindTarget(TargetDefaults):
             return None
         seen = (result.stderr.strip() or "no ready replicas").splitlines()[0]
         return f"this kind cluster has no running {name} in {namespace} ({seen})"
+
+    @property
+    def prometheus_url(self) -> str | None:
+        """``BGH_PROMETHEUS_URL`` when set, else the cluster's Prometheus through ``kubectl
+        proxy`` on loopback (the API server's Service proxy, as for gateway A)."""
+        if self.settings.prometheus_url is not None:
+            return self.settings.prometheus_url
+        return (
+            f"http://127.0.0.1:{self.settings.kind.proxy_port}/api/v1/namespaces/"
+            f"{prometheus.NAMESPACE}/services/{prometheus.NAME}:{prometheus.PORT_NAME}/proxy"
+        )
+
+    @property
+    def analysis_prometheus_url(self) -> str | None:
+        """The Rollouts controller runs in the cluster: it reaches Prometheus by its Service."""
+        return prometheus.IN_CLUSTER_URL
+
+    def chart_values(self) -> dict[str, str]:
+        """The analysis chart's server reads the cluster's Prometheus, whose scrape interval
+        fits the judge's window (``analysis.window`` in gitops/charts/analysis)."""
+        return {
+            **super().chart_values(),
+            "kind.prometheusUrl": prometheus.IN_CLUSTER_URL,
+            "kind.scrapeInterval": f"{scrape.SCRAPE_INTERVAL_SECONDS}s",
+        }
+
+    crashes_pods = True
+
+    def crash_pod(self, namespace: str, pod: str) -> int:
+        """SIGKILL the process of ``pod``'s running container inside its kind node (``docker
+        exec`` the node; crictl finds the container by the kubelet's pod labels), as a crash
+        would; the kubelet restarts it. The pid killed, in the node's pid namespace."""
+        found = pod_from(self.kube(namespace).get(POD, pod))
+        if not found.node:
+            raise TargetError(f'cannot crash pod "{pod}" in namespace "{namespace}": not scheduled')
+        docker = docker_host.client()
+
+        def in_node(*argv: str) -> str:
+            result = subprocess.run(
+                [docker, "exec", found.node, *argv],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=60,
+            )
+            if result.returncode != 0:
+                raise TargetError(
+                    f'crashing pod "{pod}" in namespace "{namespace}" on node {found.node}: '
+                    f"`{' '.join(argv)}` failed\n{indent_tail(result.stderr or result.stdout)}"
+                )
+            return result.stdout.strip()
+
+        containers = in_node(
+            "crictl", "ps", "--state", "running", "--quiet",
+            "--label", f"io.kubernetes.pod.namespace={namespace}",
+            "--label", f"io.kubernetes.pod.name={pod}",
+        ).split()  # fmt: skip
+        if not containers:
+            raise NotFound(
+                f'pod "{pod}" in namespace "{namespace}" has no running container on node '
+                f"{found.node}"
+            )
+        pid = in_node(
+            "crictl", "inspect", "--output", "go-template", "--template", "{{.info.pid}}",
+            containers[0],
+        )  # fmt: skip
+        in_node("kill", "-KILL", pid)
+        return int(pid)
 
     def kubectl_path(self) -> Path:
         return binaries.KUBERNETES_NODE.install_dir(self._kind_cache()) / "kubectl"

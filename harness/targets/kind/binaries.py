@@ -55,6 +55,22 @@ CRICTL = Component(
     ldflags=(f"-X sigs.k8s.io/cri-tools/pkg/version.Version={versions.CRI_TOOLS}",),
 )
 
+# Prometheus for the kind target's image where none can be pulled, with the version upstream's
+# Makefile (promu) stamps, so `prometheus --version` and its build_info say v2.42.0.
+PROMETHEUS = Component(
+    "prometheus",
+    "github.com/prometheus/prometheus",
+    versions.PROMETHEUS_MODULE,
+    {
+        "prometheus": "github.com/prometheus/prometheus/cmd/prometheus",
+        "promtool": "github.com/prometheus/prometheus/cmd/promtool",
+    },
+    ldflags=(
+        f"-X github.com/prometheus/common/version.Version={versions.PROMETHEUS.removeprefix('v')}",
+        f"-X github.com/prometheus/common/version.Branch=release-{versions.PROMETHEUS[1:5]}",
+    ),
+)
+
 NODE_COMPONENTS: tuple[Component, ...] = (KUBERNETES_NODE, CRICTL, COREDNS)
 
 # The kind CLI itself, pinned: the node image recipe and the kubeadm config it writes must match.

@@ -1,8 +1,9 @@
 """Debian root filesystems made with ``debootstrap``, for images built where none can be pulled.
 
-Two are used: ``node``, the packages kind's ``images/base/Dockerfile`` installs (containerd, runc
-and the CNI plugins from Debian instead of kind's own builds), and ``slim``, a minimal base with
-iptables and conntrack (kube-proxy's image, and the stand-in for the services' base images).
+Three are used: ``node``, the packages kind's ``images/base/Dockerfile`` installs (containerd,
+runc and the CNI plugins from Debian instead of kind's own builds); ``slim``, a minimal base with
+iptables and conntrack (kube-proxy's image, Prometheus's, and the stand-in for the services' base
+images); and ``python``, Debian's Python for the analysis server's image.
 Each lands in ``<cache>/kind/rootfs/<name>-<suite>-<key>/``, the key hashing the package list,
 and is made once: debootstrap writes into a staging directory renamed only when it succeeds.
 """
@@ -64,6 +65,8 @@ NODE = Rootfs(
     ),
 )
 SLIM = Rootfs("slim", ("iptables", "conntrack", "ca-certificates"))
+# The analysis server's base (analysis/Dockerfile's PYTHON_IMAGE): Debian's Python 3.11 and pip.
+PYTHON = Rootfs("python", ("python3", "python3-pip", "python-is-python3", "ca-certificates"))
 
 
 def ensure(rootfs: Rootfs, *, cache_dir: Path, report: Report) -> Path:

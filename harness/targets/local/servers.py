@@ -22,6 +22,7 @@ import yaml
 
 from harness import builds
 from harness.settings import Settings
+from harness.targets import scrape
 from harness.targets.local.state import State
 from harness.targets.processes import Process, free_port, supervise
 
@@ -210,10 +211,9 @@ def _sources_digest(*directories: Path) -> str:
 
 
 def _prometheus_config(targets: Path) -> dict[str, object]:
-    # 5s scrapes keep analysis/checks.yaml's 1m rate window at 12 samples; file-based discovery
-    # picks up a rewritten targets file without a reload.
+    # File-based discovery picks up a rewritten targets file without a reload.
     return {
-        "global": {"scrape_interval": "5s", "scrape_timeout": "4s", "evaluation_interval": "15s"},
+        "global": scrape.global_config(),
         "scrape_configs": [
             {
                 "job_name": "bgh",

@@ -3,7 +3,7 @@
 {{- if or .Values.analysis.server.enabled (eq .Values.flavour "kind") -}}true{{- end -}}
 {{- end -}}
 
-{{/* The Prometheus the server and bgh-error-rate read: the Istio addon on kind. */}}
+{{/* The Prometheus the server and bgh-error-rate read: on kind, the one bgh runs there. */}}
 {{- define "analysis.prometheusUrl" -}}
 {{- if eq .Values.flavour "kind" -}}
 {{ .Values.kind.prometheusUrl }}
@@ -21,10 +21,10 @@
 {{- end -}}
 {{- end -}}
 
-{{/* How far back the judge looks. On kind, Prometheus scrapes every kind.scrapeInterval (the
-     Istio addon: 15 s, against 5 s on the local target), and a rate over fewer than four
-     scrapes is often empty, which the judge rightly calls Inconclusive: the window is at least
-     four scrape intervals there. */}}
+{{/* How far back the judge looks. On kind, Prometheus scrapes every kind.scrapeInterval (5 s,
+     as on the local target; a cluster's own Prometheus may scrape less often), and a rate over
+     fewer than four scrapes is often empty, which the judge rightly calls Inconclusive: the
+     window is at least four scrape intervals there. */}}
 {{- define "analysis.window" -}}
 {{- $window := include "analysis.seconds" .Values.analysis.window | atoi -}}
 {{- if eq .Values.flavour "kind" -}}
